@@ -1351,10 +1351,10 @@ type UsageReport struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PlanId        string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
 	KeyId         string                 `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
-	PeriodStart   int64                  `protobuf:"varint,3,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"` // the period the units were granted for (0: no quota)
+	PeriodStart   int64                  `protobuf:"varint,3,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"` // the period of the grant that release hands back
 	Day           int64                  `protobuf:"varint,4,opt,name=day,proto3" json:"day,omitempty"`                                    // Unix day number (UTC) the requests were admitted on
 	Count         int64                  `protobuf:"varint,5,opt,name=count,proto3" json:"count,omitempty"`                                // admitted requests, spent from grants where there is a quota
-	Release       int64                  `protobuf:"varint,6,opt,name=release,proto3" json:"release,omitempty"`                            // unspent granted units handed back
+	Release       int64                  `protobuf:"varint,6,opt,name=release,proto3" json:"release,omitempty"`                            // unspent units of the period_start grant handed back
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1432,10 +1432,13 @@ func (x *UsageReport) GetRelease() int64 {
 }
 
 type LedgerBatch struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	Grants        []*GrantRequest        `protobuf:"bytes,2,rep,name=grants,proto3" json:"grants,omitempty"`
-	Reports       []*UsageReport         `protobuf:"bytes,3,rep,name=reports,proto3" json:"reports,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	NodeId  string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Grants  []*GrantRequest        `protobuf:"bytes,2,rep,name=grants,proto3" json:"grants,omitempty"`
+	Reports []*UsageReport         `protobuf:"bytes,3,rep,name=reports,proto3" json:"reports,omitempty"`
+	// settle: the node holds no grant any more (it restarted, or it was
+	// reaped). Its outstanding grants count as used: never over-admit.
+	Settle        bool `protobuf:"varint,4,opt,name=settle,proto3" json:"settle,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1489,6 +1492,13 @@ func (x *LedgerBatch) GetReports() []*UsageReport {
 		return x.Reports
 	}
 	return nil
+}
+
+func (x *LedgerBatch) GetSettle() bool {
+	if x != nil {
+		return x.Settle
+	}
+	return false
 }
 
 type LedgerBatchResult struct {
@@ -3429,11 +3439,12 @@ const file_tollgate_proto_rawDesc = "" +
 	"\fperiod_start\x18\x03 \x01(\x03R\vperiodStart\x12\x10\n" +
 	"\x03day\x18\x04 \x01(\x03R\x03day\x12\x14\n" +
 	"\x05count\x18\x05 \x01(\x03R\x05count\x12\x18\n" +
-	"\arelease\x18\x06 \x01(\x03R\arelease\"\x8d\x01\n" +
+	"\arelease\x18\x06 \x01(\x03R\arelease\"\xa5\x01\n" +
 	"\vLedgerBatch\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x121\n" +
 	"\x06grants\x18\x02 \x03(\v2\x19.tollgate.v1.GrantRequestR\x06grants\x122\n" +
-	"\areports\x18\x03 \x03(\v2\x18.tollgate.v1.UsageReportR\areports\"E\n" +
+	"\areports\x18\x03 \x03(\v2\x18.tollgate.v1.UsageReportR\areports\x12\x16\n" +
+	"\x06settle\x18\x04 \x01(\bR\x06settle\"E\n" +
 	"\x11LedgerBatchResult\x120\n" +
 	"\x06grants\x18\x01 \x03(\v2\x18.tollgate.v1.GrantResultR\x06grants\"7\n" +
 	"\rCreateRestApi\x12&\n" +

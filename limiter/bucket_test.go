@@ -102,6 +102,8 @@ func TestRetryAfterIsTimeToOneToken(t *testing.T) {
 		{0.5, 2, 2 * sec},
 		{1e-6, 1, 1e15},
 		{3, 1, 333_333_333},
+		{1.5, 1, 666_666_667}, // interval rounded to the nearest ns
+		{6e8, 1, 2},
 	}
 	for _, c := range cases {
 		b := NewBucket(c.rate, c.burst)

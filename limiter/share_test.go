@@ -81,6 +81,14 @@ func TestShareLimit(t *testing.T) {
 	}
 }
 
+func TestShareLimitIgnoresFloatNoise(t *testing.T) {
+	tenth := 0.1
+	share := tenth + 0.2 // 0.30000000000000004 at run time
+	if _, b := ShareLimit(100, 10, share); b != 3 {
+		t.Fatalf("ShareLimit(100, 10, %v) burst = %d, want 3", share, b)
+	}
+}
+
 // Shares of a throttle add up to the throttle's rate, and to its burst plus
 // at most one token per node.
 func TestSharesOfAThrottle(t *testing.T) {

@@ -15,8 +15,8 @@
 // burst <= 0 denies every request with a retry hint of one second
 // (DenyRetryAfter). Rates above one token per nanosecond (MaxRate) are
 // enforced as MaxRate; the emission interval is a whole number of
-// nanoseconds (rounded), which is exact to better than 1% up to 5e7 tokens
-// per second. burst/rate is capped to MaxSpan (about 146 years), so a bucket
+// nanoseconds (rounded), which keeps the enforced rate within 1% of the
+// configured one up to 2e7 tokens per second. burst/rate is capped to MaxSpan (about 146 years), so a bucket
 // such as rate 0.001, burst 2e9 holds at most MaxSpan*rate tokens. SetLimit
 // keeps the tokens a bucket holds and takes effect at the next call that
 // passes a time.

@@ -62,16 +62,6 @@ func (m *MemStore) Apply(ctx context.Context, cmd *pb.Command) (*pb.Result, erro
 	return m.fsm.ApplyCommand(m.index, &decoded), nil
 }
 
-// ApplyLedger applies a ledger batch; it makes MemStore a quota ledger for
-// QuotaPool.
-func (m *MemStore) ApplyLedger(ctx context.Context, b *pb.LedgerBatch) (*pb.LedgerBatchResult, error) {
-	res, err := m.Apply(ctx, &pb.Command{Body: &pb.Command_Ledger{Ledger: b}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetLedger(), nil
-}
-
 // stamp gives a command its request id and time when the caller did not.
 func stamp(cmd *pb.Command, now time.Time) {
 	if cmd.RequestId == "" {

@@ -1,0 +1,324 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/tollgate/tollgate/proto"
+)
+
+// Errors a caller of Apply can meet. The outcome of ErrUnknownOutcome is not
+// known: the command may still apply. Commands carry a request id, so
+// retrying the same command is safe.
+var (
+	ErrNotLeader      = errors.New("this node is not the Raft leader and no leader is known")
+	ErrUnknownOutcome = errors.New("leadership was lost while the command was in flight; its outcome is unknown")
+	ErrTimeout        = errors.New("the command did not commit in time")
+	ErrClosed         = errors.New("the node is shut down")
+)
+
+// RaftTimings are the Raft timeouts. Zero fields take the defaults, chosen
+// for nodes on one LAN.
+type RaftTimings struct {
+	HeartbeatTimeout   time.Duration // default 1s
+	ElectionTimeout    time.Duration // default 1s
+	LeaderLeaseTimeout time.Duration // default 500ms
+	CommitTimeout      time.Duration // default 50ms
+	SnapshotInterval   time.Duration // default 120s
+	SnapshotThreshold  uint64        // default 8192 entries
+	TrailingLogs       uint64        // default 10240 entries
+}
+
+// FastRaftTimings are tight timings for tests on loopback.
+func FastRaftTimings() RaftTimings {
+	return RaftTimings{
+		HeartbeatTimeout:   100 * time.Millisecond,
+		ElectionTimeout:    100 * time.Millisecond,
+		LeaderLeaseTimeout: 50 * time.Millisecond,
+		CommitTimeout:      5 * time.Millisecond,
+	}
+}
+
+// NodeConfig configures a Node.
+type NodeConfig struct {
+	// NodeID is this node's Raft server id. Required.
+	NodeID string
+	// DataDir holds raft.db (log and stable store) and snapshots. Required.
+	DataDir string
+	// RaftListen is the Raft transport's listen address; port 0 picks one.
+	// Default "127.0.0.1:0".
+	RaftListen string
+	// RaftAdvertise is the address peers dial. Default: RaftListen's
+	// address with the bound port (must not be unspecified, e.g. 0.0.0.0).
+	RaftAdvertise string
+	// BootstrapExpect is the number of nodes to wait for before
+	// bootstrapping. 1 (the default) bootstraps a cluster of one at once.
+	BootstrapExpect int
+	// ApplyTimeout bounds a command's wait for commit when the caller's
+	// context has no deadline. Default 5s.
+	ApplyTimeout time.Duration
+	// Timings are the Raft timeouts.
+	Timings RaftTimings
+	// Now is the clock that stamps commands. Default time.Now.
+	Now func() time.Time
+	// Logger receives the node's log. Default slog.Default().
+	Logger *slog.Logger
+	// RaftLogOutput receives hashicorp/raft's own log. Default os.Stderr.
+	RaftLogOutput io.Writer
+	// RaftLogLevel is raft's log level ("debug", "info", "warn", "error").
+	// Default "info".
+	RaftLogLevel string
+}
+
+// Validate checks the configuration and fills defaults.
+func (c *NodeConfig) Validate() error {
+	if c.NodeID == "" {
+		return errors.New("node id is required")
+	}
+	if c.DataDir == "" {
+		return errors.New("data dir is required")
+	}
+	if c.RaftListen == "" {
+		c.RaftListen = "127.0.0.1:0"
+	}
+	if _, _, err := net.SplitHostPort(c.RaftListen); err != nil {
+		return fmt.Errorf("raft listen address %q: %w", c.RaftListen, err)
+	}
+	if c.BootstrapExpect == 0 {
+		c.BootstrapExpect = 1
+	}
+	if c.BootstrapExpect < 0 {
+		return fmt.Errorf("bootstrap-expect must be 1 or more, got %d", c.BootstrapExpect)
+	}
+	if c.ApplyTimeout <= 0 {
+		c.ApplyTimeout = 5 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.RaftLogOutput == nil {
+		c.RaftLogOutput = os.Stderr
+	}
+	if c.RaftLogLevel == "" {
+		c.RaftLogLevel = "info"
+	}
+	return nil
+}
+
+// Node is one Tollgate cluster member: a Raft node and its FSM.
+type Node struct {
+	cfg       NodeConfig
+	fsm       *FSM
+	raft      *raft.Raft
+	transport *raft.NetworkTransport
+	store     *raftboltdb.BoltStore
+	log       *slog.Logger
+}
+
+// Open starts a node: it opens the data dir, starts Raft and, on a fresh
+// data dir with BootstrapExpect 1, bootstraps a cluster of one.
+func Open(cfg NodeConfig) (n *Node, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n = &Node{cfg: cfg, fsm: NewFSM(), log: cfg.Logger.With("node", cfg.NodeID)}
+	defer func() {
+		if err != nil {
+			n.Close()
+			n = nil
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	n.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+	if err != nil {
+		return nil, fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.DataDir, "raft.db"), err)
+	}
+	hl := hclog.New(&hclog.LoggerOptions{
+		Name:   "raft",
+		Level:  hclog.LevelFromString(cfg.RaftLogLevel),
+		Output: cfg.RaftLogOutput,
+	})
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hl)
+	if err != nil {
+		return nil, fmt.Errorf("open snapshot store: %w", err)
+	}
+	stream, err := listenStream(cfg.RaftListen, cfg.RaftAdvertise)
+	if err != nil {
+		return nil, err
+	}
+	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  stream,
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  hl,
+	})
+	logs, err := raft.NewLogCache(512, n.store)
+	if err != nil {
+		return nil, err
+	}
+	rc := raftConfig(cfg, hl)
+	hasState, err := raft.HasExistingState(logs, n.store, snaps)
+	if err != nil {
+		return nil, fmt.Errorf("read raft state: %w", err)
+	}
+	n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.store, snaps, n.transport)
+	if err != nil {
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	if !hasState && cfg.BootstrapExpect == 1 {
+		f := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
+			ID: raft.ServerID(cfg.NodeID), Address: n.transport.LocalAddr(),
+		}}})
+		if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			return nil, fmt.Errorf("bootstrap raft: %w", err)
+		}
+		n.log.Info("bootstrapped a cluster of one", "raft_addr", n.transport.LocalAddr())
+	}
+	return n, nil
+}
+
+func raftConfig(cfg NodeConfig, hl hclog.Logger) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.Logger = hl
+	t := cfg.Timings
+	set := func(dst *time.Duration, v time.Duration) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	set(&rc.HeartbeatTimeout, t.HeartbeatTimeout)
+	set(&rc.ElectionTimeout, t.ElectionTimeout)
+	set(&rc.LeaderLeaseTimeout, t.LeaderLeaseTimeout)
+	set(&rc.CommitTimeout, t.CommitTimeout)
+	set(&rc.SnapshotInterval, t.SnapshotInterval)
+	if t.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = t.SnapshotThreshold
+	}
+	if t.TrailingLogs > 0 {
+		rc.TrailingLogs = t.TrailingLogs
+	}
+	return rc
+}
+
+// ID is this node's id.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// RaftAddr is the address peers dial for Raft.
+func (n *Node) RaftAddr() string { return string(n.transport.LocalAddr()) }
+
+// Config returns the current configuration (immutable).
+func (n *Node) Config() *pb.Config { return n.fsm.Config() }
+
+// KeyLedgers returns copies of a plan's key ledgers.
+func (n *Node) KeyLedgers(planID string) []*pb.KeyLedger { return n.fsm.KeyLedgers(planID) }
+
+// AppliedIndex is the index of the last command this node applied.
+func (n *Node) AppliedIndex() uint64 { return n.fsm.AppliedIndex() }
+
+// IsLeader tells whether this node leads the cluster.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader returns the leader's id and Raft address ("" when none is known).
+func (n *Node) Leader() (id, addr string) {
+	a, i := n.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// WaitLeader waits until this node knows a leader.
+func (n *Node) WaitLeader(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if id, _ := n.Leader(); id != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for a raft leader: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Apply proposes a command and returns its result once it applied on this
+// node. The node stamps the request id and time when they are missing.
+func (n *Node) Apply(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
+	stamp(cmd, n.cfg.Now())
+	data, err := proto.Marshal(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("encode command: %w", err)
+	}
+	if len(data) > raft.SuggestedMaxDataSize {
+		n.log.Warn("large raft entry", "bytes", len(data))
+	}
+	timeout := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+		if timeout <= 0 {
+			return nil, ErrTimeout
+		}
+	}
+	if n.raft.State() != raft.Leader {
+		return nil, ErrNotLeader
+	}
+	f := n.raft.Apply(data, timeout)
+	if err := f.Error(); err != nil {
+		return nil, translate(err)
+	}
+	switch r := f.Response().(type) {
+	case *pb.Result:
+		return r, nil
+	default:
+		return nil, fmt.Errorf("unexpected apply response %T", r)
+	}
+}
+
+func translate(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader):
+		return ErrNotLeader
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return ErrUnknownOutcome
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return ErrTimeout
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return ErrClosed
+	}
+	return err
+}
+
+// Snapshot asks Raft for a snapshot now (used by tests and operators).
+func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
+
+// Close stops Raft and closes the stores. It is safe after a partial Open.
+func (n *Node) Close() error {
+	var errs []error
+	if n.raft != nil {
+		errs = append(errs, n.raft.Shutdown().Error())
+	}
+	if n.transport != nil {
+		errs = append(errs, n.transport.Close())
+	}
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// serveConfig is everything `tollgate serve` reads from flags, the config
+// file (--config) and TOLLGATE_* environment variables, in that order of
+// precedence.
+type serveConfig struct {
+	NodeID          string
+	DataDir         string
+	Listen          string
+	AdminListen     string
+	AdminInsecure   bool
+	RaftListen      string
+	GRPCListen      string
+	GossipListen    string
+	AdvertiseAddr   string
+	Join            []string
+	BootstrapExpect int
+	LogLevel        string
+	LogFormat       string
+	ShutdownTimeout time.Duration
+	// RaftFast uses tight Raft timings (tests on loopback only).
+	RaftFast bool
+}
+
+func addServeFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "config file (YAML, JSON or TOML) holding any of these flags by name")
+	fs.String("node-id", "", "this node's id [generated once, persisted in the data dir]")
+	fs.String("data-dir", "./tollgate-data", "where Raft's log, snapshots and the node id live")
+	fs.String("listen", ":8080", "data plane listen address (port 0 picks a free port)")
+	fs.String("admin-listen", "127.0.0.1:9090", "admin API listen address")
+	fs.Bool("admin-insecure", false, "allow a non-loopback --admin-listen although the admin API has no authentication yet")
+	fs.String("raft-listen", ":7000", "Raft listen address")
+	fs.String("grpc-listen", ":7001", "node-to-node gRPC listen address")
+	fs.String("gossip-listen", ":7946", "gossip (memberlist) listen address")
+	fs.String("advertise-addr", "", "address peers dial to reach this node [first non-loopback address]")
+	fs.StringSlice("join", nil, "comma-separated gossip addresses of nodes to join [none]")
+	fs.Int("bootstrap-expect", 1, "nodes to wait for before bootstrapping Raft")
+	fs.String("log-level", "info", "log level: debug, info, warn, error")
+	fs.String("log-format", "text", "log format: text or json")
+	fs.Duration("shutdown-timeout", 15*time.Second, "how long a stop waits for requests in flight and the last usage report")
+	fs.Bool("raft-fast", false, "tight Raft timings, for tests on loopback")
+	_ = fs.MarkHidden("raft-fast")
+}
+
+// loadServeConfig merges flags, file and environment.
+func loadServeConfig(fs *pflag.FlagSet) (*serveConfig, error) {
+	v := viper.New()
+	v.SetEnvPrefix("TOLLGATE")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	v.AutomaticEnv()
+	if err := v.BindPFlags(fs); err != nil {
+		return nil, err
+	}
+	if file := v.GetString("config"); file != "" {
+		v.SetConfigFile(file)
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("read config file %s: %w", file, err)
+		}
+		known := map[string]bool{}
+		fs.VisitAll(func(f *pflag.Flag) { known[f.Name] = true })
+		for _, k := range v.AllKeys() {
+			if !known[k] {
+				return nil, fmt.Errorf("config file %s: unknown setting %q", file, k)
+			}
+		}
+	}
+	c := &serveConfig{
+		NodeID:          v.GetString("node-id"),
+		DataDir:         v.GetString("data-dir"),
+		Listen:          v.GetString("listen"),
+		AdminListen:     v.GetString("admin-listen"),
+		AdminInsecure:   v.GetBool("admin-insecure"),
+		RaftListen:      v.GetString("raft-listen"),
+		GRPCListen:      v.GetString("grpc-listen"),
+		GossipListen:    v.GetString("gossip-listen"),
+		AdvertiseAddr:   v.GetString("advertise-addr"),
+		Join:            splitList(v.GetStringSlice("join")),
+		BootstrapExpect: v.GetInt("bootstrap-expect"),
+		LogLevel:        v.GetString("log-level"),
+		LogFormat:       v.GetString("log-format"),
+		ShutdownTimeout: v.GetDuration("shutdown-timeout"),
+		RaftFast:        v.GetBool("raft-fast"),
+	}
+	return c, c.validate()
+}
+
+// splitList accepts both repeated flags and comma-separated values (as the
+// environment gives them).
+func splitList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+func (c *serveConfig) validate() error {
+	var errs []error
+	if c.NodeID != "" && !nodeIDPattern.MatchString(c.NodeID) {
+		errs = append(errs, fmt.Errorf("--node-id %q: use 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit", c.NodeID))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	for _, a := range []struct{ flag, addr string }{
+		{"--listen", c.Listen}, {"--admin-listen", c.AdminListen}, {"--raft-listen", c.RaftListen},
+		{"--grpc-listen", c.GRPCListen}, {"--gossip-listen", c.GossipListen},
+	} {
+		if err := checkListen(a.addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", a.flag, a.addr, err))
+		}
+	}
+	if c.AdvertiseAddr != "" {
+		if ip := net.ParseIP(c.AdvertiseAddr); ip == nil || ip.IsUnspecified() {
+			errs = append(errs, fmt.Errorf("--advertise-addr %q: give an IP address peers can dial", c.AdvertiseAddr))
+		}
+	}
+	for _, j := range c.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			if net.ParseIP(j) == nil && !hostnamePattern.MatchString(j) {
+				errs = append(errs, fmt.Errorf("--join %q: want host or host:port", j))
+			}
+		}
+	}
+	if c.BootstrapExpect < 1 {
+		errs = append(errs, fmt.Errorf("--bootstrap-expect must be 1 or more, got %d", c.BootstrapExpect))
+	}
+	if c.BootstrapExpect > 1 || len(c.Join) > 0 {
+		errs = append(errs, errors.New("--join and --bootstrap-expect above 1 form a multi-node cluster, which this version does not run yet; start a single node (the default)"))
+	}
+	if err := checkAdminExposure(c.AdminListen, c.AdminInsecure); err != nil {
+		errs = append(errs, err)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.LogFormat))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-timeout must be positive, got %s", c.ShutdownTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+var hostnamePattern = regexp.MustCompile(`^[A-Za-z0-9.-]+$`)
+
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want host:port or :port")
+	}
+	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		return errors.New("the host must be an IP address, localhost or empty (all interfaces)")
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return errors.New("the port must be a number from 0 to 65535")
+	}
+	return nil
+}
+
+// checkAdminExposure refuses an admin API reachable from other hosts while
+// it has no authentication, unless the operator insists.
+func checkAdminExposure(addr string, insecure bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || insecure {
+		return nil
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("--admin-listen %q is reachable from other hosts, and the admin API has no authentication yet: anyone who reaches it can create keys and change quotas. Bind it to loopback (127.0.0.1:9090), or add --admin-insecure if a firewall protects it", addr)
+}
+
+// resolveNodeID returns the node id persisted in the data dir, creating it
+// on first start. A --node-id that differs from the persisted one is an
+// error: Raft knows the node by that id.
+func resolveNodeID(dataDir, flagID string) (string, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("create data dir: %w", err)
+	}
+	path := filepath.Join(dataDir, "node-id")
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		stored := strings.TrimSpace(string(b))
+		if !nodeIDPattern.MatchString(stored) {
+			return "", fmt.Errorf("%s holds an invalid node id %q", path, stored)
+		}
+		if flagID != "" && flagID != stored {
+			return "", fmt.Errorf("--node-id %q differs from the id %q this data dir belongs to (%s); use that id or another data dir", flagID, stored, path)
+		}
+		return stored, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("read node id: %w", err)
+	}
+	id := flagID
+	if id == "" {
+		var r [4]byte
+		_, _ = rand.Read(r[:])
+		id = "node-" + hex.EncodeToString(r[:])
+	}
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("persist node id: %w", err)
+	}
+	return id, nil
+}
+
+// advertiseIP is the address peers dial: the flag, or the first
+// non-loopback address of this host, or loopback on a host with none.
+func advertiseIP(flag string) (string, bool) {
+	if flag != "" {
+		return flag, true
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() && n.IP.To4() != nil {
+				return n.IP.String(), true
+			}
+		}
+	}
+	return "127.0.0.1", false
+}

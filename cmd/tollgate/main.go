@@ -1,0 +1,198 @@
+// Command tollgate runs a Tollgate gateway node and its tools.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/tollgate/tollgate/admin"
+	"github.com/tollgate/tollgate/cluster"
+	"github.com/tollgate/tollgate/proxy"
+)
+
+func main() {
+	if err := rootCmd().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "tollgate",
+		Short:         "Tollgate: a self-hosted, clustered API gateway that sells and polices API access",
+		SilenceUsage:  true,
+		SilenceErrors: false,
+	}
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a gateway node (alone, it is a cluster of one)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadServeConfig(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runServe(ctx, cfg)
+		},
+	}
+	addServeFlags(serve.Flags())
+	root.AddCommand(serve)
+	return root
+}
+
+func newLogger(cfg *serveConfig) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// runServe wires one node: Raft and the FSM, the quota pool, the admin API
+// and the data plane; then it waits for a signal and stops them in order.
+func runServe(ctx context.Context, cfg *serveConfig) (err error) {
+	log := newLogger(cfg)
+	nodeID, err := resolveNodeID(cfg.DataDir, cfg.NodeID)
+	if err != nil {
+		return err
+	}
+	log = log.With("node", nodeID)
+	adv, found := advertiseIP(cfg.AdvertiseAddr)
+	if !found {
+		log.Warn("no non-loopback address found; advertising loopback", "advertise", adv)
+	}
+
+	timings := cluster.RaftTimings{}
+	if cfg.RaftFast {
+		timings = cluster.FastRaftTimings()
+	}
+	raftLevel := "warn"
+	if cfg.LogLevel == "debug" {
+		raftLevel = "debug"
+	}
+	node, err := cluster.Open(cluster.NodeConfig{
+		NodeID:          nodeID,
+		DataDir:         cfg.DataDir,
+		RaftListen:      cfg.RaftListen,
+		RaftAdvertise:   adv,
+		BootstrapExpect: cfg.BootstrapExpect,
+		Timings:         timings,
+		Logger:          log,
+		RaftLogLevel:    raftLevel,
+	})
+	if err != nil {
+		return fmt.Errorf("start cluster node: %w", err)
+	}
+	defer func() {
+		if cerr := node.Close(); cerr != nil {
+			log.Error("close raft", "err", cerr)
+		}
+	}()
+	log.Info("listening", "plane", "raft", "addr", node.RaftAddr())
+
+	waitCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	err = node.WaitLeader(waitCtx)
+	cancel()
+	if err != nil {
+		return err
+	}
+
+	pool, err := cluster.NewQuotaPool(cluster.QuotaPoolConfig{NodeID: nodeID, Ledger: node, Logger: log})
+	if err != nil {
+		return err
+	}
+	pool.Start()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	adminSrv, err := admin.New(admin.Config{Store: node, Registry: reg, Logger: log})
+	if err != nil {
+		return err
+	}
+	px, err := proxy.New(proxy.Config{Source: node, Ledger: ledger{pool}, Logger: log, Metrics: reg})
+	if err != nil {
+		return err
+	}
+	defer px.Close()
+
+	dataLn, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("data plane listen on %s: %w", cfg.Listen, err)
+	}
+	adminLn, err := net.Listen("tcp", cfg.AdminListen)
+	if err != nil {
+		dataLn.Close()
+		return fmt.Errorf("admin listen on %s: %w", cfg.AdminListen, err)
+	}
+	dataHTTP := newServer(px, log)
+	adminHTTP := newServer(adminSrv, log)
+	errc := make(chan error, 2)
+	go func() { errc <- serveHTTP(dataHTTP, dataLn) }()
+	go func() { errc <- serveHTTP(adminHTTP, adminLn) }()
+	log.Info("listening", "plane", "data", "addr", dataLn.Addr().String())
+	log.Info("listening", "plane", "admin", "addr", adminLn.Addr().String())
+	log.Info("tollgate is ready")
+
+	select {
+	case <-ctx.Done():
+		log.Info("stopping")
+	case err = <-errc:
+		log.Error("server failed", "err", err)
+	}
+
+	// Ordered shutdown: stop taking requests and finish those in flight,
+	// then report the last counts and hand back unspent quota through Raft,
+	// then stop Raft (deferred).
+	sctx, scancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer scancel()
+	if serr := dataHTTP.Shutdown(sctx); serr != nil {
+		log.Warn("data plane shutdown", "err", serr)
+	}
+	if serr := adminHTTP.Shutdown(sctx); serr != nil {
+		log.Warn("admin shutdown", "err", serr)
+	}
+	if perr := pool.Close(sctx); perr != nil {
+		log.Warn("quota pool shutdown", "err", perr)
+	}
+	log.Info("stopped")
+	return err
+}
+
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+func serveHTTP(s *http.Server, ln net.Listener) error {
+	if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// ledger adapts the cluster's quota pool to the proxy's Ledger.
+type ledger struct{ pool *cluster.QuotaPool }
+
+func (l ledger) Counter(planID, keyID string) proxy.QuotaCounter { return l.pool.Counter(planID, keyID) }

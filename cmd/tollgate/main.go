@@ -195,4 +195,6 @@ func serveHTTP(s *http.Server, ln net.Listener) error {
 // ledger adapts the cluster's quota pool to the proxy's Ledger.
 type ledger struct{ pool *cluster.QuotaPool }
 
-func (l ledger) Counter(planID, keyID string) proxy.QuotaCounter { return l.pool.Counter(planID, keyID) }
+func (l ledger) Counter(planID, keyID string) proxy.QuotaCounter {
+	return l.pool.Counter(planID, keyID)
+}

@@ -1,0 +1,306 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tollgate/tollgate/limiter"
+)
+
+// exchange is the state of one request, from decision to answer. It is the
+// context of the forwarded request too (see forward.go), so that Rewrite,
+// ModifyResponse and ErrorHandler find it without another allocation.
+type exchange struct {
+	context.Context // set when forwarding: the request's context, cancelable
+
+	now  time.Time
+	mono int64 // bucket time: nanoseconds since the proxy's epoch
+
+	stage *stageEntry
+	rest  string // escaped path to forward, "" or starting with "/"
+	key   *keyEntry
+	bind  *binding
+
+	// What the limit headers show: the key's own bucket (the plan's
+	// per-method override when one applies, else the plan throttle) and
+	// the quota decision when there was one.
+	keyBucket  *limiter.Bucket
+	policy     string
+	xLimit     string
+	quota      limiter.QuotaDecision
+	quotaShown bool
+
+	taken  [numLevels]*limiter.Bucket // buckets Allow took a token from
+	ntaken int
+
+	retry  time.Duration // Retry-After of a 429 or 503
+	level  int           // the throttle level that refused, for a 429 Too Many Requests
+	reason string        // why the proxy answered itself (log lines)
+	status int           // status code sent
+
+	// Forwarding.
+	parent   context.Context // the inbound request's context
+	cancel   context.CancelCauseFunc
+	timer    *time.Timer
+	fwdStart time.Time
+
+	wait quotaWait
+}
+
+type exchangeKey struct{}
+
+// Value returns the exchange itself for exchangeKey{}, so that it can be
+// found under the contexts ReverseProxy wraps around it.
+func (ex *exchange) Value(k any) any {
+	if _, ok := k.(exchangeKey); ok {
+		return ex
+	}
+	return ex.Context.Value(k)
+}
+
+// decide runs the checks of one request in order: path, route, body size,
+// key, upstream, throttles, quota. It returns the answer the proxy makes
+// itself, or nil to forward. It takes no lock shared by all requests and
+// allocates nothing on the way to forwarding, except what the quota counter
+// or a first use of a bucket do.
+func (p *Proxy) decide(ex *exchange, t *table, r *http.Request) *answer {
+	path, ok := cleanPath(r.URL.EscapedPath())
+	if !ok {
+		ex.reason = "path refused: dot segment, encoded slash or bad escape"
+		return &ansBadRequest
+	}
+	if !p.allowUnderscore && underscoreHeader(r.Header) {
+		ex.reason = "header name with an underscore"
+		return &ansBadRequest
+	}
+	st, rest := t.route(r.Host, path)
+	if st == nil {
+		ex.reason = "no such API or stage"
+		return &ansForbidden
+	}
+	ex.stage, ex.rest = st, rest
+	if r.ContentLength > p.maxBody {
+		ex.reason = "body larger than the limit"
+		return &ansTooLarge
+	}
+	if !st.keyless {
+		if a := p.checkKey(ex, t, r); a != nil {
+			return a
+		}
+	}
+	if st.target == nil {
+		ex.reason = "stage has no valid upstream url: " + st.targetErr
+		return &ansInternal
+	}
+	if a := p.throttle(ex, t, r); a != nil {
+		return a
+	}
+	if ex.bind != nil {
+		return p.meter(ex, r)
+	}
+	return nil
+}
+
+// checkKey finds the caller's key and its plan on the stage.
+func (p *Proxy) checkKey(ex *exchange, t *table, r *http.Request) *answer {
+	vals := r.Header["X-Api-Key"]
+	if len(vals) == 0 || vals[0] == "" {
+		ex.reason = "no API key"
+		return &ansForbidden
+	}
+	v := vals[0]
+	for _, o := range vals[1:] {
+		if o != v {
+			ex.reason = "two different API keys"
+			return &ansForbidden
+		}
+	}
+	k := t.keys[v]
+	if k == nil {
+		ex.reason = "unknown API key " + lastFour(v)
+		return &ansForbidden
+	}
+	ex.key = k
+	if !k.enabled {
+		ex.reason = "API key is disabled"
+		return &ansForbidden
+	}
+	b := k.plans[ex.stage]
+	if b == nil {
+		ex.reason = "API key is in no plan covering the stage"
+		return &ansForbidden
+	}
+	ex.bind = b
+	ex.keyBucket, ex.policy, ex.xLimit = b.state.bucket, b.plan.policy, b.plan.xLimit
+	return nil
+}
+
+// methodKeyBuf holds "{resourcePath}/{METHOD}" while looking it up.
+const methodKeyBuf = 256
+
+// throttle takes a token at each level: account, stage method setting, plan
+// per key, plan per method. The first level that refuses answers 429 and
+// the tokens already taken are refunded.
+func (p *Proxy) throttle(ex *exchange, t *table, r *http.Request) *answer {
+	st, b := ex.stage, ex.bind
+	var stageBucket *limiter.Bucket
+	var ovr *override
+	if st.methods != nil || (b != nil && b.overrides != nil) {
+		var buf [methodKeyBuf]byte
+		mk := methodKey(buf[:0], ex.rest, r.Method)
+		if st.methods != nil {
+			stageBucket = st.methods[string(mk)]
+		}
+		if b != nil && b.overrides != nil {
+			ovr = b.overrides[string(mk)]
+		}
+	}
+	if stageBucket == nil {
+		stageBucket = st.anyMethod
+	}
+	var methodBucket *limiter.Bucket
+	if ovr != nil {
+		methodBucket = b.state.methods.get(ovr)
+		ex.keyBucket, ex.policy, ex.xLimit = methodBucket, ovr.policy, ovr.xLimit
+	}
+	if !ex.take(t.account, levelAccount) {
+		return &ansThrottled
+	}
+	if stageBucket != nil && !ex.take(stageBucket, levelStage) {
+		return &ansThrottled
+	}
+	if b != nil && b.state.bucket != nil && !ex.take(b.state.bucket, levelPlan) {
+		return &ansThrottled
+	}
+	if methodBucket != nil && !ex.take(methodBucket, levelMethod) {
+		return &ansThrottled
+	}
+	return nil
+}
+
+// take takes a token from b; when b refuses, it refunds the tokens taken
+// so far and records the level and retry hint.
+func (ex *exchange) take(b *limiter.Bucket, level int) bool {
+	ok, retry := b.Allow(ex.mono)
+	if ok {
+		ex.taken[ex.ntaken] = b
+		ex.ntaken++
+		return true
+	}
+	ex.refund()
+	ex.level, ex.retry = level, time.Duration(retry)
+	ex.reason = "throttled"
+	return false
+}
+
+// refund gives back every token taken for this request.
+func (ex *exchange) refund() {
+	for i := range ex.ntaken {
+		ex.taken[i].Refund(ex.mono)
+		ex.taken[i] = nil
+	}
+	ex.ntaken = 0
+}
+
+// methodKey appends the method setting key of a request to dst:
+// "{resourcePath}/{METHOD}", where the resource path is the escaped path
+// within the stage without a trailing slash, "/" for the root: "/pets/GET",
+// "//GET".
+func methodKey(dst []byte, rest, method string) []byte {
+	if len(rest) > 1 && rest[len(rest)-1] == '/' {
+		rest = rest[:len(rest)-1]
+	}
+	if rest == "" {
+		rest = "/"
+	}
+	dst = append(dst, rest...)
+	dst = append(dst, '/')
+	return append(dst, method...)
+}
+
+// meter spends a unit of the key's quota, or counts the request when the
+// plan has none. A refused request gets its throttle tokens back.
+func (p *Proxy) meter(ex *exchange, r *http.Request) *answer {
+	b := ex.bind
+	if !b.plan.quota {
+		b.state.counter.Count(ex.now)
+		return nil
+	}
+	ex.wait = quotaWait{parent: r.Context(), d: p.quotaWait}
+	d := b.state.counter.Take(&ex.wait, ex.now)
+	ex.wait.release()
+	ex.quota = d
+	switch d.Status {
+	case limiter.QuotaAllowed:
+		ex.quotaShown = true
+		return nil
+	case limiter.QuotaExhausted:
+		ex.refund()
+		ex.quotaShown = true
+		ex.retry = d.RetryAfter
+		if !d.ResetAt.IsZero() {
+			ex.retry = d.ResetAt.Sub(ex.now)
+		}
+		ex.reason = "quota exhausted"
+		return &ansLimitExceeded
+	case limiter.QuotaUnavailable:
+		ex.refund()
+		ex.retry = d.RetryAfter
+		ex.reason = "quota unavailable"
+		return &ansUnavailable
+	default:
+		ex.refund()
+		ex.reason = "quota ledger does not know the key in the plan"
+		return &ansForbidden
+	}
+}
+
+func underscoreHeader(h http.Header) bool {
+	for k := range h {
+		if strings.IndexByte(k, '_') >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// quotaWait is the context given to QuotaCounter.Take: the request's
+// context, bounded by Config.QuotaWait from the moment Take first asks for
+// Done or Deadline. A Take that never waits therefore costs no timer.
+type quotaWait struct {
+	parent  context.Context
+	d       time.Duration
+	once    sync.Once
+	started atomic.Bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+}
+
+func (w *quotaWait) start() {
+	w.once.Do(func() {
+		w.ctx, w.cancel = context.WithTimeout(w.parent, w.d)
+		w.started.Store(true)
+	})
+}
+
+func (w *quotaWait) Deadline() (time.Time, bool) { w.start(); return w.ctx.Deadline() }
+func (w *quotaWait) Done() <-chan struct{}       { w.start(); return w.ctx.Done() }
+func (w *quotaWait) Value(k any) any             { return w.parent.Value(k) }
+
+func (w *quotaWait) Err() error {
+	if w.started.Load() {
+		return w.ctx.Err()
+	}
+	return w.parent.Err()
+}
+
+// release stops the wait's timer, if it started one.
+func (w *quotaWait) release() {
+	if w.started.Load() {
+		w.cancel()
+	}
+}

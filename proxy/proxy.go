@@ -1,0 +1,169 @@
+package proxy
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Proxy is the data plane: an http.Handler that routes each request to a
+// stage, checks its API key, throttles and meters it, and forwards it to
+// the stage's upstream (see doc.go). It is safe for concurrent use.
+type Proxy struct {
+	src             ConfigSource
+	ledger          Ledger
+	clock           Clock
+	epoch           time.Time // bucket time is measured from here
+	transport       http.RoundTripper
+	ownTransport    *http.Transport // the default transport, closed by Close
+	upstreamTimeout time.Duration
+	quotaWait       time.Duration
+	maxBody         int64
+	allowUnderscore bool
+	log             *slog.Logger
+	metrics         *metrics // nil without Config.Metrics
+	rp              *httputil.ReverseProxy
+
+	table atomic.Pointer[table]
+	mu    sync.Mutex // held by the one goroutine rebuilding the table
+}
+
+// New returns a Proxy configured by cfg, after cfg.Validate. It builds the
+// routing table of the configuration Source has now.
+func New(cfg Config) (*Proxy, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	p := &Proxy{
+		src:             cfg.Source,
+		ledger:          cfg.Ledger,
+		clock:           cfg.Clock,
+		transport:       cfg.Transport,
+		upstreamTimeout: cfg.UpstreamTimeout,
+		quotaWait:       cfg.QuotaWait,
+		maxBody:         cfg.MaxBodyBytes,
+		allowUnderscore: cfg.AllowUnderscoreHeaders,
+		log:             cfg.Logger,
+	}
+	p.epoch = p.clock.Now()
+	if p.transport == nil {
+		p.ownTransport = NewTransport()
+		p.transport = p.ownTransport
+	}
+	if cfg.Metrics != nil {
+		m, err := newMetrics(cfg.Metrics)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: register metrics: %w", err)
+		}
+		p.metrics = m
+	}
+	p.rp = p.newReverseProxy()
+	p.current()
+	return p, nil
+}
+
+// Close closes the idle upstream connections of the proxy's default
+// transport. The proxy keeps working after Close (it opens new ones).
+func (p *Proxy) Close() error {
+	if p.ownTransport != nil {
+		p.ownTransport.CloseIdleConnections()
+	}
+	return nil
+}
+
+// current returns the routing table of the configuration Source has now.
+// When the configuration changed, one goroutine rebuilds the table while
+// the others go on with the previous one.
+func (p *Proxy) current() *table {
+	cfg := p.src.Config()
+	t := p.table.Load()
+	if t != nil && t.cfg == cfg {
+		return t
+	}
+	if t == nil {
+		p.mu.Lock()
+	} else if !p.mu.TryLock() {
+		return t
+	}
+	defer p.mu.Unlock()
+	if t = p.table.Load(); t != nil && t.cfg == cfg {
+		return t
+	}
+	nt := p.build(cfg, t)
+	p.table.Store(nt)
+	return nt
+}
+
+// ServeHTTP serves one data-plane request.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ex := &exchange{}
+	ex.now = p.clock.Now()
+	ex.mono = int64(ex.now.Sub(p.epoch))
+	defer p.record(ex)
+	if a := p.decide(ex, p.current(), r); a != nil {
+		id := newRequestID()
+		p.logAnswer(r, ex, a, id)
+		ex.reply(w, a, id)
+		return
+	}
+	p.forward(w, r, ex)
+}
+
+// record counts an answered request in the metrics.
+func (p *Proxy) record(ex *exchange) {
+	if p.metrics == nil || ex.status == 0 {
+		return
+	}
+	s := p.metrics.unrouted
+	if ex.stage != nil && ex.stage.stats != nil {
+		s = ex.stage.stats
+	}
+	s.request(ex.status)
+	switch {
+	case ex.status == http.StatusTooManyRequests && ex.quotaShown:
+		s.quota.Inc()
+	case ex.status == http.StatusTooManyRequests:
+		s.throttled[ex.level].Inc()
+	}
+}
+
+// logAnswer logs why the proxy answered a request itself: refusals at
+// debug level, its own failures above. Keys appear as their id, or the last
+// four characters of an unknown value; never whole.
+func (p *Proxy) logAnswer(r *http.Request, ex *exchange, a *answer, id string) {
+	level := slog.LevelDebug
+	switch a {
+	case &ansInternal:
+		level = slog.LevelError
+	case &ansUnavailable:
+		level = slog.LevelWarn
+	}
+	ctx := r.Context()
+	if !p.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := append(logAttrsStage(ex.stage),
+		slog.Int("status", a.status),
+		slog.String("reason", ex.reason),
+		slog.String("request_id", id),
+		slog.String("method", r.Method),
+	)
+	if ex.key != nil {
+		attrs = append(attrs, slog.String("key_id", ex.key.id))
+	}
+	if ex.bind != nil {
+		attrs = append(attrs, slog.String("plan", ex.bind.plan.id))
+	}
+	if a == &ansThrottled {
+		attrs = append(attrs, slog.String("level", levelNames[ex.level]))
+	}
+	if ex.retry > 0 {
+		attrs = append(attrs, slog.Duration("retry_after", ex.retry))
+	}
+	p.log.LogAttrs(ctx, level, "request answered by the proxy", attrs...)
+}

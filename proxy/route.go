@@ -1,0 +1,186 @@
+package proxy
+
+import "strings"
+
+// cleanPath checks the escaped (percent-encoded, as sent) request path and
+// returns it with runs of slashes merged into one. ok is false for a path
+// the proxy refuses with 400 Bad Request:
+//
+//   - a path that is empty or does not start with "/";
+//   - a "." or ".." segment, in any spelling ("%2e", "%2E." ...);
+//   - an encoded slash or backslash ("%2F", "%5C"), a raw backslash;
+//   - an encoded control character ("%00".."%1F", "%7F"), a raw byte that
+//     may not appear in a request target (controls, space, DEL, non-ASCII);
+//   - a malformed escape ("%", "%4", "%zz").
+//
+// It allocates only when it has slashes to merge.
+func cleanPath(p string) (string, bool) {
+	if p == "" || p[0] != '/' {
+		return "", false
+	}
+	merge := false
+	segStart := 1 // index of the first byte of the current segment
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '/':
+			if i > 0 && p[i-1] == '/' {
+				merge = true
+			}
+			if i > 0 && dotSegment(p[segStart:i]) {
+				return "", false
+			}
+			segStart = i + 1
+		case c == '%':
+			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+				return "", false
+			}
+			d := unhex(p[i+1])<<4 | unhex(p[i+2])
+			if d == '/' || d == '\\' || d < 0x20 || d == 0x7f {
+				return "", false
+			}
+			i += 2
+		case c <= ' ' || c >= 0x7f || c == '\\':
+			return "", false
+		}
+	}
+	if dotSegment(p[segStart:]) {
+		return "", false
+	}
+	if !merge {
+		return p, true
+	}
+	var b strings.Builder
+	b.Grow(len(p))
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' && i > 0 && p[i-1] == '/' {
+			continue
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String(), true
+}
+
+// dotSegment reports whether the escaped segment s decodes to "." or "..".
+func dotSegment(s string) bool {
+	n := 0 // dots seen
+	for i := 0; i < len(s); {
+		switch {
+		case s[i] == '.':
+			i++
+		case len(s)-i >= 3 && s[i] == '%' && s[i+1] == '2' && (s[i+2] == 'e' || s[i+2] == 'E'):
+			i += 3
+		default:
+			return false
+		}
+		n++
+		if n > 2 {
+			return false
+		}
+	}
+	return n > 0
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}
+
+// cutSegment splits a clean path into its first segment and the rest, which
+// starts with "/" or is empty: "/a/b/c" → "a", "/b/c"; "/a" → "a", "".
+func cutSegment(p string) (seg, rest string) {
+	if p == "" {
+		return "", ""
+	}
+	p = p[1:]
+	if i := strings.IndexByte(p, '/'); i >= 0 {
+		return p[:i], p[i:]
+	}
+	return p, ""
+}
+
+// hostLabel returns the first label of host ("a" of "a.example.com:8443")
+// and whether the host has more labels after it. It does not allocate.
+func hostLabel(host string) (label string, dotted bool) {
+	for i := 0; i < len(host); i++ {
+		switch host[i] {
+		case '.':
+			return host[:i], true
+		case ':', '[', ']':
+			return host[:i], false
+		}
+	}
+	return host, false
+}
+
+// route finds the stage a clean path addresses and the rest of the path to
+// forward (escaped; "" or starting with "/").
+//
+// Host form first: when the first label of host is a known API id (matched
+// without regard to case) and the host has more labels, the first path
+// segment names the stage: Host a.example.com, path /s/pets. When that API
+// has no such stage, the path form is tried: any Host, path /a/s/pets.
+// Segments are compared as sent (escaped), so API ids and stage names never
+// match a percent-encoded spelling.
+func (t *table) route(host, p string) (*stageEntry, string) {
+	if label, dotted := hostLabel(host); dotted && label != "" {
+		api := t.hostAPIs[label]
+		if api == nil && hasUpper(label) {
+			api = t.hostAPIs[strings.ToLower(label)]
+		}
+		if api != nil {
+			seg, rest := cutSegment(p)
+			if st := api.stages[seg]; st != nil {
+				return st, rest
+			}
+		}
+	}
+	seg, rest := cutSegment(p)
+	api := t.apis[seg]
+	if api == nil || rest == "" {
+		return nil, ""
+	}
+	seg, rest = cutSegment(rest)
+	if st := api.stages[seg]; st != nil {
+		return st, rest
+	}
+	return nil, ""
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// joinPath joins an upstream base path and the escaped rest of the request
+// path with exactly one slash between them. An empty rest forwards to the
+// base itself ("/" when the base is empty).
+func joinPath(base, rest string) string {
+	switch {
+	case rest == "":
+		if base == "" {
+			return "/"
+		}
+		return base
+	case base == "" || base == "/":
+		return rest
+	case base[len(base)-1] == '/':
+		return base + rest[1:]
+	default:
+		return base + rest
+	}
+}

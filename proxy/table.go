@@ -1,0 +1,487 @@
+package proxy
+
+import (
+	"cmp"
+	"log/slog"
+	"math"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tollgate/tollgate/limiter"
+	tollgatepb "github.com/tollgate/tollgate/proto"
+)
+
+// table is everything the request path reads, built from one configuration
+// and never changed after it is published. State that must outlive a
+// configuration change (token buckets, quota counters, metric handles) is
+// carried from the previous table by id.
+type table struct {
+	cfg      *tollgatepb.Config
+	apis     map[string]*apiEntry // API id → API
+	hostAPIs map[string]*apiEntry // lower-case API id → API (host form)
+	keys     map[string]*keyEntry // key value → key
+
+	account *limiter.Bucket
+
+	// Carried across rebuilds, keyed by id strings.
+	stageBuckets map[string]*limiter.Bucket // api \x00 stage \x00 setting key
+	keyStates    map[string]*keyState       // plan \x00 key
+	stats        map[string]*stageStats     // api \x00 stage
+}
+
+type apiEntry struct {
+	id     string
+	stages map[string]*stageEntry
+}
+
+type stageEntry struct {
+	api, name string
+	keyless   bool
+
+	// The upstream; target is nil when the stage variable "url" is missing
+	// or not an absolute http(s) URL (targetErr says why).
+	target     *url.URL
+	targetPath string // target's escaped path
+	targetErr  string
+
+	// Stage method settings: exact "{resourcePath}/{METHOD}" keys, then
+	// "*/*" (nil when unset).
+	methods   map[string]*limiter.Bucket
+	anyMethod *limiter.Bucket
+
+	stats *stageStats // nil without metrics
+}
+
+type keyEntry struct {
+	id      string
+	hint    string // last four characters of the value, for logs
+	enabled bool
+	plans   map[*stageEntry]*binding // the plan covering each stage
+}
+
+// planEntry is what a usage plan means to the request path.
+type planEntry struct {
+	id string
+
+	throttle    bool    // the plan has a per-key throttle
+	rate        float64 // bucket limits, after planLimit
+	burst       int64
+	burstWindow int64 // seconds, for RateLimit-Policy
+
+	quota       bool
+	quotaLimit  int64
+	quotaWindow int64 // nominal seconds of the period
+
+	// Header values computed once: RateLimit-Policy and X-RateLimit-Limit.
+	policy string
+	xLimit string
+}
+
+// override is a plan's per-method throttle on one stage.
+type override struct {
+	id     string // api \x00 stage \x00 method key: unique within the plan
+	rate   float64
+	burst  int64
+	policy string // RateLimit-Policy with this bucket (and the plan's quota)
+	xLimit string
+}
+
+// binding is a key's plan on one stage.
+type binding struct {
+	plan      *planEntry
+	state     *keyState
+	overrides map[string]*override // method key → override; nil when none
+}
+
+// keyState is the state of one key in one plan. Each table has its own
+// (immutable) keyState; what it points to outlives rebuilds.
+type keyState struct {
+	counter QuotaCounter
+	bucket  *limiter.Bucket // the plan's per-key throttle; nil when the plan has none
+	methods *methodBuckets
+}
+
+// methodBuckets are the buckets of a key's per-method overrides in one
+// plan, created on first use: a copy-on-write map read without a lock.
+type methodBuckets struct {
+	mu sync.Mutex // serialises additions
+	m  atomic.Pointer[map[string]*limiter.Bucket]
+}
+
+// get returns the bucket of override o, creating it on first use, with o's
+// limits.
+func (ks *methodBuckets) get(o *override) *limiter.Bucket {
+	if m := ks.m.Load(); m != nil {
+		if b := (*m)[o.id]; b != nil {
+			if r, bu := b.Limit(); r != o.rate || bu != o.burst {
+				b.SetLimit(o.rate, o.burst)
+			}
+			return b
+		}
+	}
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	old := ks.m.Load()
+	if old != nil {
+		if b := (*old)[o.id]; b != nil {
+			return b
+		}
+	}
+	m := make(map[string]*limiter.Bucket, 1)
+	if old != nil {
+		for k, v := range *old {
+			m[k] = v
+		}
+	}
+	b := limiter.NewBucket(o.rate, o.burst)
+	m[o.id] = b
+	ks.m.Store(&m)
+	return b
+}
+
+// planLimit turns a plan throttle (plan level or per method) into the limit
+// of this node's bucket. It is the one place where that happens: per-node
+// shares of a cluster-wide throttle will scale here.
+func planLimit(rate float64, burst int64) (float64, int64) {
+	return rate, burst
+}
+
+// throttleSet reports whether a plan throttle is set: a missing message and
+// one with both fields zero mean "no throttle".
+func throttleSet(t *tollgatepb.ThrottleSettings) bool {
+	return t != nil && (t.GetRateLimit() != 0 || t.GetBurstLimit() != 0)
+}
+
+// accountLimit returns the account throttle: the configured one, with an
+// unset or zero field taking the original's default.
+func accountLimit(cfg *tollgatepb.Config) (float64, int64) {
+	t := cfg.GetAccount().GetThrottle()
+	rate, burst := t.GetRateLimit(), int64(t.GetBurstLimit())
+	if rate == 0 {
+		rate = DefaultAccountRate
+	}
+	if burst == 0 {
+		burst = DefaultAccountBurst
+	}
+	return rate, burst
+}
+
+// setLimit sets a carried bucket's limit when it changed.
+func setLimit(b *limiter.Bucket, rate float64, burst int64) {
+	if r, bu := b.Limit(); r != rate || bu != burst {
+		b.SetLimit(rate, burst)
+	}
+}
+
+// bucketFor returns the carried bucket id from old (with its limit
+// updated) or a new one.
+func bucketFor(old map[string]*limiter.Bucket, id string, rate float64, burst int64) *limiter.Bucket {
+	if b := old[id]; b != nil {
+		setLimit(b, rate, burst)
+		return b
+	}
+	return limiter.NewBucket(rate, burst)
+}
+
+// quotaWindow is the nominal length in seconds of a quota period, for
+// RateLimit-Policy; RateLimit's "t" gives the exact reset.
+func quotaWindow(period string) int64 {
+	switch period {
+	case "WEEK":
+		return 7 * 86400
+	case "MONTH":
+		return 30 * 86400
+	default:
+		return 86400
+	}
+}
+
+// refillWindow is the seconds a bucket takes to refill its burst, at least
+// one: the window of its RateLimit-Policy item.
+func refillWindow(rate float64, burst int64) int64 {
+	if !(rate > 0) || burst <= 0 {
+		return 1
+	}
+	w := math.Round(float64(burst) / rate)
+	if w < 1 {
+		return 1
+	}
+	if w > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int64(w)
+}
+
+// policies computes the RateLimit-Policy and X-RateLimit-Limit values of a
+// bucket (when throttled) and a quota (when set).
+func policies(throttled bool, burst, window int64, quota bool, limit, qwindow int64) (policy, xLimit string) {
+	var b []byte
+	if throttled {
+		b = append(b, `"burst";q=`...)
+		b = strconv.AppendInt(b, max(burst, 0), 10)
+		b = append(b, ";w="...)
+		b = strconv.AppendInt(b, window, 10)
+		xLimit = strconv.FormatInt(max(burst, 0), 10)
+	}
+	if quota {
+		if len(b) > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, `"quota";q=`...)
+		b = strconv.AppendInt(b, max(limit, 0), 10)
+		b = append(b, ";w="...)
+		b = strconv.AppendInt(b, qwindow, 10)
+		xLimit = strconv.FormatInt(max(limit, 0), 10)
+	}
+	return string(b), xLimit
+}
+
+// build makes the table of cfg, carrying state from old (nil at first).
+func (p *Proxy) build(cfg *tollgatepb.Config, old *table) *table {
+	if old == nil {
+		old = &table{}
+	}
+	t := &table{
+		cfg:          cfg,
+		apis:         make(map[string]*apiEntry, len(cfg.GetRestApis())),
+		hostAPIs:     make(map[string]*apiEntry, len(cfg.GetRestApis())),
+		keys:         make(map[string]*keyEntry, len(cfg.GetApiKeys())),
+		stageBuckets: make(map[string]*limiter.Bucket),
+		keyStates:    make(map[string]*keyState),
+		stats:        make(map[string]*stageStats),
+	}
+	arate, aburst := accountLimit(cfg)
+	if old.account != nil {
+		setLimit(old.account, arate, aburst)
+		t.account = old.account
+	} else {
+		t.account = limiter.NewBucket(arate, aburst)
+	}
+
+	for id := range cfg.GetRestApis() {
+		t.apis[id] = &apiEntry{id: id, stages: make(map[string]*stageEntry)}
+	}
+	for _, id := range sortedKeys(cfg.GetRestApis()) {
+		if low := lower(id); t.hostAPIs[low] == nil {
+			t.hostAPIs[low] = t.apis[id]
+		}
+	}
+	for _, st := range cfg.GetStages() {
+		api := t.apis[st.GetRestApiId()]
+		if api == nil || st.GetStageName() == "" {
+			continue
+		}
+		api.stages[st.GetStageName()] = p.buildStage(t, old, st, arate, aburst)
+	}
+
+	// Keys by value. Values are unique by construction; should two keys
+	// share one, the smaller id wins so that the choice is stable.
+	keysByID := make(map[string]*keyEntry, len(cfg.GetApiKeys()))
+	for _, id := range sortedKeys(cfg.GetApiKeys()) {
+		k := cfg.GetApiKeys()[id]
+		v := k.GetValue()
+		if v == "" {
+			continue
+		}
+		e := &keyEntry{id: id, hint: lastFour(v), enabled: k.GetEnabled()}
+		keysByID[id] = e
+		if t.keys[v] == nil {
+			t.keys[v] = e
+		}
+	}
+
+	// Plans, in id order: a key may be in one plan per stage; should the
+	// configuration break that rule, the plan with the smaller id wins.
+	for _, pid := range sortedKeys(cfg.GetUsagePlans()) {
+		p.bindPlan(t, old, cfg, cfg.GetUsagePlans()[pid], keysByID)
+	}
+	return t
+}
+
+func (p *Proxy) buildStage(t, old *table, st *tollgatepb.Stage, arate float64, aburst int64) *stageEntry {
+	e := &stageEntry{
+		api:     st.GetRestApiId(),
+		name:    st.GetStageName(),
+		keyless: st.GetApiKeyNotRequired(),
+	}
+	e.target, e.targetErr = parseTarget(st.GetVariables()["url"])
+	if e.target != nil {
+		e.targetPath = e.target.EscapedPath()
+	} else {
+		p.log.Warn("stage has no valid upstream url", "api", e.api, "stage", e.name, "problem", e.targetErr)
+	}
+	for key, ms := range st.GetMethodSettings() {
+		rate, burst := arate, aburst
+		if ms.ThrottlingRateLimit != nil {
+			rate = ms.GetThrottlingRateLimit()
+		}
+		if ms.ThrottlingBurstLimit != nil {
+			burst = int64(ms.GetThrottlingBurstLimit())
+		}
+		id := e.api + "\x00" + e.name + "\x00" + key
+		b := bucketFor(old.stageBuckets, id, rate, burst)
+		t.stageBuckets[id] = b
+		if key == "*/*" {
+			e.anyMethod = b
+			continue
+		}
+		if e.methods == nil {
+			e.methods = make(map[string]*limiter.Bucket)
+		}
+		e.methods[key] = b
+	}
+	if p.metrics != nil {
+		id := e.api + "\x00" + e.name
+		s := old.stats[id]
+		if s == nil {
+			s = p.metrics.stage(e.api, e.name)
+		}
+		t.stats[id] = s
+		e.stats = s
+	}
+	return e
+}
+
+func (p *Proxy) bindPlan(t, old *table, cfg *tollgatepb.Config, up *tollgatepb.UsagePlan, keysByID map[string]*keyEntry) {
+	pe := &planEntry{id: up.GetId()}
+	if th := up.GetThrottle(); throttleSet(th) {
+		pe.throttle = true
+		pe.rate, pe.burst = planLimit(th.GetRateLimit(), int64(th.GetBurstLimit()))
+		pe.burstWindow = refillWindow(th.GetRateLimit(), int64(th.GetBurstLimit()))
+	}
+	if q := up.GetQuota(); q != nil {
+		pe.quota = true
+		pe.quotaLimit = q.GetLimit()
+		pe.quotaWindow = quotaWindow(q.GetPeriod())
+	}
+	pe.policy, pe.xLimit = policies(pe.throttle, int64(up.GetThrottle().GetBurstLimit()), pe.burstWindow,
+		pe.quota, pe.quotaLimit, pe.quotaWindow)
+
+	type covered struct {
+		stage     *stageEntry
+		overrides map[string]*override
+	}
+	var stages []covered
+	for _, as := range up.GetApiStages() {
+		api := t.apis[as.GetApiId()]
+		if api == nil {
+			continue
+		}
+		st := api.stages[as.GetStage()]
+		if st == nil {
+			continue
+		}
+		c := covered{stage: st}
+		for mk, th := range as.GetThrottle() {
+			if !throttleSet(th) {
+				continue
+			}
+			o := &override{id: st.api + "\x00" + st.name + "\x00" + mk}
+			o.rate, o.burst = planLimit(th.GetRateLimit(), int64(th.GetBurstLimit()))
+			o.policy, o.xLimit = policies(true, int64(th.GetBurstLimit()),
+				refillWindow(th.GetRateLimit(), int64(th.GetBurstLimit())),
+				pe.quota, pe.quotaLimit, pe.quotaWindow)
+			if c.overrides == nil {
+				c.overrides = make(map[string]*override)
+			}
+			c.overrides[mk] = o
+		}
+		stages = append(stages, c)
+	}
+	if len(stages) == 0 {
+		return
+	}
+	for _, kid := range sortedKeys(cfg.GetPlanKeys()[up.GetId()].GetKeys()) {
+		ke := keysByID[kid]
+		if ke == nil {
+			continue
+		}
+		id := up.GetId() + "\x00" + kid
+		ks := &keyState{}
+		if prev := old.keyStates[id]; prev != nil {
+			ks.counter, ks.methods = prev.counter, prev.methods
+			if pe.throttle && prev.bucket != nil {
+				setLimit(prev.bucket, pe.rate, pe.burst)
+				ks.bucket = prev.bucket
+			}
+		} else {
+			ks.counter, ks.methods = p.ledger.Counter(up.GetId(), kid), &methodBuckets{}
+		}
+		if pe.throttle && ks.bucket == nil {
+			ks.bucket = limiter.NewBucket(pe.rate, pe.burst) // full
+		}
+		t.keyStates[id] = ks
+		for _, c := range stages {
+			if ke.plans == nil {
+				ke.plans = make(map[*stageEntry]*binding, len(stages))
+			}
+			if prev := ke.plans[c.stage]; prev != nil {
+				p.log.Warn("key is in two plans covering one stage; the first plan applies",
+					"key_id", kid, "api", c.stage.api, "stage", c.stage.name,
+					"plan", prev.plan.id, "ignored_plan", up.GetId())
+				continue
+			}
+			ke.plans[c.stage] = &binding{plan: pe, state: ks, overrides: c.overrides}
+		}
+	}
+}
+
+// parseTarget reads a stage's upstream base URL.
+func parseTarget(raw string) (*url.URL, string) {
+	if raw == "" {
+		return nil, "stage variable url is not set"
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return nil, "stage variable url does not parse: " + err.Error()
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, "stage variable url is not http or https: " + strconv.Quote(u.Scheme)
+	case u.Host == "":
+		return nil, "stage variable url has no host"
+	case u.Fragment != "" || u.User != nil:
+		return nil, "stage variable url has a fragment or user info"
+	}
+	return u, ""
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.SortFunc(ks, cmp.Compare[string])
+	return ks
+}
+
+func lower(s string) string {
+	if !hasUpper(s) {
+		return s
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// lastFour is the hint logged in place of a key value.
+func lastFour(v string) string {
+	if len(v) <= 4 {
+		return "****"
+	}
+	return "****" + v[len(v)-4:]
+}
+
+// logAttrsStage are the attributes naming a stage in log lines.
+func logAttrsStage(st *stageEntry) []slog.Attr {
+	if st == nil {
+		return nil
+	}
+	return []slog.Attr{slog.String("api", st.api), slog.String("stage", st.name)}
+}

@@ -1,0 +1,68 @@
+package admin
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+)
+
+const (
+	lowerAlnum = "abcdefghijklmnopqrstuvwxyz0123456789"
+	alnum      = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+)
+
+// Lengths of generated identifiers, as the original's.
+const (
+	planIDLen       = 6
+	keyIDLen        = 10
+	restAPIIDLen    = 10
+	deploymentIDLen = 6
+	keyValueLen     = 40
+)
+
+// randomString returns n characters drawn uniformly from alphabet
+// (at most 256 characters) with crypto/rand.
+func randomString(n int, alphabet string) string {
+	// Reject bytes at or above the largest multiple of len(alphabet) so
+	// that every character is equally likely.
+	limit := 256 - 256%len(alphabet)
+	out := make([]byte, 0, n)
+	var buf [64]byte
+	for len(out) < n {
+		_, _ = rand.Read(buf[:]) // crypto/rand.Read never fails on supported platforms
+		for _, b := range buf {
+			if int(b) >= limit {
+				continue
+			}
+			out = append(out, alphabet[int(b)%len(alphabet)])
+			if len(out) == n {
+				break
+			}
+		}
+	}
+	return string(out)
+}
+
+func newPlanID() string       { return randomString(planIDLen, lowerAlnum) }
+func newKeyID() string        { return randomString(keyIDLen, lowerAlnum) }
+func newRestAPIID() string    { return randomString(restAPIIDLen, lowerAlnum) }
+func newDeploymentID() string { return randomString(deploymentIDLen, lowerAlnum) }
+func newKeyValue() string     { return randomString(keyValueLen, alnum) }
+
+// newRequestID returns a random UUID (version 4) for x-amzn-RequestId.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}

@@ -1,0 +1,222 @@
+package admin
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	pb "github.com/tollgate/tollgate/proto"
+)
+
+type stageKeyIn struct {
+	RestAPIID string `json:"restApiId"`
+	StageName string `json:"stageName"`
+}
+
+type createAPIKeyRequest struct {
+	Name        string            `json:"name"`
+	Description string            `json:"description"`
+	Enabled     bool              `json:"enabled"`
+	Value       string            `json:"value"`
+	CustomerID  string            `json:"customerId"`
+	StageKeys   []stageKeyIn      `json:"stageKeys"`
+	Tags        map[string]string `json:"tags"`
+	// GenerateDistinctID is deprecated in the original and has no effect.
+	GenerateDistinctID bool `json:"generateDistinctId"`
+}
+
+func checkCustomerID(c string) *apiError {
+	if len(c) > maxNameLen || hasControl(c) {
+		return badRequest("Invalid customerId: at most %d characters without control characters", maxNameLen)
+	}
+	return nil
+}
+
+// createOrImportAPIKeys is POST /apikeys: CreateApiKey, or ImportApiKeys
+// with ?mode=import.
+func (s *Server) createOrImportAPIKeys(w http.ResponseWriter, r *http.Request) *apiError {
+	q := r.URL.Query()
+	if q.Has("mode") {
+		if q.Get("mode") != "import" {
+			return badRequest("Invalid mode %q: the only mode is import", truncate(q.Get("mode")))
+		}
+		return s.importAPIKeys(w, r)
+	}
+	var req createAPIKeyRequest
+	if e := readJSON(w, r, &req); e != nil {
+		return e
+	}
+	k := &pb.ApiKey{
+		Id:          newKeyID(),
+		Value:       req.Value,
+		Name:        req.Name,
+		Description: req.Description,
+		Enabled:     req.Enabled,
+		CustomerId:  req.CustomerID,
+		Tags:        req.Tags,
+	}
+	if k.Value == "" {
+		k.Value = newKeyValue()
+	} else if e := checkKeyValue(k.Value); e != nil {
+		return e
+	}
+	if e := checkName("API Key", k.Name); e != nil {
+		return e
+	}
+	if e := checkDescription("API Key", k.Description); e != nil {
+		return e
+	}
+	if e := checkCustomerID(k.CustomerId); e != nil {
+		return e
+	}
+	if e := checkTags(k.Tags); e != nil {
+		return e
+	}
+	cfg := s.store.Config()
+	seen := map[string]bool{}
+	for _, sk := range req.StageKeys {
+		ref := sk.RestAPIID + "/" + sk.StageName
+		if !checkPathID(sk.RestAPIID) || !isStageName(sk.StageName) || cfg.GetStages()[ref] == nil {
+			return badRequest("Invalid stage key specified: %s", truncate(ref))
+		}
+		if !seen[ref] {
+			seen[ref] = true
+			k.StageKeys = append(k.StageKeys, ref)
+		}
+	}
+	if _, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_PutApiKey{PutApiKey: &pb.PutApiKey{Key: k, Create: true}}}); e != nil {
+		return e
+	}
+	if cur := s.store.Config().GetApiKeys()[k.Id]; cur != nil {
+		k = cur
+	}
+	writeJSON(w, http.StatusCreated, keyView(k, true))
+	return nil
+}
+
+func parseBoolParam(q map[string][]string, name string) (bool, *apiError) {
+	vs := q[name]
+	if len(vs) == 0 || vs[0] == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(vs[0])
+	if err != nil {
+		return false, badRequest("Invalid %s %q: want true or false", name, truncate(vs[0]))
+	}
+	return b, nil
+}
+
+func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request) *apiError {
+	q := r.URL.Query()
+	pr, e := parsePage(q)
+	if e != nil {
+		return e
+	}
+	withValues, e := parseBoolParam(q, "includeValues")
+	if e != nil {
+		return e
+	}
+	name, customer := q.Get("name"), q.Get("customerId")
+	var keys []*pb.ApiKey
+	for _, k := range s.store.Config().GetApiKeys() {
+		if !strings.HasPrefix(k.GetName(), name) {
+			continue
+		}
+		if customer != "" && k.GetCustomerId() != customer {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	// Newest first: order by creation time descending, then id.
+	page, next := paginate(keys, func(k *pb.ApiKey) cursor { return cursor{-k.GetCreatedDate(), k.GetId()} }, pr)
+	out := listView[apiKeyView]{Item: make([]apiKeyView, 0, len(page)), Position: next}
+	for _, k := range page {
+		out.Item = append(out.Item, keyView(k, withValues))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getAPIKey(w http.ResponseWriter, r *http.Request) *apiError {
+	withValue, e := parseBoolParam(r.URL.Query(), "includeValue")
+	if e != nil {
+		return e
+	}
+	k := s.store.Config().GetApiKeys()[r.PathValue("api_key")]
+	if k == nil {
+		return notFound(msgKeyNotFound)
+	}
+	writeJSON(w, http.StatusOK, keyView(k, withValue))
+	return nil
+}
+
+func (s *Server) deleteAPIKey(w http.ResponseWriter, r *http.Request) *apiError {
+	id := r.PathValue("api_key")
+	if _, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_DeleteApiKey{DeleteApiKey: &pb.DeleteApiKey{Id: id}}}); e != nil {
+		return e
+	}
+	writeAccepted(w)
+	return nil
+}
+
+var keyReplacePaths = []string{"/description", "/enabled", "/name", "/customerId"}
+
+// patchAPIKey applies UpdateApiKey's operations: replace of /name,
+// /description, /enabled and /customerId only.
+func patchAPIKey(k *pb.ApiKey, ops []patchOp) *apiError {
+	if e := checkPatchOps(ops); e != nil {
+		return e
+	}
+	for _, op := range ops {
+		if op.Op != "replace" {
+			return badPatchPath(op, nil)
+		}
+		switch op.Path {
+		case "/name":
+			if e := checkName("API Key", op.Value); e != nil {
+				return e
+			}
+			k.Name = op.Value
+		case "/description":
+			if e := checkDescription("API Key", op.Value); e != nil {
+				return e
+			}
+			k.Description = op.Value
+		case "/enabled":
+			k.Enabled = patchBool(op)
+		case "/customerId":
+			if e := checkCustomerID(op.Value); e != nil {
+				return e
+			}
+			k.CustomerId = op.Value
+		default:
+			return badPatchPath(op, keyReplacePaths)
+		}
+	}
+	return nil
+}
+
+func (s *Server) updateAPIKey(w http.ResponseWriter, r *http.Request) *apiError {
+	id := r.PathValue("api_key")
+	ops, e := readPatch(w, r)
+	if e != nil {
+		return e
+	}
+	k, e := update(s, r.Context(),
+		func(c *pb.Config) (*pb.ApiKey, uint64, *apiError) {
+			k := c.GetApiKeys()[id]
+			if k == nil {
+				return nil, 0, notFound(msgKeyNotFound)
+			}
+			return k, k.GetRevision(), nil
+		},
+		func(k *pb.ApiKey, _ *pb.Config) *apiError { return patchAPIKey(k, ops) },
+		func(k *pb.ApiKey, rev uint64) *pb.Command {
+			return &pb.Command{Body: &pb.Command_PutApiKey{PutApiKey: &pb.PutApiKey{Key: k, IfRevision: rev}}}
+		})
+	if e != nil {
+		return e
+	}
+	writeJSON(w, http.StatusOK, keyView(k, false))
+	return nil
+}

@@ -1,0 +1,236 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	pb "github.com/tollgate/tollgate/proto"
+)
+
+// Store is what the admin API needs from the cluster.
+type Store interface {
+	// Config is the current configuration: an immutable value, never mutate it.
+	Config() *pb.Config
+	// Apply proposes a command through Raft and returns after it applied on
+	// this node. err != nil: not applied, or the outcome is unknown.
+	// res.Code != ERROR_CODE_NONE: a business failure, res.Message says why.
+	Apply(ctx context.Context, cmd *pb.Command) (*pb.Result, error)
+	// KeyLedgers returns copies of the quota ledgers of every key in the plan.
+	KeyLedgers(planID string) []*pb.KeyLedger
+}
+
+// Config configures a Server.
+type Config struct {
+	// Store is the cluster state the API reads and changes. Required.
+	Store Store
+	// Registry receives the admin metrics and is served on GET /metrics.
+	// Default: a private registry holding only the admin metrics.
+	Registry *prometheus.Registry
+	// Now is the clock that decides "today" for usage reports.
+	// Default: time.Now.
+	Now func() time.Time
+	// Logger receives one line per failed request. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate reports whether the configuration can build a Server.
+func (c Config) Validate() error {
+	if c.Store == nil {
+		return errors.New("admin: Config.Store is required")
+	}
+	return nil
+}
+
+// Server is the admin API. It implements http.Handler.
+type Server struct {
+	store    Store
+	now      func() time.Time
+	log      *slog.Logger
+	mux      *http.ServeMux
+	patterns map[string]bool // registered patterns: the only route labels
+	metrics  *metrics
+	reg      *prometheus.Registry
+}
+
+// New builds a Server from a validated Config.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{store: cfg.Store, now: cfg.Now, log: cfg.Logger, reg: cfg.Registry}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(s.reg)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	s.mux = http.NewServeMux()
+	s.patterns = map[string]bool{}
+	s.routes()
+	return s, nil
+}
+
+// handlerFunc is an admin handler: it writes a success itself or returns
+// the error to answer with.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) *apiError
+
+func (s *Server) handle(pattern string, h handlerFunc) {
+	s.patterns[pattern] = true
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if e := h(w, r); e != nil {
+			s.writeError(w, r, e)
+		}
+	})
+}
+
+func (s *Server) routes() {
+	s.handle("GET /healthz", func(w http.ResponseWriter, r *http.Request) *apiError {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		return nil
+	})
+	metricsHandler := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
+	s.handle("GET /metrics", func(w http.ResponseWriter, r *http.Request) *apiError {
+		metricsHandler.ServeHTTP(w, r)
+		return nil
+	})
+
+	s.handle("GET /account", s.getAccount)
+	s.handle("PATCH /account", s.updateAccount)
+
+	s.handle("POST /restapis", s.createRestAPI)
+	s.handle("GET /restapis", s.listRestAPIs)
+	s.handle("GET /restapis/{restapi_id}", s.getRestAPI)
+	s.handle("DELETE /restapis/{restapi_id}", s.deleteRestAPI)
+
+	s.handle("POST /restapis/{restapi_id}/deployments", s.createDeployment)
+	s.handle("GET /restapis/{restapi_id}/deployments", s.listDeployments)
+	s.handle("GET /restapis/{restapi_id}/deployments/{deployment_id}", s.getDeployment)
+
+	s.handle("POST /restapis/{restapi_id}/stages", s.createStage)
+	s.handle("GET /restapis/{restapi_id}/stages", s.listStages)
+	s.handle("GET /restapis/{restapi_id}/stages/{stage_name}", s.getStage)
+	s.handle("PATCH /restapis/{restapi_id}/stages/{stage_name}", s.updateStage)
+	s.handle("DELETE /restapis/{restapi_id}/stages/{stage_name}", s.deleteStage)
+	s.handle("POST /restapis/{restapi_id}/stages/{stage_name}/defaultusageplan", s.createDefaultPlan)
+
+	s.handle("POST /usageplans", s.createUsagePlan)
+	s.handle("GET /usageplans", s.listUsagePlans)
+	s.handle("GET /usageplans/{usageplan_id}", s.getUsagePlan)
+	s.handle("PATCH /usageplans/{usageplan_id}", s.updateUsagePlan)
+	s.handle("DELETE /usageplans/{usageplan_id}", s.deleteUsagePlan)
+
+	s.handle("POST /usageplans/{usageplan_id}/keys", s.createUsagePlanKey)
+	s.handle("GET /usageplans/{usageplan_id}/keys", s.listUsagePlanKeys)
+	s.handle("GET /usageplans/{usageplan_id}/keys/{key_id}", s.getUsagePlanKey)
+	s.handle("DELETE /usageplans/{usageplan_id}/keys/{key_id}", s.deleteUsagePlanKey)
+
+	s.handle("GET /usageplans/{usageplan_id}/usage", s.getUsage)
+	s.handle("PATCH /usageplans/{usageplan_id}/keys/{key_id}/usage", s.updateUsage)
+
+	s.handle("POST /apikeys", s.createOrImportAPIKeys)
+	s.handle("GET /apikeys", s.listAPIKeys)
+	s.handle("GET /apikeys/{api_key}", s.getAPIKey)
+	s.handle("PATCH /apikeys/{api_key}", s.updateAPIKey)
+	s.handle("DELETE /apikeys/{api_key}", s.deleteAPIKey)
+}
+
+// ServeHTTP answers one admin request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rid := newRequestID()
+	rec := &statusRecorder{ResponseWriter: w}
+	rec.Header().Set("x-amzn-RequestId", rid)
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, rid))
+
+	_, pattern := s.mux.Handler(r)
+	route := pattern
+	switch {
+	case pattern == "":
+		route = "unmatched"
+		s.unmatched(rec, r)
+	case !s.patterns[pattern]:
+		// ServeMux redirects to the cleaned path; the pattern it reports
+		// then is the path itself, which must not become a label.
+		route = "redirect"
+		s.mux.ServeHTTP(rec, r)
+	default:
+		s.mux.ServeHTTP(rec, r)
+	}
+	code := rec.status
+	if code == 0 {
+		code = http.StatusOK
+	}
+	s.metrics.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	s.metrics.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+}
+
+// unmatched answers a request no route takes: 405 when the path exists for
+// other methods, 404 otherwise, in the API's error shape.
+func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
+	probe := &probeWriter{header: http.Header{}}
+	h, _ := s.mux.Handler(r)
+	h.ServeHTTP(probe, r)
+	if probe.status == http.StatusMethodNotAllowed {
+		if allow := probe.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		s.writeError(w, r, &apiError{status: http.StatusMethodNotAllowed, code: "MethodNotAllowedException",
+			msg: "Method " + r.Method + " is not allowed on " + r.URL.Path})
+		return
+	}
+	s.writeError(w, r, notFound("No route matches "+r.Method+" "+r.URL.Path))
+}
+
+type requestIDKey struct{}
+
+func requestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// statusRecorder remembers the status code a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// probeWriter captures what ServeMux's own 404 and 405 handlers write.
+type probeWriter struct {
+	header http.Header
+	status int
+}
+
+func (p *probeWriter) Header() http.Header         { return p.header }
+func (p *probeWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (p *probeWriter) WriteHeader(code int)        { p.status = code }

@@ -9,11 +9,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/tollgate/tollgate/proto"
@@ -63,9 +66,30 @@ type NodeConfig struct {
 	// RaftAdvertise is the address peers dial. Default: RaftListen's
 	// address with the bound port (must not be unspecified, e.g. 0.0.0.0).
 	RaftAdvertise string
-	// BootstrapExpect is the number of nodes to wait for before
-	// bootstrapping. 1 (the default) bootstraps a cluster of one at once.
+	// GRPCListen is the node-to-node gRPC listen address. Default
+	// "127.0.0.1:0".
+	GRPCListen string
+	// GossipListen is the memberlist listen address (TCP and UDP).
+	// Default "127.0.0.1:0".
+	GossipListen string
+	// Advertise is the IP address peers dial for gossip and gRPC. Default:
+	// the host of RaftAdvertise, or of the Raft listener.
+	Advertise string
+	// Join lists gossip addresses of nodes already running. A node with
+	// a Join list never bootstraps a cluster of its own.
+	Join []string
+	// BootstrapExpect is the number of nodes to wait for, by gossip,
+	// before bootstrapping Raft. 1 (the default) without Join bootstraps a
+	// cluster of one at once.
 	BootstrapExpect int
+	// ReapAfter is how long a node may be dead before it is removed from
+	// Raft (never below quorum). Default 3 minutes.
+	ReapAfter time.Duration
+	// ReconcileInterval is the period of the leader's full membership
+	// pass. Default 5s.
+	ReconcileInterval time.Duration
+	// Gossip are memberlist's timings.
+	Gossip GossipTimings
 	// ApplyTimeout bounds a command's wait for commit when the caller's
 	// context has no deadline. Default 5s.
 	ApplyTimeout time.Duration
@@ -96,8 +120,20 @@ func (c *NodeConfig) Validate() error {
 	if _, _, err := net.SplitHostPort(c.RaftListen); err != nil {
 		return fmt.Errorf("raft listen address %q: %w", c.RaftListen, err)
 	}
+	if c.GRPCListen == "" {
+		c.GRPCListen = "127.0.0.1:0"
+	}
+	if c.GossipListen == "" {
+		c.GossipListen = "127.0.0.1:0"
+	}
 	if c.BootstrapExpect == 0 {
 		c.BootstrapExpect = 1
+	}
+	if c.ReapAfter <= 0 {
+		c.ReapAfter = 3 * time.Minute
+	}
+	if c.ReconcileInterval <= 0 {
+		c.ReconcileInterval = 5 * time.Second
 	}
 	if c.BootstrapExpect < 0 {
 		return fmt.Errorf("bootstrap-expect must be 1 or more, got %d", c.BootstrapExpect)
@@ -128,6 +164,19 @@ type Node struct {
 	transport *raft.NetworkTransport
 	store     *raftboltdb.BoltStore
 	log       *slog.Logger
+
+	grpc     *grpc.Server
+	grpcAddr string
+	gossip   *gossip
+	peers    peers
+
+	reconcileCh chan struct{}
+	stop        chan struct{}
+	wg          sync.WaitGroup
+	closeOnce   sync.Once
+	// missingSince remembers when a Raft server was first seen without
+	// a gossip member (reconcile loop only).
+	missingSince map[string]time.Time
 }
 
 // Open starts a node: it opens the data dir, starts Raft and, on a fresh
@@ -136,7 +185,11 @@ func Open(cfg NodeConfig) (n *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n = &Node{cfg: cfg, fsm: NewFSM(), log: cfg.Logger.With("node", cfg.NodeID)}
+	n = &Node{
+		cfg: cfg, fsm: NewFSM(), log: cfg.Logger.With("node", cfg.NodeID),
+		reconcileCh: make(chan struct{}, 1), stop: make(chan struct{}),
+		missingSince: map[string]time.Time{},
+	}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -182,7 +235,7 @@ func Open(cfg NodeConfig) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	if !hasState && cfg.BootstrapExpect == 1 {
+	if !hasState && cfg.BootstrapExpect == 1 && len(cfg.Join) == 0 {
 		f := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
 			ID: raft.ServerID(cfg.NodeID), Address: n.transport.LocalAddr(),
 		}}})
@@ -190,6 +243,38 @@ func Open(cfg NodeConfig) (n *Node, err error) {
 			return nil, fmt.Errorf("bootstrap raft: %w", err)
 		}
 		n.log.Info("bootstrapped a cluster of one", "raft_addr", n.transport.LocalAddr())
+	}
+
+	var ln net.Listener
+	n.grpc, ln, err = listenGRPC(n, cfg.GRPCListen)
+	if err != nil {
+		return nil, err
+	}
+	adv := cfg.Advertise
+	if adv == "" {
+		adv, _, _ = net.SplitHostPort(n.RaftAddr())
+	}
+	n.grpcAddr = net.JoinHostPort(adv, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		_ = n.grpc.Serve(ln)
+	}()
+
+	gc, err := gossipConfig(cfg.NodeID, cfg.GossipListen, adv, cfg.Gossip, cfg.RaftLogOutput)
+	if err != nil {
+		return nil, err
+	}
+	n.gossip, err = startGossip(gc, nodeMeta{Raft: n.RaftAddr(), GRPC: n.grpcAddr}, cfg.Now, n.log, n.poke)
+	if err != nil {
+		return nil, err
+	}
+	n.wg.Add(2)
+	go n.joinLoop()
+	go n.reconcileLoop()
+	if !hasState && (cfg.BootstrapExpect > 1 || len(cfg.Join) > 0) {
+		n.wg.Add(1)
+		go n.bootstrapLoop()
 	}
 	return n, nil
 }
@@ -259,9 +344,77 @@ func (n *Node) WaitLeader(ctx context.Context) error {
 }
 
 // Apply proposes a command and returns its result once it applied on this
-// node. The node stamps the request id and time when they are missing.
+// node, so a read on this node right after sees the write. A follower
+// forwards the command to the leader; during an election it waits, within
+// the context's deadline (or ApplyTimeout), for a leader. The node stamps
+// the request id and time when they are missing; the request id makes
+// every retry safe.
 func (n *Node) Apply(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
 	stamp(cmd, n.cfg.Now())
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+		defer cancel()
+	}
+	for {
+		res, err := n.applyOnce(ctx, cmd)
+		if err == nil {
+			return res, nil
+		}
+		if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrUnknownOutcome) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-n.stop:
+			return nil, ErrClosed
+		case <-time.After(25 * time.Millisecond): // wait for an election or a new leader
+		}
+	}
+}
+
+func (n *Node) applyOnce(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
+	if n.raft.State() == raft.Leader {
+		return n.applyLocal(ctx, cmd)
+	}
+	leader, _ := n.Leader()
+	if leader == "" || leader == n.ID() {
+		return nil, ErrNotLeader
+	}
+	m, ok := n.gossip.Member(leader)
+	if !ok || m.GRPCAddr == "" {
+		return nil, ErrNotLeader
+	}
+	c, err := n.peers.client(m.GRPCAddr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotLeader, err)
+	}
+	resp, err := c.Apply(ctx, &pb.ApplyRequest{Command: cmd})
+	if err != nil {
+		return nil, fromStatus(err)
+	}
+	res := resp.GetResult()
+	if res == nil {
+		return nil, errors.New("the leader answered without a result")
+	}
+	n.waitApplied(ctx, res.Index)
+	return res, nil
+}
+
+// waitApplied waits, within ctx, until this node applied index.
+func (n *Node) waitApplied(ctx context.Context, index uint64) {
+	for n.fsm.AppliedIndex() < index {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// applyLocal proposes a command on this node, which must lead.
+func (n *Node) applyLocal(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
 	data, err := proto.Marshal(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("encode command: %w", err)
@@ -308,17 +461,37 @@ func translate(err error) error {
 // Snapshot asks Raft for a snapshot now (used by tests and operators).
 func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
 
-// Close stops Raft and closes the stores. It is safe after a partial Open.
+// GossipAddr is the address other nodes join through.
+func (n *Node) GossipAddr() string { return n.gossip.Addr() }
+
+// GRPCAddr is the address of this node's gRPC service.
+func (n *Node) GRPCAddr() string { return n.grpcAddr }
+
+// Close stops the node's loops, gossip, gRPC and Raft, and closes the
+// stores. It is safe after a partial Open and when called twice. It does
+// not leave the cluster: a node that stops is seen as dead and reaped after
+// ReapAfter, unless it comes back first.
 func (n *Node) Close() error {
 	var errs []error
-	if n.raft != nil {
-		errs = append(errs, n.raft.Shutdown().Error())
-	}
-	if n.transport != nil {
-		errs = append(errs, n.transport.Close())
-	}
-	if n.store != nil {
-		errs = append(errs, n.store.Close())
-	}
+	n.closeOnce.Do(func() {
+		close(n.stop)
+		if n.gossip != nil {
+			n.gossip.shutdown(0)
+		}
+		if n.grpc != nil {
+			n.grpc.Stop()
+		}
+		n.wg.Wait()
+		n.peers.close()
+		if n.raft != nil {
+			errs = append(errs, n.raft.Shutdown().Error())
+		}
+		if n.transport != nil {
+			errs = append(errs, n.transport.Close())
+		}
+		if n.store != nil {
+			errs = append(errs, n.store.Close())
+		}
+	})
 	return errors.Join(errs...)
 }

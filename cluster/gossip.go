@@ -1,0 +1,220 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// GossipTimings are memberlist's failure-detection timings. Zero fields
+// take memberlist's LAN defaults.
+type GossipTimings struct {
+	ProbeInterval  time.Duration // LAN default 1s
+	ProbeTimeout   time.Duration // LAN default 500ms
+	GossipInterval time.Duration // LAN default 200ms
+	PushPull       time.Duration // LAN default 30s
+	SuspicionMult  int           // LAN default 4
+}
+
+// FastGossipTimings are tight timings for tests on loopback.
+func FastGossipTimings() GossipTimings {
+	return GossipTimings{
+		ProbeInterval:  100 * time.Millisecond,
+		ProbeTimeout:   50 * time.Millisecond,
+		GossipInterval: 20 * time.Millisecond,
+		PushPull:       2 * time.Second,
+		SuspicionMult:  2,
+	}
+}
+
+// nodeMeta is what a node tells its peers about itself through gossip.
+type nodeMeta struct {
+	Raft string `json:"r"` // Raft address
+	GRPC string `json:"g"` // gRPC address
+}
+
+// Member is a node as gossip sees it.
+type Member struct {
+	ID       string
+	Gossip   string // gossip address
+	RaftAddr string
+	GRPCAddr string
+	State    string // alive, suspect, dead, left
+	Since    time.Time
+}
+
+// gossip wraps memberlist: it keeps every member it has heard of, with its
+// state and since when, and tells the reconcile loop about changes.
+type gossip struct {
+	ml     *memberlist.Memberlist
+	meta   []byte
+	notify func()
+	now    func() time.Time
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	members map[string]*Member
+}
+
+func gossipConfig(nodeID, listen, advertise string, t GossipTimings, logOut io.Writer) (*memberlist.Config, error) {
+	host, portStr, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("gossip listen address %q: %w", listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("gossip listen port %q: %w", portStr, err)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	c := memberlist.DefaultLANConfig()
+	c.Name = nodeID
+	c.Logger = log.New(logOut, "", log.LstdFlags)
+	tr, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+		BindAddrs: []string{host}, BindPort: port, Logger: c.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gossip listen on %s: %w", listen, err)
+	}
+	c.Transport = tr
+	c.BindAddr = host
+	c.BindPort = tr.GetAutoBindPort()
+	c.AdvertiseAddr = advertise
+	c.AdvertisePort = tr.GetAutoBindPort()
+	set := func(dst *time.Duration, v time.Duration) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	set(&c.ProbeInterval, t.ProbeInterval)
+	set(&c.ProbeTimeout, t.ProbeTimeout)
+	set(&c.GossipInterval, t.GossipInterval)
+	set(&c.PushPullInterval, t.PushPull)
+	if t.SuspicionMult > 0 {
+		c.SuspicionMult = t.SuspicionMult
+	}
+	return c, nil
+}
+
+func startGossip(c *memberlist.Config, meta nodeMeta, now func() time.Time, logger *slog.Logger, notify func()) (*gossip, error) {
+	b, err := json.Marshal(meta)
+	if err != nil {
+		return nil, err
+	}
+	g := &gossip{meta: b, notify: notify, now: now, log: logger, members: map[string]*Member{}}
+	c.Delegate = g
+	c.Events = g
+	c.Conflict = g
+	g.ml, err = memberlist.Create(c)
+	if err != nil {
+		c.Transport.Shutdown()
+		return nil, fmt.Errorf("start gossip: %w", err)
+	}
+	return g, nil
+}
+
+// Addr is the address peers join through.
+func (g *gossip) Addr() string {
+	n := g.ml.LocalNode()
+	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+}
+
+// Members returns every member known, by id.
+func (g *gossip) Members() []Member {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]Member, 0, len(g.members))
+	for _, m := range g.members {
+		out = append(out, *m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Member returns one member.
+func (g *gossip) Member(id string) (Member, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	m, ok := g.members[id]
+	if !ok {
+		return Member{}, false
+	}
+	return *m, true
+}
+
+// forget drops a member that was removed from the cluster.
+func (g *gossip) forget(id string) {
+	g.mu.Lock()
+	delete(g.members, id)
+	g.mu.Unlock()
+}
+
+func (g *gossip) update(n *memberlist.Node) {
+	var meta nodeMeta
+	_ = json.Unmarshal(n.Meta, &meta) // a node without meta cannot join Raft; its addresses stay empty
+	state := "alive"
+	switch n.State {
+	case memberlist.StateSuspect:
+		state = "suspect"
+	case memberlist.StateDead:
+		state = "dead"
+	case memberlist.StateLeft:
+		state = "left"
+	}
+	g.mu.Lock()
+	m := g.members[n.Name]
+	if m == nil {
+		m = &Member{ID: n.Name}
+		g.members[n.Name] = m
+	}
+	if m.State != state {
+		m.Since = g.now()
+	}
+	m.State = state
+	m.Gossip = net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+	if meta.Raft != "" {
+		m.RaftAddr, m.GRPCAddr = meta.Raft, meta.GRPC
+	}
+	g.mu.Unlock()
+	g.notify()
+}
+
+// memberlist.EventDelegate
+func (g *gossip) NotifyJoin(n *memberlist.Node)   { g.update(n) }
+func (g *gossip) NotifyLeave(n *memberlist.Node)  { g.update(n) }
+func (g *gossip) NotifyUpdate(n *memberlist.Node) { g.update(n) }
+
+// memberlist.Delegate
+func (g *gossip) NodeMeta(limit int) []byte {
+	if len(g.meta) > limit {
+		return nil
+	}
+	return g.meta
+}
+func (g *gossip) NotifyMsg([]byte)                           {}
+func (g *gossip) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (g *gossip) LocalState(join bool) []byte                { return nil }
+func (g *gossip) MergeRemoteState(buf []byte, join bool)     {}
+
+// memberlist.ConflictDelegate: two nodes claim one id.
+func (g *gossip) NotifyConflict(existing, other *memberlist.Node) {
+	g.log.Error("two nodes claim one node id; the second is refused: give every node its own --node-id and data dir",
+		"id", existing.Name, "existing", existing.Address(), "other", other.Address())
+}
+
+func (g *gossip) shutdown(leaveTimeout time.Duration) {
+	if leaveTimeout > 0 {
+		_ = g.ml.Leave(leaveTimeout)
+	}
+	_ = g.ml.Shutdown()
+}

@@ -43,9 +43,11 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 // fakeSource serves a configuration that tests replace.
-type fakeSource struct{ cfg atomic.Pointer[tollgatepb.Config] }
+type fakeSource struct {
+	cfg atomic.Pointer[tollgatepb.Config]
+}
 
-func (s *fakeSource) Config() *tollgatepb.Config  { return s.cfg.Load() }
+func (s *fakeSource) Config() *tollgatepb.Config { return s.cfg.Load() }
 func (s *fakeSource) Set(cfg *tollgatepb.Config) { s.cfg.Store(cfg) }
 
 // fakeLedger hands out fakeCounters, one per (plan, key).

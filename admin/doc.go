@@ -1,0 +1,181 @@
+// Package admin is Tollgate's control plane: an HTTP API that is
+// wire-compatible with Amazon API Gateway's REST API (v1) for usage plans
+// and API keys, so the AWS SDKs and CLI work against it with an endpoint
+// override (BaseEndpoint, AWS_ENDPOINT_URL or --endpoint-url). Requests are
+// not signed-checked: put the admin listener where only operators reach it.
+//
+// The package reads the configuration from a Store (the cluster's state,
+// an immutable value per change) and changes it only by proposing Raft
+// commands through Store.Apply; the state machine stamps dates and enforces
+// the rules between objects (uniqueness, references, one plan per key and
+// stage, deletions that would orphan something). This package validates
+// shapes and values before anything is proposed, so bad input changes
+// nothing.
+//
+// # Routes
+//
+//	GET    /account                                  GetAccount
+//	PATCH  /account                                  UpdateAccount (/throttle/rateLimit, /throttle/burstLimit)
+//	POST   /restapis                                 CreateRestApi
+//	GET    /restapis                                 GetRestApis (position, limit)
+//	GET    /restapis/{id}                            GetRestApi
+//	DELETE /restapis/{id}                            DeleteRestApi
+//	POST   /restapis/{id}/deployments                CreateDeployment (stageName creates or moves a stage)
+//	GET    /restapis/{id}/deployments                GetDeployments (position, limit)
+//	GET    /restapis/{id}/deployments/{deployment}   GetDeployment
+//	POST   /restapis/{id}/stages                     CreateStage
+//	GET    /restapis/{id}/stages                     GetStages (deploymentId; not paged, as the original)
+//	GET    /restapis/{id}/stages/{stage}             GetStage
+//	PATCH  /restapis/{id}/stages/{stage}             UpdateStage
+//	DELETE /restapis/{id}/stages/{stage}             DeleteStage
+//	POST   /restapis/{id}/stages/{stage}/defaultusageplan   extension, see below
+//	POST   /usageplans                               CreateUsagePlan
+//	GET    /usageplans                               GetUsagePlans (position, limit, keyId)
+//	GET    /usageplans/{id}                          GetUsagePlan
+//	PATCH  /usageplans/{id}                          UpdateUsagePlan
+//	DELETE /usageplans/{id}                          DeleteUsagePlan
+//	POST   /usageplans/{id}/keys                     CreateUsagePlanKey
+//	GET    /usageplans/{id}/keys                     GetUsagePlanKeys (position, limit, name)
+//	GET    /usageplans/{id}/keys/{keyId}             GetUsagePlanKey
+//	DELETE /usageplans/{id}/keys/{keyId}             DeleteUsagePlanKey
+//	GET    /usageplans/{id}/usage                    GetUsage (startDate, endDate, keyId, position, limit; export forms)
+//	PATCH  /usageplans/{id}/keys/{keyId}/usage       UpdateUsage (replace /remaining)
+//	POST   /apikeys                                  CreateApiKey
+//	POST   /apikeys?mode=import&format=csv           ImportApiKeys (failonwarnings)
+//	GET    /apikeys                                  GetApiKeys (position, limit, name, customerId, includeValues)
+//	GET    /apikeys/{id}                             GetApiKey (includeValue)
+//	PATCH  /apikeys/{id}                             UpdateApiKey
+//	DELETE /apikeys/{id}                             DeleteApiKey
+//	GET    /healthz                                  {"status":"ok"}
+//	GET    /metrics                                  Prometheus text
+//
+// # Wire rules
+//
+// Creates and imports answer 201, deletes 202 with no body, everything else
+// 200. Dates are epoch seconds. Listings are {"item":[...],"position":"..."}
+// with position only when more pages exist; limit is 1 to 500 (default 25);
+// a position is opaque (base64 of the last item's sort key), so paging stays
+// exact while items are added or removed. Every response carries
+// x-amzn-RequestId. Errors carry x-amzn-ErrorType (BadRequestException 400,
+// NotFoundException 404, ConflictException 409, ServiceUnavailableException
+// 503 with Retry-After: 1 when the cluster cannot apply a change now) and
+// {"message":"..."}. An unknown path is 404 NotFoundException; a known path
+// with another method is 405 MethodNotAllowedException with Allow.
+//
+// Bodies are read whatever their Content-Type, up to 1 MiB (larger: 413 with
+// x-amzn-ErrorType BadRequestException, so SDKs raise their BadRequest
+// error). JSON is strict: malformed text, anything after the value, unknown
+// or differently cased field names, duplicate names, nesting deeper than 32
+// and wrong types are 400 with the field named. A missing field reads as its
+// zero value (the SDKs leave zero values out). Fields of the original's
+// request shapes that change nothing here are accepted and ignored:
+// CreateRestApi's binaryMediaTypes, minimumCompressionSize, policy,
+// endpointConfiguration and disableExecuteApiEndpoint; caching, canary,
+// documentation and tracing settings of CreateDeployment and CreateStage;
+// CreateApiKey's deprecated generateDistinctId. apiKeySource AUTHORIZER and
+// cloneFrom are refused (400): they are not served. A change whose command
+// would exceed 512 KiB is refused (400): split large imports.
+//
+// Values: burstLimit 0..2147483647; rateLimit finite, 0..1e9; a throttle
+// with a rate above 0 needs a burst above 0 and the reverse (both 0 is
+// allowed and blocks every request). Quota: period DAY, WEEK or MONTH,
+// limit 0..1e12, offset as below. API key values are 20 to 128
+// alphanumerics (40 generated when none is given); names at most 1024
+// characters; descriptions at most 125000; at most 50 tags. Stage names are
+// a-zA-Z0-9_- (at most 128); stage variable names a-zA-Z0-9_, values
+// alphanumerics and -._~:/?#&=,% (the original's set plus % for escaped
+// URLs); the variable "url", the upstream base URL, must be an absolute
+// http or https URL. Per-method throttle keys of a plan stage are
+// "{resourcePath}/{HTTPMETHOD}" ("/pets/GET", "//GET" for the root; "*"
+// as a method means any); "*/*" is refused there as by the original, and
+// allowed only as a stage's method settings key.
+//
+// # Quota periods and offset
+//
+// The original documents offset two ways. Tollgate reads it as the day the
+// period starts on (limiter/doc.go): DAY takes 0; WEEK 0 (Sunday) to 6
+// (Saturday); MONTH 0 (the 1st) to 27 (the 28th). Periods are UTC.
+//
+// # Patch operations
+//
+// UpdateUsagePlan takes the original's table: replace /name, /description;
+// add, replace or remove /productCode; add or remove /apiStages with value
+// "apiId:stage"; remove /quota and /throttle; add or replace /quota/limit,
+// /quota/offset, /quota/period, /throttle/burstLimit, /throttle/rateLimit
+// (the plan is validated as a whole after all operations, so set a new
+// quota's period, limit and offset in one request); replace
+// /apiStages/{apiId}:{stage}/throttle/{resourcePath}/{METHOD}/rateLimit or
+// /burstLimit, with the resource path raw (…/throttle//pets/GET/rateLimit);
+// remove /apiStages/{apiId}:{stage}/throttle/{resourcePath}/{METHOD}; replace
+// /apiStages/{apiId}:{stage}/throttle with the whole map as a JSON string, or
+// remove it. UpdateApiKey takes replace of /name, /description, /enabled
+// ("true" in any case is true, anything else false, as the original) and
+// /customerId; its answer omits the value. UpdateStage takes replace of
+// /description and /deploymentId; replace (or add) and remove of
+// /variables/{name}; replace of /{resource}/{METHOD}/throttling/rateLimit,
+// …/throttling/burstLimit, …/metrics/enabled, …/logging/loglevel (OFF,
+// ERROR, INFO) and …/logging/dataTrace, where the resource is "*" or a path
+// with "/" written "~1" (/~1pets/GET/throttling/rateLimit sets "/pets/GET");
+// remove of /{resource}/{METHOD} drops a method setting, and (extension)
+// remove of its throttling/rateLimit or burstLimit makes it inherit the
+// account's again; replace of /apiKeyRequired (extension). UpdateAccount
+// takes replace of /throttle/rateLimit and /throttle/burstLimit, and add
+// /features UsagePlans (which changes nothing). A path an operation cannot
+// take is answered as the original does:
+//
+//	Invalid patch path  '/id' specified for op 'replace'. Must be one of: [/description, /enabled, /name, /customerId]
+//
+// An update reads the object, applies the operations to a copy, validates
+// it and puts it back guarded by the revision it read; when another change
+// landed in between it starts over (five times at most, then 409).
+//
+// # Usage
+//
+// GetUsage answers, for each key of the plan (paged by key id) and each day
+// from startDate to endDate inclusive (at most 90 days apart), [used,
+// remaining]. The values map is keyed by API key id. used is the day's
+// count. remaining is what was left at the end of that day in the quota
+// period containing it: limit + the extension granted for that period −
+// the period's usage up to that day, never below 0. A plan without a quota
+// reports remaining -1. Keys detached from the plan still appear while the
+// plan holds usage for them, so a report covers every billable key. Usage
+// is real time: reports reach the ledger within the nodes' report interval.
+// History is computed with the plan's current quota; changing the period
+// or limit re-reads the past with the new settings.
+//
+// UpdateUsage (replace /remaining, an integer 0..1e12) sets what the key has
+// left in the current period by extending (or shrinking) its limit for that
+// period only, and answers with today's usage of that key.
+//
+// Export for billing (extension): the same GetUsage request with
+// ?format=csv, or Accept: text/csv, answers text/csv with the header
+// keyId,name,customerId,date,used,remaining and one row per key per day;
+// ?format=ndjson or Accept: application/x-ndjson answers one JSON object
+// per line with the same fields. ?format=json is the default document.
+// Exports are not paged (position or limit with them is 400): they stream
+// every key. Text cells that a spreadsheet would read as a formula (leading
+// = + - @) are written with a leading apostrophe.
+//
+// # Extensions
+//
+//   - Stage apiKeyRequired (default true): false lets callers use the stage
+//     without a key (no plan applies to them).
+//   - POST /restapis/{id}/stages/{stage}/defaultusageplan creates the
+//     stage's default plan "default-{apiId}-{stage}" (no throttle, no quota)
+//     and attaches every key that no plan admits on that stage yet: 201 with
+//     the plan. A stage has at most one default plan (409).
+//   - GetUsage exports as above; remaining -1 for a plan without a quota.
+//   - The CSV import reads fields quoted with '…' as well as "…"; a key
+//     listed twice in one file is imported once, from its last line, with
+//     a warning naming both lines.
+//
+// # Differences from the original
+//
+//   - Method throttles need both a rate and a burst above 0 (or both 0);
+//     the original accepts a rate with burst 0.
+//   - CreateUsagePlan with an empty apiId or stage answers the original's
+//     message with the values filled in, instead of the unformatted template.
+//   - GetUsage with a keyId that is not in the plan answers an empty values
+//     map.
+//   - Usage is exact and immediate; the original's lags by half an hour.
+package admin

@@ -59,6 +59,7 @@ func decodeStrict(data []byte, v any) error {
 		return errors.New("internal: decode target is not a pointer")
 	}
 	c := &jsonChecker{dec: json.NewDecoder(bytes.NewReader(data))}
+	c.dec.UseNumber() // numbers are checked by the decoder below, with the field named
 	if err := c.value(t.Elem(), "", 0); err != nil {
 		return err
 	}

@@ -109,6 +109,8 @@ func (f *FSM) ApplyCommand(index uint64, cmd *pb.Command) *pb.Result {
 	f.lastTS = ts
 	if cmd.RequestId != "" {
 		if rec, ok := f.dedup[cmd.RequestId]; ok {
+			// Applied again as a no-op: the entry still counts as applied.
+			f.applied.Store(index)
 			f.mu.Unlock()
 			return rec.Result
 		}

@@ -128,15 +128,16 @@ func hostLabel(host string) (label string, dotted bool) {
 //
 // Host form first: when the first label of host is a known API id (matched
 // without regard to case) and the host has more labels, the first path
-// segment names the stage: Host a.example.com, path /s/pets. When that API
+// segment names the stage: Host a.example.com, path /s/pets. (An exact
+// match of the label wins over one that differs in case.) When that API
 // has no such stage, the path form is tried: any Host, path /a/s/pets.
 // Segments are compared as sent (escaped), so API ids and stage names never
 // match a percent-encoded spelling.
 func (t *table) route(host, p string) (*stageEntry, string) {
 	if label, dotted := hostLabel(host); dotted && label != "" {
-		api := t.hostAPIs[label]
-		if api == nil && hasUpper(label) {
-			api = t.hostAPIs[strings.ToLower(label)]
+		api := t.apis[label]
+		if api == nil {
+			api = t.hostAPIs[lower(label)]
 		}
 		if api != nil {
 			seg, rest := cutSegment(p)

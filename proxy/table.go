@@ -264,7 +264,15 @@ func (p *Proxy) build(cfg *tollgatepb.Config, old *table) *table {
 	for id := range cfg.GetRestApis() {
 		t.apis[id] = &apiEntry{id: id, stages: make(map[string]*stageEntry)}
 	}
-	for _, id := range sortedKeys(cfg.GetRestApis()) {
+	// Case-insensitive host labels: an id that is already lower case keeps
+	// its spelling; others take what is left, smaller id first.
+	ids := sortedKeys(cfg.GetRestApis())
+	for _, id := range ids {
+		if !hasUpper(id) {
+			t.hostAPIs[id] = t.apis[id]
+		}
+	}
+	for _, id := range ids {
 		if low := lower(id); t.hostAPIs[low] == nil {
 			t.hostAPIs[low] = t.apis[id]
 		}

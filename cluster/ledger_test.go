@@ -418,7 +418,7 @@ func TestLedgerRecountsUsedFromDays(t *testing.T) {
 			date(2024, time.February, 14, 0, 0, 0): 50,
 			date(2024, time.February, 15, 0, 0, 0): 1,
 			date(2024, time.March, 1, 0, 0, 0):     2,
-			date(2024, time.March, 14, 0, 0, 0):   4,
+			date(2024, time.March, 14, 0, 0, 0):    4,
 		}, date(2024, time.March, 14, 20, 0, 0), quota(1000, "MONTH", 14), 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -139,9 +139,13 @@ func (ex *exchange) limitHeaders(h http.Header) {
 	j := len(b)
 	b = strconv.AppendInt(b, reset, 10)
 	k := len(b)
-	if ex.quotaShown && ex.quota.Limit > 0 {
+	if ex.quotaShown {
 		// The effective limit: the plan's, plus any extension.
-		b = strconv.AppendInt(b, ex.quota.Limit, 10)
+		limit := ex.quota.Limit
+		if limit <= 0 {
+			limit = ex.bind.plan.quotaLimit
+		}
+		b = strconv.AppendInt(b, max(limit, 0), 10)
 	}
 	s := string(b)
 	v := make([]string, 5)

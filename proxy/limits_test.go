@@ -263,7 +263,29 @@ func TestQuotaAnswers(t *testing.T) {
 		ctr.set(limiter.QuotaDecision{Status: limiter.QuotaUnavailable, RetryAfter: 1500 * time.Millisecond})
 		w := h.do("GET", "/api1/prod/x", valOne)
 		expectAnswer(t, w, 503, "ServiceUnavailableException", "Service Unavailable")
-		expectHeaders(t, w, map[string]string{"Retry-After": "2", "RateLimit": ""})
+		expectHeaders(t, w, map[string]string{"Retry-After": "2", "RateLimit": "", "X-RateLimit-Limit": ""})
+	})
+	t.Run("unavailable with a throttle shows the bucket", func(t *testing.T) {
+		h := newHarness(t, func(c *tollgatepb.Config) {
+			quotaConfig(500, "DAY")(c)
+			c.UsagePlans["p1"].Throttle = throttle(10, 20)
+		})
+		h.ledger.counter("p1", "k1").set(limiter.QuotaDecision{Status: limiter.QuotaUnavailable, RetryAfter: time.Second})
+		w := h.do("GET", "/api1/prod/x", valOne)
+		expectAnswer(t, w, 503, "ServiceUnavailableException", "Service Unavailable")
+		expectHeaders(t, w, map[string]string{
+			"RateLimit-Policy":      `"burst";q=20;w=2, "quota";q=500;w=86400`,
+			"RateLimit":             `"burst";r=20;t=0`, // refunded
+			"X-RateLimit-Limit":     "20",
+			"X-RateLimit-Remaining": "20",
+			"X-RateLimit-Reset":     "0",
+		})
+	})
+	t.Run("allowed without a limit in the decision", func(t *testing.T) {
+		ctr.set(limiter.QuotaDecision{Status: limiter.QuotaAllowed, Remaining: 3, ResetAt: now.Add(time.Minute)})
+		w := h.do("GET", "/api1/prod/x", valOne)
+		seenBy(t, w)
+		expectHeaders(t, w, map[string]string{"X-RateLimit-Limit": "500", "X-RateLimit-Remaining": "3", "X-RateLimit-Reset": "60"})
 	})
 	t.Run("unavailable without a hint", func(t *testing.T) {
 		ctr.set(limiter.QuotaDecision{Status: limiter.QuotaUnavailable})

@@ -75,7 +75,8 @@ type planEntry struct {
 	quotaLimit  int64
 	quotaWindow int64 // nominal seconds of the period
 
-	// Header values computed once: RateLimit-Policy and X-RateLimit-Limit.
+	// Header values computed once: RateLimit-Policy, and X-RateLimit-Limit
+	// when it shows the plan throttle.
 	policy string
 	xLimit string
 }
@@ -215,8 +216,9 @@ func refillWindow(rate float64, burst int64) int64 {
 	return int64(w)
 }
 
-// policies computes the RateLimit-Policy and X-RateLimit-Limit values of a
-// bucket (when throttled) and a quota (when set).
+// policies computes the RateLimit-Policy value of a bucket (when
+// throttled) and a quota (when set), and the bucket's X-RateLimit-Limit
+// (the quota's depends on the decision: see limitHeaders).
 func policies(throttled bool, burst, window int64, quota bool, limit, qwindow int64) (policy, xLimit string) {
 	var b []byte
 	if throttled {
@@ -234,7 +236,6 @@ func policies(throttled bool, burst, window int64, quota bool, limit, qwindow in
 		b = strconv.AppendInt(b, max(limit, 0), 10)
 		b = append(b, ";w="...)
 		b = strconv.AppendInt(b, qwindow, 10)
-		xLimit = strconv.FormatInt(max(limit, 0), 10)
 	}
 	return string(b), xLimit
 }

@@ -1,0 +1,172 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/limiter"
+	tollgatepb "github.com/tollgate/tollgate/proto"
+)
+
+// benchLedger hands out counters that always allow, on one atomic each.
+type benchLedger struct{}
+
+func (benchLedger) Counter(planID, keyID string) QuotaCounter { return &benchCounter{} }
+
+type benchCounter struct{ n atomic.Int64 }
+
+func (c *benchCounter) Take(ctx context.Context, now time.Time) limiter.QuotaDecision {
+	n := c.n.Add(1)
+	return limiter.QuotaDecision{Status: limiter.QuotaAllowed, Limit: 1 << 40, Remaining: 1<<40 - n, ResetAt: now.Add(time.Hour)}
+}
+
+func (c *benchCounter) Count(now time.Time) { c.n.Add(1) }
+
+const benchKeys = 1000
+
+func benchKey(i int) string { return fmt.Sprintf("benchKeyValue%09d", i) }
+
+// benchConfig: 1000 keys in plan p1 (throttle, quota, a per-method
+// override) covering api1/prod (stage method settings); keyless api1/open.
+func benchConfig(upstream string) *tollgatepb.Config {
+	cfg := baseConfig(upstream)
+	cfg.Account = &tollgatepb.Account{Throttle: throttle(1e9, 1<<30)}
+	cfg.Stages["api1/prod"].MethodSettings = map[string]*tollgatepb.MethodSetting{
+		"*/*":       {ThrottlingRateLimit: f64(1e9), ThrottlingBurstLimit: i32(1 << 30)},
+		"/pets/GET": {ThrottlingRateLimit: f64(1e9), ThrottlingBurstLimit: i32(1 << 30)},
+	}
+	p := cfg.UsagePlans["p1"]
+	p.Throttle = throttle(1e9, 1<<30)
+	p.Quota = &tollgatepb.QuotaSettings{Limit: 1 << 40, Period: "DAY"}
+	p.ApiStages[0].Throttle = map[string]*tollgatepb.ThrottleSettings{"/pets/GET": throttle(1e9, 1<<30)}
+	for i := range benchKeys {
+		id := fmt.Sprintf("bk%d", i)
+		cfg.ApiKeys[id] = &tollgatepb.ApiKey{Id: id, Value: benchKey(i), Enabled: true}
+		cfg.PlanKeys["p1"].Keys[id] = uint64(i)
+	}
+	return cfg
+}
+
+func newBenchProxy(b *testing.B, upstream string) *Proxy {
+	b.Helper()
+	src := &fakeSource{}
+	src.Set(benchConfig(upstream))
+	p, err := New(Config{Source: src, Ledger: benchLedger{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.Close() })
+	return p
+}
+
+// BenchmarkDecide measures the decision path without forwarding: table
+// lookup, path check, route, key, four throttle levels and a quota Take.
+func BenchmarkDecide(b *testing.B) {
+	p := newBenchProxy(b, "http://upstream.invalid")
+	cases := []struct {
+		name, target, key string
+	}{
+		{"keyed", "/api1/prod/pets", benchKey(7)},
+		{"keyed-host-form", "/prod/pets", benchKey(7)},
+		{"keyless", "/api1/open/pets", ""},
+	}
+	for _, c := range cases {
+		r := httptest.NewRequest("GET", c.target, nil)
+		r.Host = "gw.example.com"
+		if c.name == "keyed-host-form" {
+			r.Host = "api1.example.com"
+		}
+		if c.key != "" {
+			r.Header.Set("X-Api-Key", c.key)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			ex := &exchange{}
+			for b.Loop() {
+				*ex = exchange{}
+				ex.now = p.clock.Now()
+				ex.mono = int64(ex.now.Sub(p.epoch))
+				if a := p.decide(ex, p.current(), r); a != nil {
+					b.Fatalf("answer %d: %s", a.status, ex.reason)
+				}
+			}
+		})
+	}
+	b.Run("keyed-parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		var next atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			r := httptest.NewRequest("GET", "/api1/prod/pets", nil)
+			r.Header.Set("X-Api-Key", benchKey(int(next.Add(1))%benchKeys))
+			ex := &exchange{}
+			for pb.Next() {
+				*ex = exchange{}
+				ex.now = p.clock.Now()
+				ex.mono = int64(ex.now.Sub(p.epoch))
+				if a := p.decide(ex, p.current(), r); a != nil {
+					b.Errorf("answer %d: %s", a.status, ex.reason)
+					return
+				}
+			}
+		})
+	})
+}
+
+// discardWriter is a ResponseWriter that keeps nothing.
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+
+// BenchmarkProxyForward measures a whole keyed request through the proxy to
+// an httptest upstream over loopback, keep-alive.
+func BenchmarkProxyForward(b *testing.B) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	defer up.Close()
+	p := newBenchProxy(b, up.URL)
+	run := func(pb interface{ Next() bool }, key string) error {
+		r := httptest.NewRequest("GET", "/api1/prod/pets?x=1", nil)
+		r.Header.Set("X-Api-Key", key)
+		w := &discardWriter{h: make(http.Header)}
+		for pb.Next() {
+			clear(w.h)
+			w.code = 0
+			p.ServeHTTP(w, r)
+			if w.code != http.StatusOK {
+				return fmt.Errorf("status %d", w.code)
+			}
+		}
+		return nil
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		if err := run(loop{b}, benchKey(1)); err != nil {
+			b.Fatal(err)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		var next atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			if err := run(pb, benchKey(int(next.Add(1))%benchKeys)); err != nil {
+				b.Error(err)
+			}
+		})
+	})
+}
+
+type loop struct{ b *testing.B }
+
+func (l loop) Next() bool { return l.b.Loop() }

@@ -236,7 +236,9 @@ func (p *Proxy) meter(ex *exchange, r *http.Request) *answer {
 	ex.quota = d
 	switch d.Status {
 	case limiter.QuotaAllowed:
-		ex.quotaShown = true
+		// A negative limit: the ledger knows no quota for the key (yet);
+		// there is nothing to show.
+		ex.quotaShown = d.Limit >= 0
 		return nil
 	case limiter.QuotaExhausted:
 		ex.refund()

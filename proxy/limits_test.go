@@ -281,6 +281,12 @@ func TestQuotaAnswers(t *testing.T) {
 			"X-RateLimit-Reset":     "0",
 		})
 	})
+	t.Run("allowed, the ledger knows no quota", func(t *testing.T) {
+		ctr.set(limiter.QuotaDecision{Status: limiter.QuotaAllowed, Limit: -1, Remaining: -1})
+		w := h.do("GET", "/api1/prod/x", valOne)
+		seenBy(t, w)
+		expectHeaders(t, w, map[string]string{"RateLimit": "", "X-RateLimit-Limit": "upstream", "X-RateLimit-Remaining": ""})
+	})
 	t.Run("allowed without a limit in the decision", func(t *testing.T) {
 		ctr.set(limiter.QuotaDecision{Status: limiter.QuotaAllowed, Remaining: 3, ResetAt: now.Add(time.Minute)})
 		w := h.do("GET", "/api1/prod/x", valOne)

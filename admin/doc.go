@@ -70,7 +70,8 @@
 // zero value (the SDKs leave zero values out). Fields of the original's
 // request shapes that change nothing here are accepted and ignored:
 // CreateRestApi's binaryMediaTypes, minimumCompressionSize, policy,
-// endpointConfiguration and disableExecuteApiEndpoint; caching, canary,
+// endpointConfiguration, endpointAccessMode, securityPolicy and
+// disableExecuteApiEndpoint; caching, canary,
 // documentation and tracing settings of CreateDeployment and CreateStage;
 // CreateApiKey's deprecated generateDistinctId. apiKeySource AUTHORIZER and
 // cloneFrom are refused (400): they are not served. A change whose command

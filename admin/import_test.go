@@ -2,6 +2,7 @@ package admin
 
 import (
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -175,3 +176,24 @@ func keyByValueForTest(e *env, v string) *struct{ Name string } {
 	}
 	return nil
 }
+
+func TestImportTooLargeForOneChange(t *testing.T) {
+	e := newEnv(t)
+	var b strings.Builder
+	b.WriteString("name,key\n")
+	for i := range 8000 {
+		b.WriteString("some-longish-name-for-a-key,")
+		b.WriteString(strings.Repeat("k", 20))
+		b.WriteString(strings.Repeat("0", 10-len(itoa(i))) + itoa(i))
+		b.WriteString("\n")
+	}
+	if b.Len() > maxBodyBytes {
+		t.Fatalf("test file too large: %d", b.Len())
+	}
+	wantError(t, e.do("POST", "/apikeys?mode=import&format=csv", b.String()), 400, "BadRequestException", "The change is too large*")
+	if n := len(e.store.Config().GetApiKeys()); n != 0 {
+		t.Fatalf("%d keys imported from a refused file", n)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

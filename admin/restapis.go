@@ -9,8 +9,9 @@ import (
 
 // createRestAPIRequest is CreateRestApi's body. Fields of the original that
 // change nothing here (binary media types, compression, policy, endpoint
-// configuration, the execute-api switch) are accepted and ignored, so that
-// tools which send them keep working.
+// configuration and access mode, TLS security policy, the execute-api
+// switch) are accepted and ignored, so that tools which send them keep
+// working.
 type createRestAPIRequest struct {
 	Name                      string            `json:"name"`
 	Description               string            `json:"description"`
@@ -23,6 +24,8 @@ type createRestAPIRequest struct {
 	Policy                    string            `json:"policy"`
 	EndpointConfiguration     json.RawMessage   `json:"endpointConfiguration"`
 	DisableExecuteAPIEndpoint bool              `json:"disableExecuteApiEndpoint"`
+	EndpointAccessMode        string            `json:"endpointAccessMode"`
+	SecurityPolicy            string            `json:"securityPolicy"`
 }
 
 func (s *Server) createRestAPI(w http.ResponseWriter, r *http.Request) *apiError {

@@ -407,11 +407,16 @@ func (c *Counter) askRefill() {
 }
 
 // waitChan returns the channel to wait on for the next grant answer, or
-// nil when units arrived meanwhile.
+// nil when the caller should look again: units arrived meanwhile, or the
+// ledger said the quota is spent (an exhausted key is asked for again only
+// every ReportInterval, so waiting would outlast most deadlines). Units
+// count only with a grant state: a Take that undoes its decrement after a
+// drain can leave a unit behind in any state, and retrying on it would spin.
 func (c *Counter) waitChan() chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.avail.Load() > 0 {
+	switch st := c.state.Load(); {
+	case st == stateExhausted, st == stateActive && c.avail.Load() > 0:
 		return nil
 	}
 	c.wantRefill.Store(true)

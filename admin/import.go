@@ -110,9 +110,9 @@ func parseCSV(data []byte) ([]csvRecord, error) {
 // are ignored.
 var importColumns = map[string]bool{"name": true, "key": true, "description": true, "enabled": true, "usageplanids": true}
 
-// importRows turns a parsed key file into keys to import and warnings
-// about the rows that cannot be imported. It fails when the file has no
-// usable header.
+// importRows turns a parsed key file into keys to import (without ids)
+// and warnings about the rows that cannot be imported. It fails when the
+// file has no usable header.
 func importRows(recs []csvRecord) ([]*pb.ImportedKey, []string, error) {
 	if len(recs) == 0 {
 		return nil, nil, errors.New("the file is empty: it needs a header with the columns Name and Key")
@@ -199,7 +199,7 @@ func importRows(recs []csvRecord) ([]*pb.ImportedKey, []string, error) {
 			continue
 		}
 		k := &pb.ImportedKey{
-			Key:          &pb.ApiKey{Id: newKeyID(), Value: value, Name: name, Description: desc, Enabled: enabled},
+			Key:          &pb.ApiKey{Value: value, Name: name, Description: desc, Enabled: enabled},
 			UsagePlanIds: plans,
 			Line:         int32(min(rec.line, 1<<30)),
 		}
@@ -249,6 +249,10 @@ func (s *Server) importAPIKeys(w http.ResponseWriter, r *http.Request) *apiError
 		return badRequest("Import failed: %s", strings.Join(warnings, "; "))
 	}
 	out := importResponse{IDs: []string{}, Warnings: append([]string{}, warnings...)}
+	for _, k := range keys {
+		// Used only when the value is new; a known value keeps its key's id.
+		k.Key.Id = newKeyID()
+	}
 	if len(keys) > 0 {
 		res, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_ImportApiKeys{ImportApiKeys: &pb.ImportApiKeys{
 			Keys: keys, FailOnWarnings: failOnWarnings,

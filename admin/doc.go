@@ -144,6 +144,14 @@
 // History is computed with the plan's current quota; changing the period
 // or limit re-reads the past with the new settings.
 //
+// Changing a plan's quota takes effect at once: the current period is the
+// one the new settings give, and it counts the requests already made in it
+// (from the daily history), so a period change forgets nothing. A limit
+// lowered below what was used leaves 0 remaining, never a negative or
+// wrapped number. A quota limit of 0 admits no request; "no quota" is the
+// absence of the quota object, never a sentinel number. An extension
+// (UpdateUsage) belongs to the period it was granted in.
+//
 // UpdateUsage (replace /remaining, an integer 0..1e12) sets what the key has
 // left in the current period by extending (or shrinking) its limit for that
 // period only, and answers with today's usage of that key.

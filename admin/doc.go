@@ -19,6 +19,7 @@
 //	POST   /restapis                                 CreateRestApi
 //	GET    /restapis                                 GetRestApis (position, limit)
 //	GET    /restapis/{id}                            GetRestApi
+//	PATCH  /restapis/{id}                            UpdateRestApi (/name, /description, /version, /apiKeySource HEADER)
 //	DELETE /restapis/{id}                            DeleteRestApi
 //	POST   /restapis/{id}/deployments                CreateDeployment (stageName creates or moves a stage)
 //	GET    /restapis/{id}/deployments                GetDeployments (position, limit)

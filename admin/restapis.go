@@ -201,3 +201,71 @@ func (s *Server) getDeployment(w http.ResponseWriter, r *http.Request) *apiError
 	writeJSON(w, http.StatusOK, deploymentViewOf(d))
 	return nil
 }
+
+var restAPIReplacePaths = []string{"/name", "/description", "/version", "/apiKeySource"}
+
+// patchRestAPI applies UpdateRestApi's operations: replace of /name,
+// /description, /version and /apiKeySource (HEADER only).
+func patchRestAPI(a *pb.RestApi, ops []patchOp) *apiError {
+	if e := checkPatchOps(ops); e != nil {
+		return e
+	}
+	for _, op := range ops {
+		if op.Op != "replace" {
+			return badPatchPath(op, nil)
+		}
+		switch op.Path {
+		case "/name":
+			if op.Value == "" {
+				return badRequest("Invalid REST API name specified: a name is required")
+			}
+			if e := checkName("REST API", op.Value); e != nil {
+				return e
+			}
+			a.Name = op.Value
+		case "/description":
+			if e := checkDescription("REST API", op.Value); e != nil {
+				return e
+			}
+			a.Description = op.Value
+		case "/version":
+			if e := checkName("REST API version", op.Value); e != nil {
+				return e
+			}
+			a.Version = op.Value
+		case "/apiKeySource":
+			if op.Value != "HEADER" {
+				return badRequest("Invalid apiKeySource %q: only HEADER is supported", truncate(op.Value))
+			}
+			a.ApiKeySource = op.Value
+		default:
+			return badPatchPath(op, restAPIReplacePaths)
+		}
+	}
+	return nil
+}
+
+func (s *Server) updateRestAPI(w http.ResponseWriter, r *http.Request) *apiError {
+	id := r.PathValue("restapi_id")
+	ops, e := readPatch(w, r)
+	if e != nil {
+		return e
+	}
+	a, e := update(s, r.Context(),
+		func(c *pb.Config) (*pb.RestApi, uint64, *apiError) {
+			a := c.GetRestApis()[id]
+			if a == nil {
+				return nil, 0, notFound(msgAPINotFound)
+			}
+			return a, a.GetRevision(), nil
+		},
+		func(a *pb.RestApi, _ *pb.Config) *apiError { return patchRestAPI(a, ops) },
+		func(a *pb.RestApi, rev uint64) *pb.Command {
+			return &pb.Command{Body: &pb.Command_UpdateRestApi{UpdateRestApi: &pb.UpdateRestApi{Api: a, IfRevision: rev}}}
+		})
+	if e != nil {
+		return e
+	}
+	writeJSON(w, http.StatusOK, restAPIViewOf(a))
+	return nil
+}

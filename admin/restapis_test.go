@@ -106,6 +106,16 @@ func TestRestApis(t *testing.T) {
 		})
 	}
 
+	// Update.
+	upd := e.must("PATCH", "/restapis/"+id, patch(op("replace", "/name", "pets2"), op("replace", "/description", ""), op("replace", "/version", "v2")), 200)
+	if upd["name"] != "pets2" || upd["version"] != "v2" || upd["description"] != nil || upd["createdDate"] != float64(testNow.Unix()) {
+		t.Fatalf("UpdateRestApi answered %v", upd)
+	}
+	wantError(t, e.do("PATCH", "/restapis/"+id, patch(op("replace", "/id", "x"))), 400, "BadRequestException",
+		"Invalid patch path  '/id' specified for op 'replace'. Must be one of: [/name, /description, /version, /apiKeySource]")
+	wantError(t, e.do("PATCH", "/restapis/"+id, patch(op("replace", "/apiKeySource", "AUTHORIZER"))), 400, "BadRequestException", `Invalid apiKeySource "AUTHORIZER"*`)
+	wantError(t, e.do("PATCH", "/restapis/nope", patch(op("replace", "/name", "x"))), 404, "NotFoundException", msgAPINotFound)
+
 	// Delete: refused while a plan uses one of its stages.
 	e.stage(id, "prod")
 	planID := e.plan(map[string]any{"name": "p", "apiStages": []map[string]any{{"apiId": id, "stage": "prod"}}})

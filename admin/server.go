@@ -115,6 +115,7 @@ func (s *Server) routes() {
 	s.handle("POST /restapis", s.createRestAPI)
 	s.handle("GET /restapis", s.listRestAPIs)
 	s.handle("GET /restapis/{restapi_id}", s.getRestAPI)
+	s.handle("PATCH /restapis/{restapi_id}", s.updateRestAPI)
 	s.handle("DELETE /restapis/{restapi_id}", s.deleteRestAPI)
 
 	s.handle("POST /restapis/{restapi_id}/deployments", s.createDeployment)

@@ -181,11 +181,13 @@ type Node struct {
 
 // Open starts a node: it opens the data dir, starts Raft and, on a fresh
 // data dir with BootstrapExpect 1, bootstraps a cluster of one.
-func Open(cfg NodeConfig) (n *Node, err error) {
+func Open(cfg NodeConfig) (_ *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n = &Node{
+	// n is not the named result: a failing return sets that to nil while
+	// the cleanup below and the goroutines started here still use n.
+	n := &Node{
 		cfg: cfg, fsm: NewFSM(), log: cfg.Logger.With("node", cfg.NodeID),
 		reconcileCh: make(chan struct{}, 1), stop: make(chan struct{}),
 		missingSince: map[string]time.Time{},
@@ -193,7 +195,6 @@ func Open(cfg NodeConfig) (n *Node, err error) {
 	defer func() {
 		if err != nil {
 			n.Close()
-			n = nil
 		}
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {

@@ -60,8 +60,11 @@
 // x-amzn-RequestId. Errors carry x-amzn-ErrorType (BadRequestException 400,
 // NotFoundException 404, ConflictException 409, ServiceUnavailableException
 // 503 with Retry-After: 1 when the cluster cannot apply a change now) and
-// {"message":"..."}. An unknown path is 404 NotFoundException; a known path
-// with another method is 405 MethodNotAllowedException with Allow.
+// {"message":"..."}. An unknown path is 404 NotFoundException, and so is a
+// path that is not canonical (with //, . or .. segments: it is refused, not
+// redirected); a known path with another method is 405
+// MethodNotAllowedException with Allow. Path parameters are matched after
+// unescaping, so an identifier holding "/" (%2F) names no object: 404.
 //
 // Bodies are read whatever their Content-Type, up to 1 MiB (larger: 413 with
 // x-amzn-ErrorType BadRequestException, so SDKs raise their BadRequest

@@ -26,6 +26,12 @@ func TestRouting(t *testing.T) {
 		t.Errorf("Allow %q, want GET and POST", allow)
 	}
 
+	for _, p := range []string{"/usageplans/../apikeys", "//usageplans", "/usageplans/./x"} {
+		wantError(t, e.do("GET", p, nil), 404, "NotFoundException", "No route matches GET "+p+": the path is not canonical*")
+	}
+	wantError(t, e.do("GET", "/usageplans/", nil), 404, "NotFoundException", "No route matches GET /usageplans/")
+	wantError(t, e.do("GET", "/usageplans/a%2Fb", nil), 404, "NotFoundException", msgPlanNotFound)
+
 	if got := e.must("GET", "/healthz", nil, 200)["status"]; got != "ok" {
 		t.Errorf("healthz status %v", got)
 	}
@@ -37,7 +43,7 @@ func TestRouting(t *testing.T) {
 	}
 	for _, want := range []string{
 		`tollgate_admin_requests_total{code="201",route="POST /usageplans"} 1`,
-		`tollgate_admin_requests_total{code="404",route="unmatched"} 1`,
+		`tollgate_admin_requests_total{code="404",route="unmatched"} 5`,
 		`tollgate_admin_requests_total{code="405",route="unmatched"} 1`,
 	} {
 		if !strings.Contains(string(r.body), want) {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -161,14 +163,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, pattern := s.mux.Handler(r)
 	route := pattern
 	switch {
+	case !canonicalPath(r.URL.EscapedPath()) || (pattern != "" && !s.patterns[pattern]):
+		// ServeMux would redirect to the cleaned path (with an HTML body);
+		// the API answers in its own shape instead. (For some redirects the
+		// mux reports the path as the pattern: it never becomes a label.)
+		route = "unmatched"
+		s.writeError(rec, r, notFound("No route matches "+r.Method+" "+r.URL.Path+": the path is not canonical (no //, . or .. segments)"))
 	case pattern == "":
 		route = "unmatched"
 		s.unmatched(rec, r)
-	case !s.patterns[pattern]:
-		// ServeMux redirects to the cleaned path; the pattern it reports
-		// then is the path itself, which must not become a label.
-		route = "redirect"
-		s.mux.ServeHTTP(rec, r)
 	default:
 		s.mux.ServeHTTP(rec, r)
 	}
@@ -195,6 +198,19 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeError(w, r, notFound("No route matches "+r.Method+" "+r.URL.Path))
+}
+
+// canonicalPath reports whether p is already clean: absolute, without
+// empty, "." or ".." segments (a trailing slash is kept as is).
+func canonicalPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 type requestIDKey struct{}

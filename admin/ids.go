@@ -66,3 +66,15 @@ func newRequestID() string {
 	hex.Encode(out[24:], b[10:])
 	return string(out[:])
 }
+
+// freshID draws ids from gen until one is not taken. The state machine
+// refuses a taken id in any case; checking the current configuration first
+// makes a collision answer 409 only when two creations race for the same
+// random id, which is negligible.
+func freshID(gen func() string, taken func(string) bool) string {
+	for {
+		if id := gen(); !taken(id) {
+			return id
+		}
+	}
+}

@@ -249,9 +249,12 @@ func (s *Server) importAPIKeys(w http.ResponseWriter, r *http.Request) *apiError
 		return badRequest("Import failed: %s", strings.Join(warnings, "; "))
 	}
 	out := importResponse{IDs: []string{}, Warnings: append([]string{}, warnings...)}
+	cfg := s.store.Config()
+	used := map[string]bool{}
 	for _, k := range keys {
 		// Used only when the value is new; a known value keeps its key's id.
-		k.Key.Id = newKeyID()
+		k.Key.Id = freshID(newKeyID, func(id string) bool { return used[id] || cfg.GetApiKeys()[id] != nil })
+		used[k.Key.Id] = true
 	}
 	if len(keys) > 0 {
 		res, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_ImportApiKeys{ImportApiKeys: &pb.ImportApiKeys{

@@ -47,7 +47,7 @@ func (s *Server) createOrImportAPIKeys(w http.ResponseWriter, r *http.Request) *
 		return e
 	}
 	k := &pb.ApiKey{
-		Id:          newKeyID(),
+		Id:          freshID(newKeyID, func(id string) bool { return s.store.Config().GetApiKeys()[id] != nil }),
 		Value:       req.Value,
 		Name:        req.Name,
 		Description: req.Description,

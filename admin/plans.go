@@ -128,7 +128,7 @@ func (s *Server) createUsagePlan(w http.ResponseWriter, r *http.Request) *apiErr
 	if e := readJSON(w, r, &req); e != nil {
 		return e
 	}
-	p := &pb.UsagePlan{Id: newPlanID(), Name: req.Name, Description: req.Description, Tags: req.Tags}
+	p := &pb.UsagePlan{Id: s.newPlanID(), Name: req.Name, Description: req.Description, Tags: req.Tags}
 	if req.Throttle != nil {
 		t, e := throttleFromIn("throttle", *req.Throttle)
 		if e != nil {
@@ -489,6 +489,10 @@ func patchPlanStageThrottle(p *pb.UsagePlan, op patchOp, bad func() *apiError) *
 	return nil
 }
 
+func (s *Server) newPlanID() string {
+	return freshID(newPlanID, func(id string) bool { return s.store.Config().GetUsagePlans()[id] != nil })
+}
+
 // createDefaultPlan is the extension POST
 // /restapis/{id}/stages/{stage}/defaultusageplan.
 func (s *Server) createDefaultPlan(w http.ResponseWriter, r *http.Request) *apiError {
@@ -500,7 +504,7 @@ func (s *Server) createDefaultPlan(w http.ResponseWriter, r *http.Request) *apiE
 	if !checkPathID(apiID) || !isStageName(stage) {
 		return notFound(msgStageNotFound)
 	}
-	id := newPlanID()
+	id := s.newPlanID()
 	res, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_CreateDefaultPlan{CreateDefaultPlan: &pb.CreateDefaultPlan{
 		PlanId: id, RestApiId: apiID, StageName: stage, Name: "default-" + apiID + "-" + stage,
 	}}})

@@ -59,7 +59,7 @@ func (s *Server) createRestAPI(w http.ResponseWriter, r *http.Request) *apiError
 		return badRequest("cloneFrom is not supported")
 	}
 	api := &pb.RestApi{
-		Id:           newRestAPIID(),
+		Id:           freshID(newRestAPIID, func(id string) bool { return s.store.Config().GetRestApis()[id] != nil }),
 		Name:         req.Name,
 		Description:  req.Description,
 		Version:      req.Version,
@@ -137,7 +137,9 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) *apiEr
 	if e := checkDescription("Deployment", req.Description); e != nil {
 		return e
 	}
-	d := &pb.Deployment{Id: newDeploymentID(), RestApiId: apiID, Description: req.Description}
+	cfg := s.store.Config()
+	depID := freshID(newDeploymentID, func(id string) bool { return cfg.GetDeployments()[apiID+"/"+id] != nil })
+	d := &pb.Deployment{Id: depID, RestApiId: apiID, Description: req.Description}
 	cmd := &pb.CreateDeployment{Deployment: d}
 	if req.StageName != "" {
 		if e := checkStageName(req.StageName); e != nil {

@@ -93,7 +93,9 @@
 // http or https URL. Per-method throttle keys of a plan stage are
 // "{resourcePath}/{HTTPMETHOD}" ("/pets/GET", "//GET" for the root; "*"
 // as a method means any); "*/*" is refused there as by the original, and
-// allowed only as a stage's method settings key.
+// allowed only as a stage's method settings key. Caps, set well above the
+// original's small defaults: 200 method throttles per plan stage, 200 method
+// settings and 100 variables per stage, 500 operations per PATCH.
 //
 // # Quota periods and offset
 //

@@ -19,8 +19,6 @@ type apiError struct {
 	retryAfter string // Retry-After header, when set
 }
 
-func (e *apiError) Error() string { return e.code + ": " + e.msg }
-
 func badRequest(format string, args ...any) *apiError {
 	return &apiError{status: http.StatusBadRequest, code: "BadRequestException", msg: fmt.Sprintf(format, args...)}
 }

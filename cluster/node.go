@@ -344,6 +344,25 @@ func (n *Node) WaitLeader(ctx context.Context) error {
 	}
 }
 
+// WaitCaughtUp waits until a leader is known and this node applied every
+// entry its log held when it opened: on restart, Raft re-applies the log
+// only once the cluster has a leader, and until then the state is stale.
+func (n *Node) WaitCaughtUp(ctx context.Context) error {
+	target := n.raft.LastIndex()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if id, _ := n.Leader(); id != "" && n.raft.AppliedIndex() >= target {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("catching up to raft index %d (applied %d): %w", target, n.raft.AppliedIndex(), ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
 // Apply proposes a command and returns its result once it applied on this
 // node, so a read on this node right after sees the write. A follower
 // forwards the command to the leader; during an election it waits, within

@@ -32,6 +32,7 @@ type serveConfig struct {
 	AdvertiseAddr   string
 	Join            []string
 	BootstrapExpect int
+	ReapAfter       time.Duration
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -51,7 +52,8 @@ func addServeFlags(fs *pflag.FlagSet) {
 	fs.String("gossip-listen", ":7946", "gossip (memberlist) listen address")
 	fs.String("advertise-addr", "", "address peers dial to reach this node [first non-loopback address]")
 	fs.StringSlice("join", nil, "comma-separated gossip addresses of nodes to join [none]")
-	fs.Int("bootstrap-expect", 1, "nodes to wait for before bootstrapping Raft")
+	fs.Int("bootstrap-expect", 1, "nodes to wait for (by gossip) before bootstrapping Raft once")
+	fs.Duration("reap-after", 3*time.Minute, "how long a dead node stays in Raft before it is removed (never below quorum)")
 	fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.String("log-format", "text", "log format: text or json")
 	fs.Duration("shutdown-timeout", 15*time.Second, "how long a stop waits for requests in flight and the last usage report")
@@ -93,6 +95,7 @@ func loadServeConfig(fs *pflag.FlagSet) (*serveConfig, error) {
 		AdvertiseAddr:   v.GetString("advertise-addr"),
 		Join:            splitList(v.GetStringSlice("join")),
 		BootstrapExpect: v.GetInt("bootstrap-expect"),
+		ReapAfter:       v.GetDuration("reap-after"),
 		LogLevel:        v.GetString("log-level"),
 		LogFormat:       v.GetString("log-format"),
 		ShutdownTimeout: v.GetDuration("shutdown-timeout"),
@@ -138,18 +141,23 @@ func (c *serveConfig) validate() error {
 			errs = append(errs, fmt.Errorf("--advertise-addr %q: give an IP address peers can dial", c.AdvertiseAddr))
 		}
 	}
-	for _, j := range c.Join {
-		if _, _, err := net.SplitHostPort(j); err != nil {
-			if net.ParseIP(j) == nil && !hostnamePattern.MatchString(j) {
-				errs = append(errs, fmt.Errorf("--join %q: want host or host:port", j))
-			}
+	for i, j := range c.Join {
+		host, port, err := net.SplitHostPort(j)
+		if err != nil {
+			host, port = j, "7946"
 		}
+		p, perr := strconv.Atoi(port)
+		if host == "" || (net.ParseIP(host) == nil && !hostnamePattern.MatchString(host)) || perr != nil || p < 1 || p > 65535 {
+			errs = append(errs, fmt.Errorf("--join %q: want host or host:port (the gossip port, 7946 by default)", j))
+			continue
+		}
+		c.Join[i] = net.JoinHostPort(host, port)
 	}
 	if c.BootstrapExpect < 1 {
 		errs = append(errs, fmt.Errorf("--bootstrap-expect must be 1 or more, got %d", c.BootstrapExpect))
 	}
-	if c.BootstrapExpect > 1 || len(c.Join) > 0 {
-		errs = append(errs, errors.New("--join and --bootstrap-expect above 1 form a multi-node cluster, which this version does not run yet; start a single node (the default)"))
+	if c.ReapAfter <= 0 {
+		errs = append(errs, fmt.Errorf("--reap-after must be positive, got %s", c.ReapAfter))
 	}
 	if err := checkAdminExposure(c.AdminListen, c.AdminInsecure); err != nil {
 		errs = append(errs, err)

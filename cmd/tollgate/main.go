@@ -78,23 +78,30 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 		log.Warn("no non-loopback address found; advertising loopback", "advertise", adv)
 	}
 
-	timings := cluster.RaftTimings{}
+	timings, gossipTimings, reconcile := cluster.RaftTimings{}, cluster.GossipTimings{}, time.Duration(0)
 	if cfg.RaftFast {
-		timings = cluster.FastRaftTimings()
+		timings, gossipTimings, reconcile = cluster.FastRaftTimings(), cluster.FastGossipTimings(), 200*time.Millisecond
 	}
 	raftLevel := "warn"
 	if cfg.LogLevel == "debug" {
 		raftLevel = "debug"
 	}
 	node, err := cluster.Open(cluster.NodeConfig{
-		NodeID:          nodeID,
-		DataDir:         cfg.DataDir,
-		RaftListen:      cfg.RaftListen,
-		RaftAdvertise:   adv,
-		BootstrapExpect: cfg.BootstrapExpect,
-		Timings:         timings,
-		Logger:          log,
-		RaftLogLevel:    raftLevel,
+		NodeID:            nodeID,
+		DataDir:           cfg.DataDir,
+		RaftListen:        cfg.RaftListen,
+		RaftAdvertise:     adv,
+		GRPCListen:        cfg.GRPCListen,
+		GossipListen:      cfg.GossipListen,
+		Advertise:         adv,
+		Join:              cfg.Join,
+		BootstrapExpect:   cfg.BootstrapExpect,
+		ReapAfter:         cfg.ReapAfter,
+		ReconcileInterval: reconcile,
+		Gossip:            gossipTimings,
+		Timings:           timings,
+		Logger:            log,
+		RaftLogLevel:      raftLevel,
 	})
 	if err != nil {
 		return fmt.Errorf("start cluster node: %w", err)
@@ -105,13 +112,16 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 		}
 	}()
 	log.Info("listening", "plane", "raft", "addr", node.RaftAddr())
+	log.Info("listening", "plane", "grpc", "addr", node.GRPCAddr())
+	log.Info("listening", "plane", "gossip", "addr", node.GossipAddr())
 
-	waitCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	err = node.WaitLeader(waitCtx)
-	cancel()
-	if err != nil {
-		return err
+	// Serve once the state is current; a node that cannot reach a quorum
+	// serves anyway after a while (reads may be stale, writes answer 503).
+	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	if err := node.WaitCaughtUp(waitCtx); err != nil {
+		log.Warn("serving before the state caught up with the cluster", "err", err)
 	}
+	cancel()
 
 	pool, err := cluster.NewQuotaPool(cluster.QuotaPoolConfig{NodeID: nodeID, Ledger: node, Logger: log})
 	if err != nil {

@@ -40,6 +40,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives one line per failed request. Default: slog.Default().
 	Logger *slog.Logger
+	// ClusterStatus, when set, is served as JSON on GET /cluster (an
+	// extension): the leader, the members and this node's applied index.
+	ClusterStatus func() any
 }
 
 // Validate reports whether the configuration can build a Server.
@@ -59,6 +62,7 @@ type Server struct {
 	patterns map[string]bool // registered patterns: the only route labels
 	metrics  *metrics
 	reg      *prometheus.Registry
+	cluster  func() any
 }
 
 // New builds a Server from a validated Config.
@@ -66,7 +70,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{store: cfg.Store, now: cfg.Now, log: cfg.Logger, reg: cfg.Registry}
+	s := &Server{store: cfg.Store, now: cfg.Now, log: cfg.Logger, reg: cfg.Registry, cluster: cfg.ClusterStatus}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -108,6 +112,14 @@ func (s *Server) routes() {
 	metricsHandler := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
 	s.handle("GET /metrics", func(w http.ResponseWriter, r *http.Request) *apiError {
 		metricsHandler.ServeHTTP(w, r)
+		return nil
+	})
+
+	s.handle("GET /cluster", func(w http.ResponseWriter, r *http.Request) *apiError {
+		if s.cluster == nil {
+			return notFound("This node serves no cluster status")
+		}
+		writeJSON(w, http.StatusOK, s.cluster())
 		return nil
 	})
 

@@ -131,7 +131,10 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	adminSrv, err := admin.New(admin.Config{Store: node, Registry: reg, Logger: log})
+	adminSrv, err := admin.New(admin.Config{
+		Store: node, Registry: reg, Logger: log,
+		ClusterStatus: func() any { return node.ClusterStatus() },
+	})
 	if err != nil {
 		return err
 	}

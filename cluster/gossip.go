@@ -91,6 +91,10 @@ func gossipConfig(nodeID, listen, advertise string, t GossipTimings, logOut io.W
 	c.BindPort = tr.GetAutoBindPort()
 	c.AdvertiseAddr = advertise
 	c.AdvertisePort = tr.GetAutoBindPort()
+	// A node id is persisted in its data dir, so a dead member that comes
+	// back under its id from a new address is the same node restarted
+	// (a container with a new IP, a new port): let it reclaim its name.
+	c.DeadNodeReclaimTime = time.Second
 	set := func(dst *time.Duration, v time.Duration) {
 		if v > 0 {
 			*dst = v

@@ -86,7 +86,7 @@ type gateway struct {
 	listening map[string]string
 }
 
-var listenLine = regexp.MustCompile(`msg=listening plane=(\w+) addr=(\S+)`)
+var listenLine = regexp.MustCompile(`msg=listening .*plane=(\w+) addr=(\S+)`)
 
 // loopbackArgs binds every listener of a node to a free loopback port.
 func loopbackArgs(dataDir string) []string {
@@ -107,20 +107,40 @@ func startGateway(t *testing.T, dataDir string, extra ...string) *gateway {
 	t.Helper()
 	g := launch(t, append(loopbackArgs(dataDir), extra...), nil)
 	g.dataDir = dataDir
-	eventually(t, 30*time.Second, "the node to be ready", func() bool {
+	g.waitReady()
+	return g
+}
+
+// waitListening waits until the node logged the addresses it bound.
+func (g *gateway) waitListening() {
+	g.t.Helper()
+	eventually(g.t, 30*time.Second, "the node to bind its listeners", func() bool {
 		select {
 		case <-g.exited:
-			t.Fatalf("tollgate exited early: %v\n%s", g.exitErr, g.logs.String())
+			g.t.Fatalf("tollgate exited early: %v\n%s", g.exitErr, g.logs.String())
+		default:
+		}
+		for _, m := range listenLine.FindAllStringSubmatch(g.logs.String(), -1) {
+			g.listening[m[1]] = m[2]
+		}
+		return g.listening["gossip"] != "" && g.listening["data"] != "" && g.listening["admin"] != ""
+	})
+	g.DataURL = "http://" + g.listening["data"]
+	g.AdminURL = "http://" + g.listening["admin"]
+}
+
+// waitReady waits until the node serves.
+func (g *gateway) waitReady() {
+	g.t.Helper()
+	g.waitListening()
+	eventually(g.t, 60*time.Second, "the node to be ready", func() bool {
+		select {
+		case <-g.exited:
+			g.t.Fatalf("tollgate exited early: %v\n%s", g.exitErr, g.logs.String())
 		default:
 		}
 		return strings.Contains(g.logs.String(), "tollgate is ready")
 	})
-	for _, m := range listenLine.FindAllStringSubmatch(g.logs.String(), -1) {
-		g.listening[m[1]] = m[2]
-	}
-	g.DataURL = "http://" + g.listening["data"]
-	g.AdminURL = "http://" + g.listening["admin"]
-	return g
 }
 
 // launch starts the binary with args and env; it does not wait.

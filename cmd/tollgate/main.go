@@ -67,12 +67,12 @@ func newLogger(cfg *serveConfig) *slog.Logger {
 // runServe wires one node: Raft and the FSM, the quota pool, the admin API
 // and the data plane; then it waits for a signal and stops them in order.
 func runServe(ctx context.Context, cfg *serveConfig) (err error) {
-	log := newLogger(cfg)
+	base := newLogger(cfg)
 	nodeID, err := resolveNodeID(cfg.DataDir, cfg.NodeID)
 	if err != nil {
 		return err
 	}
-	log = log.With("node", nodeID)
+	log := base.With("node", nodeID)
 	adv, found := advertiseIP(cfg.AdvertiseAddr)
 	if !found {
 		log.Warn("no non-loopback address found; advertising loopback", "advertise", adv)
@@ -100,7 +100,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 		ReconcileInterval: reconcile,
 		Gossip:            gossipTimings,
 		Timings:           timings,
-		Logger:            log,
+		Logger:            base, // the node adds its id
 		RaftLogLevel:      raftLevel,
 	})
 	if err != nil {
@@ -114,11 +114,30 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	log.Info("listening", "plane", "raft", "addr", node.RaftAddr())
 	log.Info("listening", "plane", "grpc", "addr", node.GRPCAddr())
 	log.Info("listening", "plane", "gossip", "addr", node.GossipAddr())
+	// Bind both planes now, so a port of 0 is known at once; connections
+	// wait in the backlog until the node serves.
+	dataLn, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("data plane listen on %s: %w", cfg.Listen, err)
+	}
+	adminLn, err := net.Listen("tcp", cfg.AdminListen)
+	if err != nil {
+		dataLn.Close()
+		return fmt.Errorf("admin listen on %s: %w", cfg.AdminListen, err)
+	}
+	defer dataLn.Close()
+	defer adminLn.Close()
+	log.Info("listening", "plane", "data", "addr", dataLn.Addr().String())
+	log.Info("listening", "plane", "admin", "addr", adminLn.Addr().String())
 
 	// Serve once the state is current; a node that cannot reach a quorum
 	// serves anyway after a while (reads may be stale, writes answer 503).
 	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	if err := node.WaitCaughtUp(waitCtx); err != nil {
+		if ctx.Err() != nil {
+			cancel()
+			return nil // stopped while starting
+		}
 		log.Warn("serving before the state caught up with the cluster", "err", err)
 	}
 	cancel()
@@ -144,22 +163,11 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	}
 	defer px.Close()
 
-	dataLn, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("data plane listen on %s: %w", cfg.Listen, err)
-	}
-	adminLn, err := net.Listen("tcp", cfg.AdminListen)
-	if err != nil {
-		dataLn.Close()
-		return fmt.Errorf("admin listen on %s: %w", cfg.AdminListen, err)
-	}
 	dataHTTP := newServer(px, log)
 	adminHTTP := newServer(adminSrv, log)
 	errc := make(chan error, 2)
 	go func() { errc <- serveHTTP(dataHTTP, dataLn) }()
 	go func() { errc <- serveHTTP(adminHTTP, adminLn) }()
-	log.Info("listening", "plane", "data", "addr", dataLn.Addr().String())
-	log.Info("listening", "plane", "admin", "addr", adminLn.Addr().String())
 	log.Info("tollgate is ready")
 
 	select {

@@ -184,6 +184,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		Ledgers:          make(map[string]*pb.KeyLedger),
 		Dedup:            make(map[string]*pb.DedupRecord, len(f.dedup)),
 		LastTimeUnixNano: f.lastTS,
+		AppliedIndex:     f.applied.Load(),
 	}
 	for planID, m := range f.ledgers {
 		for keyID, l := range m {
@@ -248,6 +249,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.ledgers = ledgers
 	f.dedup = dedup
 	f.lastTS = s.LastTimeUnixNano
+	f.applied.Store(s.AppliedIndex)
 	f.config.Store(cfg)
 	onConfig := f.onConfig
 	f.mu.Unlock()

@@ -286,6 +286,7 @@ func applyPutUsagePlan(a *applyCtx, c *pb.Config, m *pb.PutUsagePlan) *pb.Result
 		return fail(codeConflict, "Usage plan %s already exists", p.Id)
 	case m.Create:
 		p.CreatedDate = a.sec
+		p.IsDefault = false // only CreateDefaultPlan makes a default plan
 	case !exists:
 		return fail(codeNotFound, "Invalid Usage Plan ID specified")
 	default:

@@ -753,6 +753,9 @@ func TestFSMSnapshotRoundTrip(t *testing.T) {
 	if configSeen != g.Config() {
 		t.Fatal("restore did not announce the new configuration")
 	}
+	if g.AppliedIndex() != s.AppliedIndex || s.AppliedIndex == 0 {
+		t.Fatalf("restored applied index %d, snapshot holds %d", g.AppliedIndex(), s.AppliedIndex)
+	}
 	if _, ok := g.Config().ApiKeys["k4"]; ok {
 		t.Fatal("the snapshot saw a command applied after Snapshot()")
 	}

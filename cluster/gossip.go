@@ -163,18 +163,12 @@ func (g *gossip) forget(id string) {
 	g.mu.Unlock()
 }
 
-func (g *gossip) update(n *memberlist.Node) {
+// update records a member's new state. memberlist's events say what
+// happened (joined, updated, failed or left); the state field of the node
+// they carry is not kept current, so it is not read.
+func (g *gossip) update(n *memberlist.Node, state string) {
 	var meta nodeMeta
 	_ = json.Unmarshal(n.Meta, &meta) // a node without meta cannot join Raft; its addresses stay empty
-	state := "alive"
-	switch n.State {
-	case memberlist.StateSuspect:
-		state = "suspect"
-	case memberlist.StateDead:
-		state = "dead"
-	case memberlist.StateLeft:
-		state = "left"
-	}
 	g.mu.Lock()
 	m := g.members[n.Name]
 	if m == nil {
@@ -194,9 +188,9 @@ func (g *gossip) update(n *memberlist.Node) {
 }
 
 // memberlist.EventDelegate
-func (g *gossip) NotifyJoin(n *memberlist.Node)   { g.update(n) }
-func (g *gossip) NotifyLeave(n *memberlist.Node)  { g.update(n) }
-func (g *gossip) NotifyUpdate(n *memberlist.Node) { g.update(n) }
+func (g *gossip) NotifyJoin(n *memberlist.Node)   { g.update(n, "alive") }
+func (g *gossip) NotifyLeave(n *memberlist.Node)  { g.update(n, "dead") }
+func (g *gossip) NotifyUpdate(n *memberlist.Node) { g.update(n, "alive") }
 
 // memberlist.Delegate
 func (g *gossip) NodeMeta(limit int) []byte {

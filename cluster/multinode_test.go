@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -42,7 +43,7 @@ func (tc *testCluster) config(id string, expect int, join []string) NodeConfig {
 		Gossip:            FastGossipTimings(),
 		ReapAfter:         time.Second,
 		ReconcileInterval: 100 * time.Millisecond,
-		Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:            testLogger(),
 		RaftLogOutput:     io.Discard,
 		RaftLogLevel:      "error",
 	}
@@ -145,10 +146,11 @@ func TestClusterFormsReplicatesForwardsAndHeals(t *testing.T) {
 	}
 
 	// The old leader comes back with its data dir and catches up.
-	back := tc.start(oldID, 3, n2.GossipAddr())
+	join := n2.GossipAddr()
 	if oldID == "n2" {
-		back = tc.start(oldID, 3, tc.listen["n1"][2])
+		join = tc.listen["n1"][2]
 	}
+	back := tc.start(oldID, 3, join)
 	waitFor(t, 10*time.Second, func() bool {
 		c := back.Config()
 		for id := range tc.nodes {
@@ -183,7 +185,10 @@ func TestClusterAddsAFourthAndReapsTheDead(t *testing.T) {
 	vid := victim.ID()
 	victim.Close()
 	delete(tc.nodes, vid)
-	waitFor(t, 15*time.Second, func() bool { _, in := tc.voters()[vid]; return !in })
+	waitFor(t, 15*time.Second, func() bool {
+		s := tc.voters()[vid]
+		return s != "voter" && s != "nonvoter"
+	})
 	for _, n := range tc.nodes {
 		createPlan(t, n, "after-reap-"+n.ID())
 	}
@@ -245,4 +250,12 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond) // polling interval
 	}
+}
+
+// testLogger discards node logs unless TOLLGATE_TEST_LOG is set.
+func testLogger() *slog.Logger {
+	if os.Getenv("TOLLGATE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }

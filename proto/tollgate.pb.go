@@ -2378,7 +2378,8 @@ func (x *SetRemaining) GetRemaining() int64 {
 }
 
 // CreateDefaultPlan gives a stage a plan with no throttle and no quota and
-// attaches every enabled key that has no plan covering the stage.
+// attaches every key that has no plan covering the stage (a disabled key
+// stays refused by the data plane).
 type CreateDefaultPlan struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PlanId        string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
@@ -2996,6 +2997,7 @@ type Snapshot struct {
 	Ledgers          map[string]*KeyLedger   `protobuf:"bytes,3,rep,name=ledgers,proto3" json:"ledgers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // "planId/keyId"
 	Dedup            map[string]*DedupRecord `protobuf:"bytes,4,rep,name=dedup,proto3" json:"dedup,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	LastTimeUnixNano int64                   `protobuf:"varint,5,opt,name=last_time_unix_nano,json=lastTimeUnixNano,proto3" json:"last_time_unix_nano,omitempty"`
+	AppliedIndex     uint64                  `protobuf:"varint,6,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"` // the last command applied into this state
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -3061,6 +3063,13 @@ func (x *Snapshot) GetDedup() map[string]*DedupRecord {
 func (x *Snapshot) GetLastTimeUnixNano() int64 {
 	if x != nil {
 		return x.LastTimeUnixNano
+	}
+	return 0
+}
+
+func (x *Snapshot) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
 	}
 	return 0
 }
@@ -3545,13 +3554,14 @@ const file_tollgate_proto_rawDesc = "" +
 	"\ttime_unix\x18\b \x01(\x03R\btimeUnix\"`\n" +
 	"\vDedupRecord\x12$\n" +
 	"\x0etime_unix_nano\x18\x01 \x01(\x03R\ftimeUnixNano\x12+\n" +
-	"\x06result\x18\x02 \x01(\v2\x13.tollgate.v1.ResultR\x06result\"\x9e\x03\n" +
+	"\x06result\x18\x02 \x01(\v2\x13.tollgate.v1.ResultR\x06result\"\xc3\x03\n" +
 	"\bSnapshot\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12+\n" +
 	"\x06config\x18\x02 \x01(\v2\x13.tollgate.v1.ConfigR\x06config\x12<\n" +
 	"\aledgers\x18\x03 \x03(\v2\".tollgate.v1.Snapshot.LedgersEntryR\aledgers\x126\n" +
 	"\x05dedup\x18\x04 \x03(\v2 .tollgate.v1.Snapshot.DedupEntryR\x05dedup\x12-\n" +
-	"\x13last_time_unix_nano\x18\x05 \x01(\x03R\x10lastTimeUnixNano\x1aR\n" +
+	"\x13last_time_unix_nano\x18\x05 \x01(\x03R\x10lastTimeUnixNano\x12#\n" +
+	"\rapplied_index\x18\x06 \x01(\x04R\fappliedIndex\x1aR\n" +
 	"\fLedgersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
 	"\x05value\x18\x02 \x01(\v2\x16.tollgate.v1.KeyLedgerR\x05value:\x028\x01\x1aR\n" +

@@ -121,6 +121,8 @@ func (f *FSM) ApplyCommand(index uint64, cmd *pb.Command) *pb.Result {
 	switch b := cmd.Body.(type) {
 	case *pb.Command_Ledger:
 		res = f.applyLedger(a, f.config.Load(), b.Ledger)
+	case *pb.Command_LedgerGroup:
+		res = f.applyLedgerGroup(a, b.LedgerGroup)
 	case *pb.Command_SetRemaining:
 		res = f.applySetRemaining(a, f.config.Load(), b.SetRemaining)
 	case *pb.Command_Noop:
@@ -150,6 +152,30 @@ func (f *FSM) ApplyCommand(index uint64, cmd *pb.Command) *pb.Result {
 	f.mu.Unlock()
 	if newConfig != nil && onConfig != nil {
 		onConfig(newConfig)
+	}
+	return res
+}
+
+// applyLedgerGroup applies the ledger batches of a group commit in order,
+// each de-duplicated by its own request id, as if each had its own entry.
+func (f *FSM) applyLedgerGroup(a *applyCtx, g *pb.LedgerGroup) *pb.Result {
+	res := &pb.Result{Group: make([]*pb.Result, 0, len(g.Commands))}
+	for _, sub := range g.Commands {
+		if rec, ok := f.dedup[sub.GetRequestId()]; ok && sub.GetRequestId() != "" {
+			res.Group = append(res.Group, rec.Result)
+			continue
+		}
+		var r *pb.Result
+		if lb, ok := sub.GetBody().(*pb.Command_Ledger); ok {
+			r = f.applyLedger(a, f.config.Load(), lb.Ledger)
+		} else {
+			r = fail(codeBad, "a ledger group holds only ledger batches, not %T", sub.GetBody())
+		}
+		r.Index, r.TimeUnix = a.index, a.sec
+		if sub.GetRequestId() != "" {
+			f.dedup[sub.RequestId] = &pb.DedupRecord{TimeUnixNano: a.ts, Result: r}
+		}
+		res.Group = append(res.Group, r)
 	}
 	return res
 }

@@ -25,11 +25,11 @@ func (s *rpcServer) Apply(ctx context.Context, req *pb.ApplyRequest) (*pb.ApplyR
 	if req.GetCommand() == nil || req.Command.Body == nil {
 		return nil, status.Error(codes.InvalidArgument, "command is missing")
 	}
-	res, err := s.n.applyLocal(ctx, req.Command)
+	res, shares, err := s.n.propose(ctx, req.Command)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.ApplyResponse{Result: res}, nil
+	return &pb.ApplyResponse{Result: res, Shares: shares}, nil
 }
 
 func (s *rpcServer) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {

@@ -62,6 +62,13 @@ func (m *MemStore) Apply(ctx context.Context, cmd *pb.Command) (*pb.Result, erro
 	return m.fsm.ApplyCommand(m.index, &decoded), nil
 }
 
+// ApplyLedger applies a ledger batch: MemStore is a quota ledger for a
+// QuotaPool of one node, whose share of every throttle is whole.
+func (m *MemStore) ApplyLedger(ctx context.Context, cmd *pb.Command) (*pb.Result, []*pb.KeyShare, error) {
+	res, err := m.Apply(ctx, cmd)
+	return res, nil, err
+}
+
 // stamp gives a command its request id and time when the caller did not.
 func stamp(cmd *pb.Command, now time.Time) {
 	if cmd.RequestId == "" {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -170,6 +171,10 @@ type Node struct {
 	gossip   *gossip
 	peers    peers
 
+	group  *groupCommit
+	shares *shareTable
+	groups atomic.Int64 // group commits of more than one batch
+
 	reconcileCh chan struct{}
 	stop        chan struct{}
 	wg          sync.WaitGroup
@@ -191,7 +196,9 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		cfg: cfg, fsm: NewFSM(), log: cfg.Logger.With("node", cfg.NodeID),
 		reconcileCh: make(chan struct{}, 1), stop: make(chan struct{}),
 		missingSince: map[string]time.Time{},
+		shares:       newShareTable(),
 	}
+	n.group = newGroupCommit(n)
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -270,9 +277,10 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.joinLoop()
 	go n.reconcileLoop()
+	go n.group.run()
 	if !hasState && (cfg.BootstrapExpect > 1 || len(cfg.Join) > 0) {
 		n.wg.Add(1)
 		go n.bootstrapLoop()
@@ -370,6 +378,18 @@ func (n *Node) WaitCaughtUp(ctx context.Context) error {
 // the request id and time when they are missing; the request id makes
 // every retry safe.
 func (n *Node) Apply(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
+	res, _, err := n.apply(ctx, cmd)
+	return res, err
+}
+
+// ApplyLedger applies a ledger batch like Apply, and also returns this
+// node's shares of the throttles of the keys the batch reported demand
+// for, as the leader computed them from every node's demand.
+func (n *Node) ApplyLedger(ctx context.Context, cmd *pb.Command) (*pb.Result, []*pb.KeyShare, error) {
+	return n.apply(ctx, cmd)
+}
+
+func (n *Node) apply(ctx context.Context, cmd *pb.Command) (*pb.Result, []*pb.KeyShare, error) {
 	stamp(cmd, n.cfg.Now())
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -377,49 +397,68 @@ func (n *Node) Apply(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
 		defer cancel()
 	}
 	for {
-		res, err := n.applyOnce(ctx, cmd)
+		res, shares, err := n.applyOnce(ctx, cmd)
 		if err == nil {
-			return res, nil
+			return res, shares, nil
 		}
 		if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrUnknownOutcome) {
-			return nil, err
+			return nil, nil, err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, err
+			return nil, nil, err
 		case <-n.stop:
-			return nil, ErrClosed
+			return nil, nil, ErrClosed
 		case <-time.After(25 * time.Millisecond): // wait for an election or a new leader
 		}
 	}
 }
 
-func (n *Node) applyOnce(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
+func (n *Node) applyOnce(ctx context.Context, cmd *pb.Command) (*pb.Result, []*pb.KeyShare, error) {
 	if n.raft.State() == raft.Leader {
-		return n.applyLocal(ctx, cmd)
+		return n.propose(ctx, cmd)
 	}
 	leader, _ := n.Leader()
 	if leader == "" || leader == n.ID() {
-		return nil, ErrNotLeader
+		return nil, nil, ErrNotLeader
 	}
 	m, ok := n.gossip.Member(leader)
 	if !ok || m.GRPCAddr == "" {
-		return nil, ErrNotLeader
+		return nil, nil, ErrNotLeader
 	}
 	c, err := n.peers.client(m.GRPCAddr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotLeader, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrNotLeader, err)
 	}
 	resp, err := c.Apply(ctx, &pb.ApplyRequest{Command: cmd})
 	if err != nil {
-		return nil, fromStatus(err)
+		return nil, nil, fromStatus(err)
 	}
 	res := resp.GetResult()
 	if res == nil {
-		return nil, errors.New("the leader answered without a result")
+		return nil, nil, errors.New("the leader answered without a result")
 	}
-	n.waitApplied(ctx, res.Index)
-	return res, nil
+	if _, ledger := cmd.Body.(*pb.Command_Ledger); !ledger {
+		n.waitApplied(ctx, res.Index) // read-your-writes for configuration
+	}
+	return res, resp.GetShares(), nil
+}
+
+// propose applies a command on the leader: ledger batches go through the
+// group commit and come back with the sender's throttle shares.
+func (n *Node) propose(ctx context.Context, cmd *pb.Command) (*pb.Result, []*pb.KeyShare, error) {
+	lb, ok := cmd.Body.(*pb.Command_Ledger)
+	if !ok {
+		res, err := n.applyLocal(ctx, cmd)
+		return res, nil, err
+	}
+	now := n.cfg.Now()
+	n.shares.observe(lb.Ledger, now)
+	res, err := n.group.commit(ctx, cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	return res, n.shares.sharesFor(lb.Ledger, n.LiveNodes(), now), nil
 }
 
 // waitApplied waits, within ctx, until this node applied index.

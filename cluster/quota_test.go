@@ -309,7 +309,7 @@ func (s *switchLedger) maxSent() int {
 	return n
 }
 
-func (s *switchLedger) Apply(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
+func (s *switchLedger) ApplyLedger(ctx context.Context, cmd *pb.Command) (*pb.Result, []*pb.KeyShare, error) {
 	s.mu.Lock()
 	if s.sent == nil {
 		s.sent = map[string]int{}
@@ -324,15 +324,15 @@ func (s *switchLedger) Apply(ctx context.Context, cmd *pb.Command) (*pb.Result, 
 	s.mu.Unlock()
 	switch mode {
 	case ledgerDown:
-		return nil, ErrNotLeader
+		return nil, nil, ErrNotLeader
 	case ledgerBlackhole:
-		return &pb.Result{}, nil
+		return &pb.Result{}, nil, nil
 	}
-	res, err := s.next.Apply(ctx, cmd)
+	res, shares, err := s.next.ApplyLedger(ctx, cmd)
 	if mode == ledgerLostReply && err == nil {
-		return nil, ErrUnknownOutcome
+		return nil, nil, ErrUnknownOutcome
 	}
-	return res, err
+	return res, shares, err
 }
 
 func TestQuotaUnavailableThenResentBatchAppliesOnce(t *testing.T) {

@@ -1348,13 +1348,17 @@ func (x *GrantResult) GetUnknown() bool {
 }
 
 type UsageReport struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PlanId        string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
-	KeyId         string                 `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
-	PeriodStart   int64                  `protobuf:"varint,3,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"` // the period of the grant that release hands back
-	Day           int64                  `protobuf:"varint,4,opt,name=day,proto3" json:"day,omitempty"`                                    // Unix day number (UTC) the requests were admitted on
-	Count         int64                  `protobuf:"varint,5,opt,name=count,proto3" json:"count,omitempty"`                                // admitted requests, spent from grants where there is a quota
-	Release       int64                  `protobuf:"varint,6,opt,name=release,proto3" json:"release,omitempty"`                            // unspent units of the period_start grant handed back
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	PlanId      string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	KeyId       string                 `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	PeriodStart int64                  `protobuf:"varint,3,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"` // the period of the grant that release hands back
+	Day         int64                  `protobuf:"varint,4,opt,name=day,proto3" json:"day,omitempty"`                                    // Unix day number (UTC) the requests were admitted on
+	Count       int64                  `protobuf:"varint,5,opt,name=count,proto3" json:"count,omitempty"`                                // admitted requests, spent from grants where there is a quota
+	Release     int64                  `protobuf:"varint,6,opt,name=release,proto3" json:"release,omitempty"`                            // unspent units of the period_start grant handed back
+	// demand is the key's offered load on this node (requests per second,
+	// throttled ones included), recent average. The leader uses it to divide
+	// the plan's throttle between nodes; the FSM ignores it.
+	Demand        float64 `protobuf:"fixed64,7,opt,name=demand,proto3" json:"demand,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1427,6 +1431,13 @@ func (x *UsageReport) GetCount() int64 {
 func (x *UsageReport) GetRelease() int64 {
 	if x != nil {
 		return x.Release
+	}
+	return 0
+}
+
+func (x *UsageReport) GetDemand() float64 {
+	if x != nil {
+		return x.Demand
 	}
 	return 0
 }
@@ -1545,6 +1556,113 @@ func (x *LedgerBatchResult) GetGrants() []*GrantResult {
 	return nil
 }
 
+// LedgerGroup is the leader's group commit: the ledger batches of several
+// nodes in one Raft entry. Each keeps its own request id.
+type LedgerGroup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Commands      []*Command             `protobuf:"bytes,1,rep,name=commands,proto3" json:"commands,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LedgerGroup) Reset() {
+	*x = LedgerGroup{}
+	mi := &file_tollgate_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LedgerGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LedgerGroup) ProtoMessage() {}
+
+func (x *LedgerGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LedgerGroup.ProtoReflect.Descriptor instead.
+func (*LedgerGroup) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *LedgerGroup) GetCommands() []*Command {
+	if x != nil {
+		return x.Commands
+	}
+	return nil
+}
+
+// KeyShare is a node's share of a key's plan throttle, from the leader.
+type KeyShare struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PlanId        string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	KeyId         string                 `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Share         float64                `protobuf:"fixed64,3,opt,name=share,proto3" json:"share,omitempty"` // 0 < share <= 1
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyShare) Reset() {
+	*x = KeyShare{}
+	mi := &file_tollgate_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyShare) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyShare) ProtoMessage() {}
+
+func (x *KeyShare) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyShare.ProtoReflect.Descriptor instead.
+func (*KeyShare) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *KeyShare) GetPlanId() string {
+	if x != nil {
+		return x.PlanId
+	}
+	return ""
+}
+
+func (x *KeyShare) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *KeyShare) GetShare() float64 {
+	if x != nil {
+		return x.Share
+	}
+	return 0
+}
+
 type CreateRestApi struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Api           *RestApi               `protobuf:"bytes,1,opt,name=api,proto3" json:"api,omitempty"`
@@ -1554,7 +1672,7 @@ type CreateRestApi struct {
 
 func (x *CreateRestApi) Reset() {
 	*x = CreateRestApi{}
-	mi := &file_tollgate_proto_msgTypes[18]
+	mi := &file_tollgate_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1566,7 +1684,7 @@ func (x *CreateRestApi) String() string {
 func (*CreateRestApi) ProtoMessage() {}
 
 func (x *CreateRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[18]
+	mi := &file_tollgate_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1579,7 +1697,7 @@ func (x *CreateRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRestApi.ProtoReflect.Descriptor instead.
 func (*CreateRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{18}
+	return file_tollgate_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateRestApi) GetApi() *RestApi {
@@ -1599,7 +1717,7 @@ type UpdateRestApi struct {
 
 func (x *UpdateRestApi) Reset() {
 	*x = UpdateRestApi{}
-	mi := &file_tollgate_proto_msgTypes[19]
+	mi := &file_tollgate_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1611,7 +1729,7 @@ func (x *UpdateRestApi) String() string {
 func (*UpdateRestApi) ProtoMessage() {}
 
 func (x *UpdateRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[19]
+	mi := &file_tollgate_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1624,7 +1742,7 @@ func (x *UpdateRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRestApi.ProtoReflect.Descriptor instead.
 func (*UpdateRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{19}
+	return file_tollgate_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UpdateRestApi) GetApi() *RestApi {
@@ -1650,7 +1768,7 @@ type DeleteRestApi struct {
 
 func (x *DeleteRestApi) Reset() {
 	*x = DeleteRestApi{}
-	mi := &file_tollgate_proto_msgTypes[20]
+	mi := &file_tollgate_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1662,7 +1780,7 @@ func (x *DeleteRestApi) String() string {
 func (*DeleteRestApi) ProtoMessage() {}
 
 func (x *DeleteRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[20]
+	mi := &file_tollgate_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +1793,7 @@ func (x *DeleteRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRestApi.ProtoReflect.Descriptor instead.
 func (*DeleteRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{20}
+	return file_tollgate_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteRestApi) GetId() string {
@@ -1695,7 +1813,7 @@ type CreateDeployment struct {
 
 func (x *CreateDeployment) Reset() {
 	*x = CreateDeployment{}
-	mi := &file_tollgate_proto_msgTypes[21]
+	mi := &file_tollgate_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1707,7 +1825,7 @@ func (x *CreateDeployment) String() string {
 func (*CreateDeployment) ProtoMessage() {}
 
 func (x *CreateDeployment) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[21]
+	mi := &file_tollgate_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1720,7 +1838,7 @@ func (x *CreateDeployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDeployment.ProtoReflect.Descriptor instead.
 func (*CreateDeployment) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{21}
+	return file_tollgate_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateDeployment) GetDeployment() *Deployment {
@@ -1748,7 +1866,7 @@ type PutStage struct {
 
 func (x *PutStage) Reset() {
 	*x = PutStage{}
-	mi := &file_tollgate_proto_msgTypes[22]
+	mi := &file_tollgate_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +1878,7 @@ func (x *PutStage) String() string {
 func (*PutStage) ProtoMessage() {}
 
 func (x *PutStage) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[22]
+	mi := &file_tollgate_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +1891,7 @@ func (x *PutStage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStage.ProtoReflect.Descriptor instead.
 func (*PutStage) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{22}
+	return file_tollgate_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PutStage) GetStage() *Stage {
@@ -1807,7 +1925,7 @@ type DeleteStage struct {
 
 func (x *DeleteStage) Reset() {
 	*x = DeleteStage{}
-	mi := &file_tollgate_proto_msgTypes[23]
+	mi := &file_tollgate_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1819,7 +1937,7 @@ func (x *DeleteStage) String() string {
 func (*DeleteStage) ProtoMessage() {}
 
 func (x *DeleteStage) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[23]
+	mi := &file_tollgate_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1832,7 +1950,7 @@ func (x *DeleteStage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStage.ProtoReflect.Descriptor instead.
 func (*DeleteStage) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{23}
+	return file_tollgate_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeleteStage) GetRestApiId() string {
@@ -1860,7 +1978,7 @@ type PutUsagePlan struct {
 
 func (x *PutUsagePlan) Reset() {
 	*x = PutUsagePlan{}
-	mi := &file_tollgate_proto_msgTypes[24]
+	mi := &file_tollgate_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1872,7 +1990,7 @@ func (x *PutUsagePlan) String() string {
 func (*PutUsagePlan) ProtoMessage() {}
 
 func (x *PutUsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[24]
+	mi := &file_tollgate_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1885,7 +2003,7 @@ func (x *PutUsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutUsagePlan.ProtoReflect.Descriptor instead.
 func (*PutUsagePlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{24}
+	return file_tollgate_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PutUsagePlan) GetPlan() *UsagePlan {
@@ -1918,7 +2036,7 @@ type DeleteUsagePlan struct {
 
 func (x *DeleteUsagePlan) Reset() {
 	*x = DeleteUsagePlan{}
-	mi := &file_tollgate_proto_msgTypes[25]
+	mi := &file_tollgate_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1930,7 +2048,7 @@ func (x *DeleteUsagePlan) String() string {
 func (*DeleteUsagePlan) ProtoMessage() {}
 
 func (x *DeleteUsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[25]
+	mi := &file_tollgate_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1943,7 +2061,7 @@ func (x *DeleteUsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUsagePlan.ProtoReflect.Descriptor instead.
 func (*DeleteUsagePlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{25}
+	return file_tollgate_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DeleteUsagePlan) GetId() string {
@@ -1964,7 +2082,7 @@ type PutApiKey struct {
 
 func (x *PutApiKey) Reset() {
 	*x = PutApiKey{}
-	mi := &file_tollgate_proto_msgTypes[26]
+	mi := &file_tollgate_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1976,7 +2094,7 @@ func (x *PutApiKey) String() string {
 func (*PutApiKey) ProtoMessage() {}
 
 func (x *PutApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[26]
+	mi := &file_tollgate_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1989,7 +2107,7 @@ func (x *PutApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutApiKey.ProtoReflect.Descriptor instead.
 func (*PutApiKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{26}
+	return file_tollgate_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PutApiKey) GetKey() *ApiKey {
@@ -2022,7 +2140,7 @@ type DeleteApiKey struct {
 
 func (x *DeleteApiKey) Reset() {
 	*x = DeleteApiKey{}
-	mi := &file_tollgate_proto_msgTypes[27]
+	mi := &file_tollgate_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2034,7 +2152,7 @@ func (x *DeleteApiKey) String() string {
 func (*DeleteApiKey) ProtoMessage() {}
 
 func (x *DeleteApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[27]
+	mi := &file_tollgate_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2047,7 +2165,7 @@ func (x *DeleteApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteApiKey.ProtoReflect.Descriptor instead.
 func (*DeleteApiKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{27}
+	return file_tollgate_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeleteApiKey) GetId() string {
@@ -2068,7 +2186,7 @@ type ImportedKey struct {
 
 func (x *ImportedKey) Reset() {
 	*x = ImportedKey{}
-	mi := &file_tollgate_proto_msgTypes[28]
+	mi := &file_tollgate_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2080,7 +2198,7 @@ func (x *ImportedKey) String() string {
 func (*ImportedKey) ProtoMessage() {}
 
 func (x *ImportedKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[28]
+	mi := &file_tollgate_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2093,7 +2211,7 @@ func (x *ImportedKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportedKey.ProtoReflect.Descriptor instead.
 func (*ImportedKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{28}
+	return file_tollgate_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ImportedKey) GetKey() *ApiKey {
@@ -2127,7 +2245,7 @@ type ImportApiKeys struct {
 
 func (x *ImportApiKeys) Reset() {
 	*x = ImportApiKeys{}
-	mi := &file_tollgate_proto_msgTypes[29]
+	mi := &file_tollgate_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2139,7 +2257,7 @@ func (x *ImportApiKeys) String() string {
 func (*ImportApiKeys) ProtoMessage() {}
 
 func (x *ImportApiKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[29]
+	mi := &file_tollgate_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2152,7 +2270,7 @@ func (x *ImportApiKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportApiKeys.ProtoReflect.Descriptor instead.
 func (*ImportApiKeys) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{29}
+	return file_tollgate_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ImportApiKeys) GetKeys() []*ImportedKey {
@@ -2179,7 +2297,7 @@ type CreateUsagePlanKey struct {
 
 func (x *CreateUsagePlanKey) Reset() {
 	*x = CreateUsagePlanKey{}
-	mi := &file_tollgate_proto_msgTypes[30]
+	mi := &file_tollgate_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +2309,7 @@ func (x *CreateUsagePlanKey) String() string {
 func (*CreateUsagePlanKey) ProtoMessage() {}
 
 func (x *CreateUsagePlanKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[30]
+	mi := &file_tollgate_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +2322,7 @@ func (x *CreateUsagePlanKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUsagePlanKey.ProtoReflect.Descriptor instead.
 func (*CreateUsagePlanKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{30}
+	return file_tollgate_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CreateUsagePlanKey) GetPlanId() string {
@@ -2231,7 +2349,7 @@ type DeleteUsagePlanKey struct {
 
 func (x *DeleteUsagePlanKey) Reset() {
 	*x = DeleteUsagePlanKey{}
-	mi := &file_tollgate_proto_msgTypes[31]
+	mi := &file_tollgate_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2243,7 +2361,7 @@ func (x *DeleteUsagePlanKey) String() string {
 func (*DeleteUsagePlanKey) ProtoMessage() {}
 
 func (x *DeleteUsagePlanKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[31]
+	mi := &file_tollgate_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2256,7 +2374,7 @@ func (x *DeleteUsagePlanKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUsagePlanKey.ProtoReflect.Descriptor instead.
 func (*DeleteUsagePlanKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{31}
+	return file_tollgate_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DeleteUsagePlanKey) GetPlanId() string {
@@ -2282,7 +2400,7 @@ type UpdateAccount struct {
 
 func (x *UpdateAccount) Reset() {
 	*x = UpdateAccount{}
-	mi := &file_tollgate_proto_msgTypes[32]
+	mi := &file_tollgate_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2294,7 +2412,7 @@ func (x *UpdateAccount) String() string {
 func (*UpdateAccount) ProtoMessage() {}
 
 func (x *UpdateAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[32]
+	mi := &file_tollgate_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2307,7 +2425,7 @@ func (x *UpdateAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccount.ProtoReflect.Descriptor instead.
 func (*UpdateAccount) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{32}
+	return file_tollgate_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UpdateAccount) GetAccount() *Account {
@@ -2328,7 +2446,7 @@ type SetRemaining struct {
 
 func (x *SetRemaining) Reset() {
 	*x = SetRemaining{}
-	mi := &file_tollgate_proto_msgTypes[33]
+	mi := &file_tollgate_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2340,7 +2458,7 @@ func (x *SetRemaining) String() string {
 func (*SetRemaining) ProtoMessage() {}
 
 func (x *SetRemaining) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[33]
+	mi := &file_tollgate_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2353,7 +2471,7 @@ func (x *SetRemaining) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRemaining.ProtoReflect.Descriptor instead.
 func (*SetRemaining) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{33}
+	return file_tollgate_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SetRemaining) GetPlanId() string {
@@ -2392,7 +2510,7 @@ type CreateDefaultPlan struct {
 
 func (x *CreateDefaultPlan) Reset() {
 	*x = CreateDefaultPlan{}
-	mi := &file_tollgate_proto_msgTypes[34]
+	mi := &file_tollgate_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2404,7 +2522,7 @@ func (x *CreateDefaultPlan) String() string {
 func (*CreateDefaultPlan) ProtoMessage() {}
 
 func (x *CreateDefaultPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[34]
+	mi := &file_tollgate_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2417,7 +2535,7 @@ func (x *CreateDefaultPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDefaultPlan.ProtoReflect.Descriptor instead.
 func (*CreateDefaultPlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{34}
+	return file_tollgate_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CreateDefaultPlan) GetPlanId() string {
@@ -2456,7 +2574,7 @@ type Noop struct {
 
 func (x *Noop) Reset() {
 	*x = Noop{}
-	mi := &file_tollgate_proto_msgTypes[35]
+	mi := &file_tollgate_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2468,7 +2586,7 @@ func (x *Noop) String() string {
 func (*Noop) ProtoMessage() {}
 
 func (x *Noop) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[35]
+	mi := &file_tollgate_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2481,7 +2599,7 @@ func (x *Noop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Noop.ProtoReflect.Descriptor instead.
 func (*Noop) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{35}
+	return file_tollgate_proto_rawDescGZIP(), []int{37}
 }
 
 type Command struct {
@@ -2508,6 +2626,7 @@ type Command struct {
 	//	*Command_CreateDefaultPlan
 	//	*Command_Ledger
 	//	*Command_Noop
+	//	*Command_LedgerGroup
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2515,7 +2634,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_tollgate_proto_msgTypes[36]
+	mi := &file_tollgate_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2527,7 +2646,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[36]
+	mi := &file_tollgate_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2540,7 +2659,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{36}
+	return file_tollgate_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Command) GetRequestId() string {
@@ -2726,6 +2845,15 @@ func (x *Command) GetNoop() *Noop {
 	return nil
 }
 
+func (x *Command) GetLedgerGroup() *LedgerGroup {
+	if x != nil {
+		if x, ok := x.Body.(*Command_LedgerGroup); ok {
+			return x.LedgerGroup
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -2802,6 +2930,10 @@ type Command_Noop struct {
 	Noop *Noop `protobuf:"bytes,27,opt,name=noop,proto3,oneof"`
 }
 
+type Command_LedgerGroup struct {
+	LedgerGroup *LedgerGroup `protobuf:"bytes,28,opt,name=ledger_group,json=ledgerGroup,proto3,oneof"`
+}
+
 func (*Command_CreateRestApi) isCommand_Body() {}
 
 func (*Command_UpdateRestApi) isCommand_Body() {}
@@ -2838,6 +2970,8 @@ func (*Command_Ledger) isCommand_Body() {}
 
 func (*Command_Noop) isCommand_Body() {}
 
+func (*Command_LedgerGroup) isCommand_Body() {}
+
 type Result struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Code          ErrorCode              `protobuf:"varint,1,opt,name=code,proto3,enum=tollgate.v1.ErrorCode" json:"code,omitempty"`
@@ -2848,13 +2982,14 @@ type Result struct {
 	Warnings      []string               `protobuf:"bytes,6,rep,name=warnings,proto3" json:"warnings,omitempty"` // ImportApiKeys
 	Ledger        *LedgerBatchResult     `protobuf:"bytes,7,opt,name=ledger,proto3" json:"ledger,omitempty"`
 	TimeUnix      int64                  `protobuf:"varint,8,opt,name=time_unix,json=timeUnix,proto3" json:"time_unix,omitempty"` // the command's effective time (Unix seconds)
+	Group         []*Result              `protobuf:"bytes,9,rep,name=group,proto3" json:"group,omitempty"`                        // LedgerGroup: one result per command
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_tollgate_proto_msgTypes[37]
+	mi := &file_tollgate_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2866,7 +3001,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[37]
+	mi := &file_tollgate_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2879,7 +3014,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{37}
+	return file_tollgate_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Result) GetCode() ErrorCode {
@@ -2938,6 +3073,13 @@ func (x *Result) GetTimeUnix() int64 {
 	return 0
 }
 
+func (x *Result) GetGroup() []*Result {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
 type DedupRecord struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TimeUnixNano  int64                  `protobuf:"varint,1,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
@@ -2948,7 +3090,7 @@ type DedupRecord struct {
 
 func (x *DedupRecord) Reset() {
 	*x = DedupRecord{}
-	mi := &file_tollgate_proto_msgTypes[38]
+	mi := &file_tollgate_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2960,7 +3102,7 @@ func (x *DedupRecord) String() string {
 func (*DedupRecord) ProtoMessage() {}
 
 func (x *DedupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[38]
+	mi := &file_tollgate_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2973,7 +3115,7 @@ func (x *DedupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
 func (*DedupRecord) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{38}
+	return file_tollgate_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DedupRecord) GetTimeUnixNano() int64 {
@@ -3004,7 +3146,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_tollgate_proto_msgTypes[39]
+	mi := &file_tollgate_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3016,7 +3158,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[39]
+	mi := &file_tollgate_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3029,7 +3171,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{39}
+	return file_tollgate_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Snapshot) GetVersion() uint32 {
@@ -3083,7 +3225,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_tollgate_proto_msgTypes[40]
+	mi := &file_tollgate_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3095,7 +3237,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[40]
+	mi := &file_tollgate_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3108,7 +3250,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{40}
+	return file_tollgate_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ApplyRequest) GetCommand() *Command {
@@ -3119,15 +3261,18 @@ func (x *ApplyRequest) GetCommand() *Command {
 }
 
 type ApplyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Result        *Result                `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Result *Result                `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	// For a ledger batch: the sending node's shares of the throttles of the
+	// keys it reported, computed by the leader from every node's demand.
+	Shares        []*KeyShare `protobuf:"bytes,2,rep,name=shares,proto3" json:"shares,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_tollgate_proto_msgTypes[41]
+	mi := &file_tollgate_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3139,7 +3284,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[41]
+	mi := &file_tollgate_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3152,12 +3297,19 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{41}
+	return file_tollgate_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ApplyResponse) GetResult() *Result {
 	if x != nil {
 		return x.Result
+	}
+	return nil
+}
+
+func (x *ApplyResponse) GetShares() []*KeyShare {
+	if x != nil {
+		return x.Shares
 	}
 	return nil
 }
@@ -3170,7 +3322,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_tollgate_proto_msgTypes[42]
+	mi := &file_tollgate_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3182,7 +3334,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[42]
+	mi := &file_tollgate_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3195,7 +3347,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{42}
+	return file_tollgate_proto_rawDescGZIP(), []int{44}
 }
 
 type StatusResponse struct {
@@ -3210,7 +3362,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_tollgate_proto_msgTypes[43]
+	mi := &file_tollgate_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3222,7 +3374,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[43]
+	mi := &file_tollgate_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3235,7 +3387,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{43}
+	return file_tollgate_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *StatusResponse) GetNodeId() string {
@@ -3441,21 +3593,28 @@ const file_tollgate_proto_rawDesc = "" +
 	"period_end\x18\x05 \x01(\x03R\tperiodEnd\x12\x14\n" +
 	"\x05limit\x18\x06 \x01(\x03R\x05limit\x12\x1c\n" +
 	"\tremaining\x18\a \x01(\x03R\tremaining\x12\x18\n" +
-	"\aunknown\x18\b \x01(\bR\aunknown\"\xa2\x01\n" +
+	"\aunknown\x18\b \x01(\bR\aunknown\"\xba\x01\n" +
 	"\vUsageReport\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x12!\n" +
 	"\fperiod_start\x18\x03 \x01(\x03R\vperiodStart\x12\x10\n" +
 	"\x03day\x18\x04 \x01(\x03R\x03day\x12\x14\n" +
 	"\x05count\x18\x05 \x01(\x03R\x05count\x12\x18\n" +
-	"\arelease\x18\x06 \x01(\x03R\arelease\"\xa5\x01\n" +
+	"\arelease\x18\x06 \x01(\x03R\arelease\x12\x16\n" +
+	"\x06demand\x18\a \x01(\x01R\x06demand\"\xa5\x01\n" +
 	"\vLedgerBatch\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x121\n" +
 	"\x06grants\x18\x02 \x03(\v2\x19.tollgate.v1.GrantRequestR\x06grants\x122\n" +
 	"\areports\x18\x03 \x03(\v2\x18.tollgate.v1.UsageReportR\areports\x12\x16\n" +
 	"\x06settle\x18\x04 \x01(\bR\x06settle\"E\n" +
 	"\x11LedgerBatchResult\x120\n" +
-	"\x06grants\x18\x01 \x03(\v2\x18.tollgate.v1.GrantResultR\x06grants\"7\n" +
+	"\x06grants\x18\x01 \x03(\v2\x18.tollgate.v1.GrantResultR\x06grants\"?\n" +
+	"\vLedgerGroup\x120\n" +
+	"\bcommands\x18\x01 \x03(\v2\x14.tollgate.v1.CommandR\bcommands\"P\n" +
+	"\bKeyShare\x12\x17\n" +
+	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x15\n" +
+	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x12\x14\n" +
+	"\x05share\x18\x03 \x01(\x01R\x05share\"7\n" +
 	"\rCreateRestApi\x12&\n" +
 	"\x03api\x18\x01 \x01(\v2\x14.tollgate.v1.RestApiR\x03api\"X\n" +
 	"\rUpdateRestApi\x12&\n" +
@@ -3517,7 +3676,7 @@ const file_tollgate_proto_rawDesc = "" +
 	"\n" +
 	"stage_name\x18\x03 \x01(\tR\tstageName\x12\x12\n" +
 	"\x04name\x18\x04 \x01(\tR\x04name\"\x06\n" +
-	"\x04Noop\"\x9f\n" +
+	"\x04Noop\"\xde\n" +
 	"\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
@@ -3541,8 +3700,9 @@ const file_tollgate_proto_rawDesc = "" +
 	"\rset_remaining\x18\x18 \x01(\v2\x19.tollgate.v1.SetRemainingH\x00R\fsetRemaining\x12P\n" +
 	"\x13create_default_plan\x18\x19 \x01(\v2\x1e.tollgate.v1.CreateDefaultPlanH\x00R\x11createDefaultPlan\x122\n" +
 	"\x06ledger\x18\x1a \x01(\v2\x18.tollgate.v1.LedgerBatchH\x00R\x06ledger\x12'\n" +
-	"\x04noop\x18\x1b \x01(\v2\x11.tollgate.v1.NoopH\x00R\x04noopB\x06\n" +
-	"\x04body\"\xf7\x01\n" +
+	"\x04noop\x18\x1b \x01(\v2\x11.tollgate.v1.NoopH\x00R\x04noop\x12=\n" +
+	"\fledger_group\x18\x1c \x01(\v2\x18.tollgate.v1.LedgerGroupH\x00R\vledgerGroupB\x06\n" +
+	"\x04body\"\xa2\x02\n" +
 	"\x06Result\x12*\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x16.tollgate.v1.ErrorCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
@@ -3551,7 +3711,8 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x03ids\x18\x05 \x03(\tR\x03ids\x12\x1a\n" +
 	"\bwarnings\x18\x06 \x03(\tR\bwarnings\x126\n" +
 	"\x06ledger\x18\a \x01(\v2\x1e.tollgate.v1.LedgerBatchResultR\x06ledger\x12\x1b\n" +
-	"\ttime_unix\x18\b \x01(\x03R\btimeUnix\"`\n" +
+	"\ttime_unix\x18\b \x01(\x03R\btimeUnix\x12)\n" +
+	"\x05group\x18\t \x03(\v2\x13.tollgate.v1.ResultR\x05group\"`\n" +
 	"\vDedupRecord\x12$\n" +
 	"\x0etime_unix_nano\x18\x01 \x01(\x03R\ftimeUnixNano\x12+\n" +
 	"\x06result\x18\x02 \x01(\v2\x13.tollgate.v1.ResultR\x06result\"\xc3\x03\n" +
@@ -3570,9 +3731,10 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
 	"\x05value\x18\x02 \x01(\v2\x18.tollgate.v1.DedupRecordR\x05value:\x028\x01\">\n" +
 	"\fApplyRequest\x12.\n" +
-	"\acommand\x18\x01 \x01(\v2\x14.tollgate.v1.CommandR\acommand\"<\n" +
+	"\acommand\x18\x01 \x01(\v2\x14.tollgate.v1.CommandR\acommand\"k\n" +
 	"\rApplyResponse\x12+\n" +
-	"\x06result\x18\x01 \x01(\v2\x13.tollgate.v1.ResultR\x06result\"\x0f\n" +
+	"\x06result\x18\x01 \x01(\v2\x13.tollgate.v1.ResultR\x06result\x12-\n" +
+	"\x06shares\x18\x02 \x03(\v2\x15.tollgate.v1.KeyShareR\x06shares\"\x0f\n" +
 	"\rStatusRequest\"\x81\x01\n" +
 	"\x0eStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
@@ -3601,7 +3763,7 @@ func file_tollgate_proto_rawDescGZIP() []byte {
 }
 
 var file_tollgate_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tollgate_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
+var file_tollgate_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_tollgate_proto_goTypes = []any{
 	(ErrorCode)(0),             // 0: tollgate.v1.ErrorCode
 	(*ThrottleSettings)(nil),   // 1: tollgate.v1.ThrottleSettings
@@ -3622,133 +3784,139 @@ var file_tollgate_proto_goTypes = []any{
 	(*UsageReport)(nil),        // 16: tollgate.v1.UsageReport
 	(*LedgerBatch)(nil),        // 17: tollgate.v1.LedgerBatch
 	(*LedgerBatchResult)(nil),  // 18: tollgate.v1.LedgerBatchResult
-	(*CreateRestApi)(nil),      // 19: tollgate.v1.CreateRestApi
-	(*UpdateRestApi)(nil),      // 20: tollgate.v1.UpdateRestApi
-	(*DeleteRestApi)(nil),      // 21: tollgate.v1.DeleteRestApi
-	(*CreateDeployment)(nil),   // 22: tollgate.v1.CreateDeployment
-	(*PutStage)(nil),           // 23: tollgate.v1.PutStage
-	(*DeleteStage)(nil),        // 24: tollgate.v1.DeleteStage
-	(*PutUsagePlan)(nil),       // 25: tollgate.v1.PutUsagePlan
-	(*DeleteUsagePlan)(nil),    // 26: tollgate.v1.DeleteUsagePlan
-	(*PutApiKey)(nil),          // 27: tollgate.v1.PutApiKey
-	(*DeleteApiKey)(nil),       // 28: tollgate.v1.DeleteApiKey
-	(*ImportedKey)(nil),        // 29: tollgate.v1.ImportedKey
-	(*ImportApiKeys)(nil),      // 30: tollgate.v1.ImportApiKeys
-	(*CreateUsagePlanKey)(nil), // 31: tollgate.v1.CreateUsagePlanKey
-	(*DeleteUsagePlanKey)(nil), // 32: tollgate.v1.DeleteUsagePlanKey
-	(*UpdateAccount)(nil),      // 33: tollgate.v1.UpdateAccount
-	(*SetRemaining)(nil),       // 34: tollgate.v1.SetRemaining
-	(*CreateDefaultPlan)(nil),  // 35: tollgate.v1.CreateDefaultPlan
-	(*Noop)(nil),               // 36: tollgate.v1.Noop
-	(*Command)(nil),            // 37: tollgate.v1.Command
-	(*Result)(nil),             // 38: tollgate.v1.Result
-	(*DedupRecord)(nil),        // 39: tollgate.v1.DedupRecord
-	(*Snapshot)(nil),           // 40: tollgate.v1.Snapshot
-	(*ApplyRequest)(nil),       // 41: tollgate.v1.ApplyRequest
-	(*ApplyResponse)(nil),      // 42: tollgate.v1.ApplyResponse
-	(*StatusRequest)(nil),      // 43: tollgate.v1.StatusRequest
-	(*StatusResponse)(nil),     // 44: tollgate.v1.StatusResponse
-	nil,                        // 45: tollgate.v1.RestApi.TagsEntry
-	nil,                        // 46: tollgate.v1.Stage.VariablesEntry
-	nil,                        // 47: tollgate.v1.Stage.MethodSettingsEntry
-	nil,                        // 48: tollgate.v1.Stage.TagsEntry
-	nil,                        // 49: tollgate.v1.ApiStage.ThrottleEntry
-	nil,                        // 50: tollgate.v1.UsagePlan.TagsEntry
-	nil,                        // 51: tollgate.v1.ApiKey.TagsEntry
-	nil,                        // 52: tollgate.v1.PlanKeys.KeysEntry
-	nil,                        // 53: tollgate.v1.Config.RestApisEntry
-	nil,                        // 54: tollgate.v1.Config.StagesEntry
-	nil,                        // 55: tollgate.v1.Config.DeploymentsEntry
-	nil,                        // 56: tollgate.v1.Config.UsagePlansEntry
-	nil,                        // 57: tollgate.v1.Config.ApiKeysEntry
-	nil,                        // 58: tollgate.v1.Config.PlanKeysEntry
-	nil,                        // 59: tollgate.v1.KeyLedger.GrantedEntry
-	nil,                        // 60: tollgate.v1.KeyLedger.DailyEntry
-	nil,                        // 61: tollgate.v1.KeyLedger.PeriodExtraEntry
-	nil,                        // 62: tollgate.v1.Snapshot.LedgersEntry
-	nil,                        // 63: tollgate.v1.Snapshot.DedupEntry
+	(*LedgerGroup)(nil),        // 19: tollgate.v1.LedgerGroup
+	(*KeyShare)(nil),           // 20: tollgate.v1.KeyShare
+	(*CreateRestApi)(nil),      // 21: tollgate.v1.CreateRestApi
+	(*UpdateRestApi)(nil),      // 22: tollgate.v1.UpdateRestApi
+	(*DeleteRestApi)(nil),      // 23: tollgate.v1.DeleteRestApi
+	(*CreateDeployment)(nil),   // 24: tollgate.v1.CreateDeployment
+	(*PutStage)(nil),           // 25: tollgate.v1.PutStage
+	(*DeleteStage)(nil),        // 26: tollgate.v1.DeleteStage
+	(*PutUsagePlan)(nil),       // 27: tollgate.v1.PutUsagePlan
+	(*DeleteUsagePlan)(nil),    // 28: tollgate.v1.DeleteUsagePlan
+	(*PutApiKey)(nil),          // 29: tollgate.v1.PutApiKey
+	(*DeleteApiKey)(nil),       // 30: tollgate.v1.DeleteApiKey
+	(*ImportedKey)(nil),        // 31: tollgate.v1.ImportedKey
+	(*ImportApiKeys)(nil),      // 32: tollgate.v1.ImportApiKeys
+	(*CreateUsagePlanKey)(nil), // 33: tollgate.v1.CreateUsagePlanKey
+	(*DeleteUsagePlanKey)(nil), // 34: tollgate.v1.DeleteUsagePlanKey
+	(*UpdateAccount)(nil),      // 35: tollgate.v1.UpdateAccount
+	(*SetRemaining)(nil),       // 36: tollgate.v1.SetRemaining
+	(*CreateDefaultPlan)(nil),  // 37: tollgate.v1.CreateDefaultPlan
+	(*Noop)(nil),               // 38: tollgate.v1.Noop
+	(*Command)(nil),            // 39: tollgate.v1.Command
+	(*Result)(nil),             // 40: tollgate.v1.Result
+	(*DedupRecord)(nil),        // 41: tollgate.v1.DedupRecord
+	(*Snapshot)(nil),           // 42: tollgate.v1.Snapshot
+	(*ApplyRequest)(nil),       // 43: tollgate.v1.ApplyRequest
+	(*ApplyResponse)(nil),      // 44: tollgate.v1.ApplyResponse
+	(*StatusRequest)(nil),      // 45: tollgate.v1.StatusRequest
+	(*StatusResponse)(nil),     // 46: tollgate.v1.StatusResponse
+	nil,                        // 47: tollgate.v1.RestApi.TagsEntry
+	nil,                        // 48: tollgate.v1.Stage.VariablesEntry
+	nil,                        // 49: tollgate.v1.Stage.MethodSettingsEntry
+	nil,                        // 50: tollgate.v1.Stage.TagsEntry
+	nil,                        // 51: tollgate.v1.ApiStage.ThrottleEntry
+	nil,                        // 52: tollgate.v1.UsagePlan.TagsEntry
+	nil,                        // 53: tollgate.v1.ApiKey.TagsEntry
+	nil,                        // 54: tollgate.v1.PlanKeys.KeysEntry
+	nil,                        // 55: tollgate.v1.Config.RestApisEntry
+	nil,                        // 56: tollgate.v1.Config.StagesEntry
+	nil,                        // 57: tollgate.v1.Config.DeploymentsEntry
+	nil,                        // 58: tollgate.v1.Config.UsagePlansEntry
+	nil,                        // 59: tollgate.v1.Config.ApiKeysEntry
+	nil,                        // 60: tollgate.v1.Config.PlanKeysEntry
+	nil,                        // 61: tollgate.v1.KeyLedger.GrantedEntry
+	nil,                        // 62: tollgate.v1.KeyLedger.DailyEntry
+	nil,                        // 63: tollgate.v1.KeyLedger.PeriodExtraEntry
+	nil,                        // 64: tollgate.v1.Snapshot.LedgersEntry
+	nil,                        // 65: tollgate.v1.Snapshot.DedupEntry
 }
 var file_tollgate_proto_depIdxs = []int32{
-	45, // 0: tollgate.v1.RestApi.tags:type_name -> tollgate.v1.RestApi.TagsEntry
-	46, // 1: tollgate.v1.Stage.variables:type_name -> tollgate.v1.Stage.VariablesEntry
-	47, // 2: tollgate.v1.Stage.method_settings:type_name -> tollgate.v1.Stage.MethodSettingsEntry
-	48, // 3: tollgate.v1.Stage.tags:type_name -> tollgate.v1.Stage.TagsEntry
-	49, // 4: tollgate.v1.ApiStage.throttle:type_name -> tollgate.v1.ApiStage.ThrottleEntry
+	47, // 0: tollgate.v1.RestApi.tags:type_name -> tollgate.v1.RestApi.TagsEntry
+	48, // 1: tollgate.v1.Stage.variables:type_name -> tollgate.v1.Stage.VariablesEntry
+	49, // 2: tollgate.v1.Stage.method_settings:type_name -> tollgate.v1.Stage.MethodSettingsEntry
+	50, // 3: tollgate.v1.Stage.tags:type_name -> tollgate.v1.Stage.TagsEntry
+	51, // 4: tollgate.v1.ApiStage.throttle:type_name -> tollgate.v1.ApiStage.ThrottleEntry
 	7,  // 5: tollgate.v1.UsagePlan.api_stages:type_name -> tollgate.v1.ApiStage
 	1,  // 6: tollgate.v1.UsagePlan.throttle:type_name -> tollgate.v1.ThrottleSettings
 	2,  // 7: tollgate.v1.UsagePlan.quota:type_name -> tollgate.v1.QuotaSettings
-	50, // 8: tollgate.v1.UsagePlan.tags:type_name -> tollgate.v1.UsagePlan.TagsEntry
-	51, // 9: tollgate.v1.ApiKey.tags:type_name -> tollgate.v1.ApiKey.TagsEntry
-	52, // 10: tollgate.v1.PlanKeys.keys:type_name -> tollgate.v1.PlanKeys.KeysEntry
+	52, // 8: tollgate.v1.UsagePlan.tags:type_name -> tollgate.v1.UsagePlan.TagsEntry
+	53, // 9: tollgate.v1.ApiKey.tags:type_name -> tollgate.v1.ApiKey.TagsEntry
+	54, // 10: tollgate.v1.PlanKeys.keys:type_name -> tollgate.v1.PlanKeys.KeysEntry
 	1,  // 11: tollgate.v1.Account.throttle:type_name -> tollgate.v1.ThrottleSettings
-	53, // 12: tollgate.v1.Config.rest_apis:type_name -> tollgate.v1.Config.RestApisEntry
-	54, // 13: tollgate.v1.Config.stages:type_name -> tollgate.v1.Config.StagesEntry
-	55, // 14: tollgate.v1.Config.deployments:type_name -> tollgate.v1.Config.DeploymentsEntry
-	56, // 15: tollgate.v1.Config.usage_plans:type_name -> tollgate.v1.Config.UsagePlansEntry
-	57, // 16: tollgate.v1.Config.api_keys:type_name -> tollgate.v1.Config.ApiKeysEntry
-	58, // 17: tollgate.v1.Config.plan_keys:type_name -> tollgate.v1.Config.PlanKeysEntry
+	55, // 12: tollgate.v1.Config.rest_apis:type_name -> tollgate.v1.Config.RestApisEntry
+	56, // 13: tollgate.v1.Config.stages:type_name -> tollgate.v1.Config.StagesEntry
+	57, // 14: tollgate.v1.Config.deployments:type_name -> tollgate.v1.Config.DeploymentsEntry
+	58, // 15: tollgate.v1.Config.usage_plans:type_name -> tollgate.v1.Config.UsagePlansEntry
+	59, // 16: tollgate.v1.Config.api_keys:type_name -> tollgate.v1.Config.ApiKeysEntry
+	60, // 17: tollgate.v1.Config.plan_keys:type_name -> tollgate.v1.Config.PlanKeysEntry
 	11, // 18: tollgate.v1.Config.account:type_name -> tollgate.v1.Account
-	59, // 19: tollgate.v1.KeyLedger.granted:type_name -> tollgate.v1.KeyLedger.GrantedEntry
-	60, // 20: tollgate.v1.KeyLedger.daily:type_name -> tollgate.v1.KeyLedger.DailyEntry
-	61, // 21: tollgate.v1.KeyLedger.period_extra:type_name -> tollgate.v1.KeyLedger.PeriodExtraEntry
+	61, // 19: tollgate.v1.KeyLedger.granted:type_name -> tollgate.v1.KeyLedger.GrantedEntry
+	62, // 20: tollgate.v1.KeyLedger.daily:type_name -> tollgate.v1.KeyLedger.DailyEntry
+	63, // 21: tollgate.v1.KeyLedger.period_extra:type_name -> tollgate.v1.KeyLedger.PeriodExtraEntry
 	14, // 22: tollgate.v1.LedgerBatch.grants:type_name -> tollgate.v1.GrantRequest
 	16, // 23: tollgate.v1.LedgerBatch.reports:type_name -> tollgate.v1.UsageReport
 	15, // 24: tollgate.v1.LedgerBatchResult.grants:type_name -> tollgate.v1.GrantResult
-	3,  // 25: tollgate.v1.CreateRestApi.api:type_name -> tollgate.v1.RestApi
-	3,  // 26: tollgate.v1.UpdateRestApi.api:type_name -> tollgate.v1.RestApi
-	4,  // 27: tollgate.v1.CreateDeployment.deployment:type_name -> tollgate.v1.Deployment
-	6,  // 28: tollgate.v1.CreateDeployment.stage:type_name -> tollgate.v1.Stage
-	6,  // 29: tollgate.v1.PutStage.stage:type_name -> tollgate.v1.Stage
-	8,  // 30: tollgate.v1.PutUsagePlan.plan:type_name -> tollgate.v1.UsagePlan
-	9,  // 31: tollgate.v1.PutApiKey.key:type_name -> tollgate.v1.ApiKey
-	9,  // 32: tollgate.v1.ImportedKey.key:type_name -> tollgate.v1.ApiKey
-	29, // 33: tollgate.v1.ImportApiKeys.keys:type_name -> tollgate.v1.ImportedKey
-	11, // 34: tollgate.v1.UpdateAccount.account:type_name -> tollgate.v1.Account
-	19, // 35: tollgate.v1.Command.create_rest_api:type_name -> tollgate.v1.CreateRestApi
-	20, // 36: tollgate.v1.Command.update_rest_api:type_name -> tollgate.v1.UpdateRestApi
-	21, // 37: tollgate.v1.Command.delete_rest_api:type_name -> tollgate.v1.DeleteRestApi
-	22, // 38: tollgate.v1.Command.create_deployment:type_name -> tollgate.v1.CreateDeployment
-	23, // 39: tollgate.v1.Command.put_stage:type_name -> tollgate.v1.PutStage
-	24, // 40: tollgate.v1.Command.delete_stage:type_name -> tollgate.v1.DeleteStage
-	25, // 41: tollgate.v1.Command.put_usage_plan:type_name -> tollgate.v1.PutUsagePlan
-	26, // 42: tollgate.v1.Command.delete_usage_plan:type_name -> tollgate.v1.DeleteUsagePlan
-	27, // 43: tollgate.v1.Command.put_api_key:type_name -> tollgate.v1.PutApiKey
-	28, // 44: tollgate.v1.Command.delete_api_key:type_name -> tollgate.v1.DeleteApiKey
-	30, // 45: tollgate.v1.Command.import_api_keys:type_name -> tollgate.v1.ImportApiKeys
-	31, // 46: tollgate.v1.Command.create_usage_plan_key:type_name -> tollgate.v1.CreateUsagePlanKey
-	32, // 47: tollgate.v1.Command.delete_usage_plan_key:type_name -> tollgate.v1.DeleteUsagePlanKey
-	33, // 48: tollgate.v1.Command.update_account:type_name -> tollgate.v1.UpdateAccount
-	34, // 49: tollgate.v1.Command.set_remaining:type_name -> tollgate.v1.SetRemaining
-	35, // 50: tollgate.v1.Command.create_default_plan:type_name -> tollgate.v1.CreateDefaultPlan
-	17, // 51: tollgate.v1.Command.ledger:type_name -> tollgate.v1.LedgerBatch
-	36, // 52: tollgate.v1.Command.noop:type_name -> tollgate.v1.Noop
-	0,  // 53: tollgate.v1.Result.code:type_name -> tollgate.v1.ErrorCode
-	18, // 54: tollgate.v1.Result.ledger:type_name -> tollgate.v1.LedgerBatchResult
-	38, // 55: tollgate.v1.DedupRecord.result:type_name -> tollgate.v1.Result
-	12, // 56: tollgate.v1.Snapshot.config:type_name -> tollgate.v1.Config
-	62, // 57: tollgate.v1.Snapshot.ledgers:type_name -> tollgate.v1.Snapshot.LedgersEntry
-	63, // 58: tollgate.v1.Snapshot.dedup:type_name -> tollgate.v1.Snapshot.DedupEntry
-	37, // 59: tollgate.v1.ApplyRequest.command:type_name -> tollgate.v1.Command
-	38, // 60: tollgate.v1.ApplyResponse.result:type_name -> tollgate.v1.Result
-	5,  // 61: tollgate.v1.Stage.MethodSettingsEntry.value:type_name -> tollgate.v1.MethodSetting
-	1,  // 62: tollgate.v1.ApiStage.ThrottleEntry.value:type_name -> tollgate.v1.ThrottleSettings
-	3,  // 63: tollgate.v1.Config.RestApisEntry.value:type_name -> tollgate.v1.RestApi
-	6,  // 64: tollgate.v1.Config.StagesEntry.value:type_name -> tollgate.v1.Stage
-	4,  // 65: tollgate.v1.Config.DeploymentsEntry.value:type_name -> tollgate.v1.Deployment
-	8,  // 66: tollgate.v1.Config.UsagePlansEntry.value:type_name -> tollgate.v1.UsagePlan
-	9,  // 67: tollgate.v1.Config.ApiKeysEntry.value:type_name -> tollgate.v1.ApiKey
-	10, // 68: tollgate.v1.Config.PlanKeysEntry.value:type_name -> tollgate.v1.PlanKeys
-	13, // 69: tollgate.v1.Snapshot.LedgersEntry.value:type_name -> tollgate.v1.KeyLedger
-	39, // 70: tollgate.v1.Snapshot.DedupEntry.value:type_name -> tollgate.v1.DedupRecord
-	41, // 71: tollgate.v1.Cluster.Apply:input_type -> tollgate.v1.ApplyRequest
-	43, // 72: tollgate.v1.Cluster.Status:input_type -> tollgate.v1.StatusRequest
-	42, // 73: tollgate.v1.Cluster.Apply:output_type -> tollgate.v1.ApplyResponse
-	44, // 74: tollgate.v1.Cluster.Status:output_type -> tollgate.v1.StatusResponse
-	73, // [73:75] is the sub-list for method output_type
-	71, // [71:73] is the sub-list for method input_type
-	71, // [71:71] is the sub-list for extension type_name
-	71, // [71:71] is the sub-list for extension extendee
-	0,  // [0:71] is the sub-list for field type_name
+	39, // 25: tollgate.v1.LedgerGroup.commands:type_name -> tollgate.v1.Command
+	3,  // 26: tollgate.v1.CreateRestApi.api:type_name -> tollgate.v1.RestApi
+	3,  // 27: tollgate.v1.UpdateRestApi.api:type_name -> tollgate.v1.RestApi
+	4,  // 28: tollgate.v1.CreateDeployment.deployment:type_name -> tollgate.v1.Deployment
+	6,  // 29: tollgate.v1.CreateDeployment.stage:type_name -> tollgate.v1.Stage
+	6,  // 30: tollgate.v1.PutStage.stage:type_name -> tollgate.v1.Stage
+	8,  // 31: tollgate.v1.PutUsagePlan.plan:type_name -> tollgate.v1.UsagePlan
+	9,  // 32: tollgate.v1.PutApiKey.key:type_name -> tollgate.v1.ApiKey
+	9,  // 33: tollgate.v1.ImportedKey.key:type_name -> tollgate.v1.ApiKey
+	31, // 34: tollgate.v1.ImportApiKeys.keys:type_name -> tollgate.v1.ImportedKey
+	11, // 35: tollgate.v1.UpdateAccount.account:type_name -> tollgate.v1.Account
+	21, // 36: tollgate.v1.Command.create_rest_api:type_name -> tollgate.v1.CreateRestApi
+	22, // 37: tollgate.v1.Command.update_rest_api:type_name -> tollgate.v1.UpdateRestApi
+	23, // 38: tollgate.v1.Command.delete_rest_api:type_name -> tollgate.v1.DeleteRestApi
+	24, // 39: tollgate.v1.Command.create_deployment:type_name -> tollgate.v1.CreateDeployment
+	25, // 40: tollgate.v1.Command.put_stage:type_name -> tollgate.v1.PutStage
+	26, // 41: tollgate.v1.Command.delete_stage:type_name -> tollgate.v1.DeleteStage
+	27, // 42: tollgate.v1.Command.put_usage_plan:type_name -> tollgate.v1.PutUsagePlan
+	28, // 43: tollgate.v1.Command.delete_usage_plan:type_name -> tollgate.v1.DeleteUsagePlan
+	29, // 44: tollgate.v1.Command.put_api_key:type_name -> tollgate.v1.PutApiKey
+	30, // 45: tollgate.v1.Command.delete_api_key:type_name -> tollgate.v1.DeleteApiKey
+	32, // 46: tollgate.v1.Command.import_api_keys:type_name -> tollgate.v1.ImportApiKeys
+	33, // 47: tollgate.v1.Command.create_usage_plan_key:type_name -> tollgate.v1.CreateUsagePlanKey
+	34, // 48: tollgate.v1.Command.delete_usage_plan_key:type_name -> tollgate.v1.DeleteUsagePlanKey
+	35, // 49: tollgate.v1.Command.update_account:type_name -> tollgate.v1.UpdateAccount
+	36, // 50: tollgate.v1.Command.set_remaining:type_name -> tollgate.v1.SetRemaining
+	37, // 51: tollgate.v1.Command.create_default_plan:type_name -> tollgate.v1.CreateDefaultPlan
+	17, // 52: tollgate.v1.Command.ledger:type_name -> tollgate.v1.LedgerBatch
+	38, // 53: tollgate.v1.Command.noop:type_name -> tollgate.v1.Noop
+	19, // 54: tollgate.v1.Command.ledger_group:type_name -> tollgate.v1.LedgerGroup
+	0,  // 55: tollgate.v1.Result.code:type_name -> tollgate.v1.ErrorCode
+	18, // 56: tollgate.v1.Result.ledger:type_name -> tollgate.v1.LedgerBatchResult
+	40, // 57: tollgate.v1.Result.group:type_name -> tollgate.v1.Result
+	40, // 58: tollgate.v1.DedupRecord.result:type_name -> tollgate.v1.Result
+	12, // 59: tollgate.v1.Snapshot.config:type_name -> tollgate.v1.Config
+	64, // 60: tollgate.v1.Snapshot.ledgers:type_name -> tollgate.v1.Snapshot.LedgersEntry
+	65, // 61: tollgate.v1.Snapshot.dedup:type_name -> tollgate.v1.Snapshot.DedupEntry
+	39, // 62: tollgate.v1.ApplyRequest.command:type_name -> tollgate.v1.Command
+	40, // 63: tollgate.v1.ApplyResponse.result:type_name -> tollgate.v1.Result
+	20, // 64: tollgate.v1.ApplyResponse.shares:type_name -> tollgate.v1.KeyShare
+	5,  // 65: tollgate.v1.Stage.MethodSettingsEntry.value:type_name -> tollgate.v1.MethodSetting
+	1,  // 66: tollgate.v1.ApiStage.ThrottleEntry.value:type_name -> tollgate.v1.ThrottleSettings
+	3,  // 67: tollgate.v1.Config.RestApisEntry.value:type_name -> tollgate.v1.RestApi
+	6,  // 68: tollgate.v1.Config.StagesEntry.value:type_name -> tollgate.v1.Stage
+	4,  // 69: tollgate.v1.Config.DeploymentsEntry.value:type_name -> tollgate.v1.Deployment
+	8,  // 70: tollgate.v1.Config.UsagePlansEntry.value:type_name -> tollgate.v1.UsagePlan
+	9,  // 71: tollgate.v1.Config.ApiKeysEntry.value:type_name -> tollgate.v1.ApiKey
+	10, // 72: tollgate.v1.Config.PlanKeysEntry.value:type_name -> tollgate.v1.PlanKeys
+	13, // 73: tollgate.v1.Snapshot.LedgersEntry.value:type_name -> tollgate.v1.KeyLedger
+	41, // 74: tollgate.v1.Snapshot.DedupEntry.value:type_name -> tollgate.v1.DedupRecord
+	43, // 75: tollgate.v1.Cluster.Apply:input_type -> tollgate.v1.ApplyRequest
+	45, // 76: tollgate.v1.Cluster.Status:input_type -> tollgate.v1.StatusRequest
+	44, // 77: tollgate.v1.Cluster.Apply:output_type -> tollgate.v1.ApplyResponse
+	46, // 78: tollgate.v1.Cluster.Status:output_type -> tollgate.v1.StatusResponse
+	77, // [77:79] is the sub-list for method output_type
+	75, // [75:77] is the sub-list for method input_type
+	75, // [75:75] is the sub-list for extension type_name
+	75, // [75:75] is the sub-list for extension extendee
+	0,  // [0:75] is the sub-list for field type_name
 }
 
 func init() { file_tollgate_proto_init() }
@@ -3757,7 +3925,7 @@ func file_tollgate_proto_init() {
 		return
 	}
 	file_tollgate_proto_msgTypes[4].OneofWrappers = []any{}
-	file_tollgate_proto_msgTypes[36].OneofWrappers = []any{
+	file_tollgate_proto_msgTypes[38].OneofWrappers = []any{
 		(*Command_CreateRestApi)(nil),
 		(*Command_UpdateRestApi)(nil),
 		(*Command_DeleteRestApi)(nil),
@@ -3776,6 +3944,7 @@ func file_tollgate_proto_init() {
 		(*Command_CreateDefaultPlan)(nil),
 		(*Command_Ledger)(nil),
 		(*Command_Noop)(nil),
+		(*Command_LedgerGroup)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3783,7 +3952,7 @@ func file_tollgate_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tollgate_proto_rawDesc), len(file_tollgate_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   63,
+			NumMessages:   65,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

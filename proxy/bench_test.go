@@ -26,7 +26,9 @@ func (c *benchCounter) Take(ctx context.Context, now time.Time) limiter.QuotaDec
 	return limiter.QuotaDecision{Status: limiter.QuotaAllowed, Limit: 1 << 40, Remaining: 1<<40 - n, ResetAt: now.Add(time.Hour)}
 }
 
-func (c *benchCounter) Count(now time.Time) { c.n.Add(1) }
+func (c *benchCounter) Count(now time.Time)      { c.n.Add(1) }
+func (c *benchCounter) Attempt()                 { c.n.Add(1) }
+func (c *benchCounter) Share() (float64, uint64) { return 1, 1 }
 
 const benchKeys = 1000
 

@@ -42,6 +42,13 @@ type QuotaCounter interface {
 	// Count records one admitted request of a plan without a quota (usage
 	// only).
 	Count(now time.Time)
+	// Attempt records one request for the key on this node, throttled or
+	// not: the key's offered demand here, from which the cluster divides
+	// the plan's throttle between nodes.
+	Attempt()
+	// Share is this node's share (0 < share <= 1) of the key's plan
+	// throttle, and a version that changes whenever the share does.
+	Share() (share float64, version uint64)
 }
 
 // Clock tells the time. The proxy reads it once per request: the time

@@ -147,6 +147,11 @@ const methodKeyBuf = 256
 // the tokens already taken are refunded.
 func (p *Proxy) throttle(ex *exchange, t *table, r *http.Request) *answer {
 	st, b := ex.stage, ex.bind
+	share := 1.0
+	if b != nil {
+		b.state.counter.Attempt()
+		share = b.state.applyShare(b.plan)
+	}
 	var stageBucket *limiter.Bucket
 	var ovr *override
 	if st.methods != nil || (b != nil && b.overrides != nil) {
@@ -164,7 +169,7 @@ func (p *Proxy) throttle(ex *exchange, t *table, r *http.Request) *answer {
 	}
 	var methodBucket *limiter.Bucket
 	if ovr != nil {
-		methodBucket = b.state.methods.get(ovr)
+		methodBucket = b.state.methods.get(ovr, share)
 		ex.keyBucket, ex.policy, ex.xLimit = methodBucket, ovr.policy, ovr.xLimit
 	}
 	if !ex.take(t.account, levelAccount) {

@@ -79,8 +79,12 @@ func (l *fakeLedger) counter(planID, keyID string) *fakeCounter {
 // fakeCounter answers Take with a scripted decision (Allowed by default)
 // and counts calls.
 type fakeCounter struct {
-	takes  atomic.Int64
-	counts atomic.Int64
+	takes    atomic.Int64
+	counts   atomic.Int64
+	attempts atomic.Int64
+
+	share        float64
+	shareVersion uint64
 
 	mu       sync.Mutex
 	decision limiter.QuotaDecision
@@ -110,6 +114,25 @@ func (c *fakeCounter) Take(ctx context.Context, now time.Time) limiter.QuotaDeci
 }
 
 func (c *fakeCounter) Count(now time.Time) { c.counts.Add(1) }
+
+func (c *fakeCounter) Attempt() { c.attempts.Add(1) }
+
+// Share answers the scripted share (1 until setShare), with its version.
+func (c *fakeCounter) Share() (float64, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.shareVersion == 0 {
+		return 1, 1
+	}
+	return c.share, c.shareVersion
+}
+
+func (c *fakeCounter) setShare(share float64) {
+	c.mu.Lock()
+	c.share = share
+	c.shareVersion += 2
+	c.mu.Unlock()
+}
 
 // seen is what the echo upstream reports about a request it received.
 type seen struct {

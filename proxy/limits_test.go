@@ -490,3 +490,35 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("New registered its metrics twice")
 	}
 }
+
+// TestNodeShareOfPlanThrottle: the node's bucket for a key holds its share
+// of the plan's rate and burst, follows share changes, and counts every
+// request (throttled too) as the key's offered demand.
+func TestNodeShareOfPlanThrottle(t *testing.T) {
+	h := newHarness(t, func(c *tollgatepb.Config) {
+		p := c.UsagePlans["p1"]
+		p.Throttle = throttle(10, 10)
+		p.ApiStages[0].Throttle = map[string]*tollgatepb.ThrottleSettings{"/pets/GET": throttle(4, 4)}
+	})
+	c := h.ledger.counter("p1", "k1")
+	c.setShare(0.5)
+	// Half of burst 10 at one instant: 5 pass.
+	expectCodes(t, h, "GET", "/api1/prod/x", valOne, 200, 200, 200, 200, 200, 429)
+	// Half the rate: one token every 200ms.
+	h.clock.Advance(199 * time.Millisecond)
+	expectCodes(t, h, "GET", "/api1/prod/x", valOne, 429)
+	h.clock.Advance(time.Millisecond)
+	expectCodes(t, h, "GET", "/api1/prod/x", valOne, 200, 429)
+	if got := c.attempts.Load(); got != 9 {
+		t.Fatalf("offered demand counted %d requests; want 9 (throttled ones too)", got)
+	}
+	// The per-method override is shared too: half of burst 4.
+	h.clock.Advance(2 * time.Second)
+	expectCodes(t, h, "GET", "/api1/prod/pets", valOne, 200, 200, 429)
+	// A larger share raises the limit on the next request (tokens kept);
+	// the bucket then fills to the whole burst.
+	c.setShare(1)
+	expectCodes(t, h, "GET", "/api1/prod/x", valOne, 200)
+	h.clock.Advance(2 * time.Second)
+	expectCodes(t, h, "GET", "/api1/prod/x", valOne, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 429)
+}

@@ -67,7 +67,7 @@ type planEntry struct {
 	id string
 
 	throttle    bool    // the plan has a per-key throttle
-	rate        float64 // bucket limits, after planLimit
+	rate        float64 // the plan's cluster-wide limits; planLimit takes this node's share
 	burst       int64
 	burstWindow int64 // seconds, for RateLimit-Policy
 
@@ -103,6 +103,29 @@ type keyState struct {
 	counter QuotaCounter
 	bucket  *limiter.Bucket // the plan's per-key throttle; nil when the plan has none
 	methods *methodBuckets
+	// shareVersion is the version of the node's share last applied to
+	// bucket (0: none yet in this table).
+	shareVersion atomic.Uint64
+	share        atomic.Uint64 // math.Float64bits of that share
+}
+
+// applyShare scales the key's plan bucket to this node's share of the
+// plan's throttle when the share changed, and returns the share.
+func (ks *keyState) applyShare(pe *planEntry) float64 {
+	sh, ver := ks.counter.Share()
+	if ver == ks.shareVersion.Load() {
+		return math.Float64frombits(ks.share.Load())
+	}
+	if sh <= 0 || sh > 1 {
+		sh = 1
+	}
+	if ks.bucket != nil {
+		rate, burst := planLimit(pe.rate, pe.burst, sh)
+		setLimit(ks.bucket, rate, burst)
+	}
+	ks.share.Store(math.Float64bits(sh))
+	ks.shareVersion.Store(ver)
+	return sh
 }
 
 // methodBuckets are the buckets of a key's per-method overrides in one
@@ -112,14 +135,13 @@ type methodBuckets struct {
 	m  atomic.Pointer[map[string]*limiter.Bucket]
 }
 
-// get returns the bucket of override o, creating it on first use, with o's
-// limits.
-func (ks *methodBuckets) get(o *override) *limiter.Bucket {
+// get returns the bucket of override o, creating it on first use, with
+// this node's share of o's limits.
+func (ks *methodBuckets) get(o *override, share float64) *limiter.Bucket {
+	rate, burst := planLimit(o.rate, o.burst, share)
 	if m := ks.m.Load(); m != nil {
 		if b := (*m)[o.id]; b != nil {
-			if r, bu := b.Limit(); r != o.rate || bu != o.burst {
-				b.SetLimit(o.rate, o.burst)
-			}
+			setLimit(b, rate, burst)
 			return b
 		}
 	}
@@ -137,17 +159,20 @@ func (ks *methodBuckets) get(o *override) *limiter.Bucket {
 			m[k] = v
 		}
 	}
-	b := limiter.NewBucket(o.rate, o.burst)
+	b := limiter.NewBucket(rate, burst)
 	m[o.id] = b
 	ks.m.Store(&m)
 	return b
 }
 
 // planLimit turns a plan throttle (plan level or per method) into the limit
-// of this node's bucket. It is the one place where that happens: per-node
-// shares of a cluster-wide throttle will scale here.
-func planLimit(rate float64, burst int64) (float64, int64) {
-	return rate, burst
+// of this node's bucket: the node's share of the cluster-wide rate and
+// burst. It is the one place where that happens.
+func planLimit(rate float64, burst int64, share float64) (float64, int64) {
+	if share >= 1 {
+		return rate, burst
+	}
+	return limiter.ShareLimit(rate, burst, share)
 }
 
 // throttleSet reports whether a plan throttle is set: a missing message and
@@ -358,7 +383,7 @@ func (p *Proxy) bindPlan(t, old *table, cfg *tollgatepb.Config, up *tollgatepb.U
 	pe := &planEntry{id: up.GetId()}
 	if th := up.GetThrottle(); throttleSet(th) {
 		pe.throttle = true
-		pe.rate, pe.burst = planLimit(th.GetRateLimit(), int64(th.GetBurstLimit()))
+		pe.rate, pe.burst = th.GetRateLimit(), int64(th.GetBurstLimit())
 		pe.burstWindow = refillWindow(th.GetRateLimit(), int64(th.GetBurstLimit()))
 	}
 	if q := up.GetQuota(); q != nil {
@@ -389,7 +414,7 @@ func (p *Proxy) bindPlan(t, old *table, cfg *tollgatepb.Config, up *tollgatepb.U
 				continue
 			}
 			o := &override{id: st.api + "\x00" + st.name + "\x00" + mk}
-			o.rate, o.burst = planLimit(th.GetRateLimit(), int64(th.GetBurstLimit()))
+			o.rate, o.burst = th.GetRateLimit(), int64(th.GetBurstLimit())
 			o.policy, o.xLimit = policies(true, int64(th.GetBurstLimit()),
 				refillWindow(th.GetRateLimit(), int64(th.GetBurstLimit())),
 				pe.quota, pe.quotaLimit, pe.quotaWindow)
@@ -413,8 +438,7 @@ func (p *Proxy) bindPlan(t, old *table, cfg *tollgatepb.Config, up *tollgatepb.U
 		if prev := old.keyStates[id]; prev != nil {
 			ks.counter, ks.methods = prev.counter, prev.methods
 			if pe.throttle && prev.bucket != nil {
-				setLimit(prev.bucket, pe.rate, pe.burst)
-				ks.bucket = prev.bucket
+				ks.bucket = prev.bucket // applyShare sets its limit
 			}
 		} else {
 			ks.counter, ks.methods = p.ledger.Counter(up.GetId(), kid), &methodBuckets{}

@@ -142,7 +142,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	}
 	cancel()
 
-	pool, err := cluster.NewQuotaPool(cluster.QuotaPoolConfig{NodeID: nodeID, Ledger: node, Logger: log})
+	pool, err := cluster.NewQuotaPool(cluster.QuotaPoolConfig{NodeID: nodeID, Ledger: node, LiveNodes: node.LiveNodes, Logger: log})
 	if err != nil {
 		return err
 	}

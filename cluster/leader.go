@@ -1,0 +1,224 @@
+package cluster
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	pb "github.com/tollgate/tollgate/proto"
+)
+
+// maxGroup caps the ledger batches of one group commit.
+const maxGroup = 256
+
+// groupCommit is the leader's group commit of ledger batches: while one
+// Raft entry is in flight, the batches that arrive (from this node's quota
+// pool and forwarded by the others) wait, and go together in the next
+// entry. Under load the ledger needs a few entries a second whatever the
+// number of nodes; idle, a batch goes alone at once.
+type groupCommit struct {
+	n    *Node
+	reqs chan *groupReq
+}
+
+type groupReq struct {
+	ctx  context.Context
+	cmd  *pb.Command
+	done chan groupResp
+}
+
+type groupResp struct {
+	res *pb.Result
+	err error
+}
+
+func newGroupCommit(n *Node) *groupCommit {
+	return &groupCommit{n: n, reqs: make(chan *groupReq, maxGroup)}
+}
+
+// commit queues a ledger batch and waits for its result.
+func (g *groupCommit) commit(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
+	r := &groupReq{ctx: ctx, cmd: cmd, done: make(chan groupResp, 1)}
+	select {
+	case g.reqs <- r:
+	case <-ctx.Done():
+		return nil, ErrTimeout
+	case <-g.n.stop:
+		return nil, ErrClosed
+	}
+	select {
+	case resp := <-r.done:
+		return resp.res, resp.err
+	case <-ctx.Done():
+		// The batch may still commit: its request id makes a resend safe.
+		return nil, ErrUnknownOutcome
+	case <-g.n.stop:
+		return nil, ErrClosed
+	}
+}
+
+func (g *groupCommit) run() {
+	defer g.n.wg.Done()
+	for {
+		var first *groupReq
+		select {
+		case <-g.n.stop:
+			return
+		case first = <-g.reqs:
+		}
+		batch := []*groupReq{first}
+	drain:
+		for len(batch) < maxGroup {
+			select {
+			case r := <-g.reqs:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		g.apply(batch)
+	}
+}
+
+func (g *groupCommit) apply(batch []*groupReq) {
+	live := batch[:0]
+	for _, r := range batch {
+		if r.ctx.Err() == nil {
+			live = append(live, r)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	if len(live) == 1 {
+		res, err := g.n.applyLocal(live[0].ctx, live[0].cmd)
+		live[0].done <- groupResp{res, err}
+		return
+	}
+	group := &pb.LedgerGroup{Commands: make([]*pb.Command, len(live))}
+	deadline := time.Time{}
+	for i, r := range live {
+		group.Commands[i] = r.cmd
+		if dl, ok := r.ctx.Deadline(); ok && dl.After(deadline) {
+			deadline = dl
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	cmd := &pb.Command{Body: &pb.Command_LedgerGroup{LedgerGroup: group}}
+	stamp(cmd, g.n.cfg.Now())
+	res, err := g.n.applyLocal(ctx, cmd)
+	g.n.groups.Add(1)
+	for i, r := range live {
+		switch {
+		case err != nil:
+			r.done <- groupResp{nil, err}
+		case i < len(res.Group):
+			r.done <- groupResp{res.Group[i], nil}
+		default:
+			r.done <- groupResp{nil, ErrUnknownOutcome}
+		}
+	}
+}
+
+// shareStale is how long a node's reported demand for a key counts.
+const shareStale = 3 * time.Second
+
+// shareFloor gives every live node at least this fraction of the mean
+// demand as weight, so a node that sees no traffic for a key now still
+// admits some when traffic moves to it.
+const shareFloor = 0.05
+
+// shareTable is the leader's view of each node's offered demand per key,
+// from the ledger batches. It is soft state, not replicated: a new leader
+// rebuilds it within a report interval.
+type shareTable struct {
+	mu     sync.Mutex
+	demand map[counterKey]map[string]demandSample
+	pruned time.Time
+}
+
+type demandSample struct {
+	rate float64
+	at   time.Time
+}
+
+func newShareTable() *shareTable {
+	return &shareTable{demand: map[counterKey]map[string]demandSample{}}
+}
+
+// observe records the demand a node reported.
+func (t *shareTable) observe(b *pb.LedgerBatch, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, r := range b.Reports {
+		if r.Demand <= 0 {
+			continue
+		}
+		k := counterKey{r.PlanId, r.KeyId}
+		m := t.demand[k]
+		if m == nil {
+			m = map[string]demandSample{}
+			t.demand[k] = m
+		}
+		m[b.NodeId] = demandSample{rate: r.Demand, at: now}
+	}
+	if now.Sub(t.pruned) > 10*shareStale {
+		t.pruned = now
+		for k, m := range t.demand {
+			for node, s := range m {
+				if now.Sub(s.at) > shareStale {
+					delete(m, node)
+				}
+			}
+			if len(m) == 0 {
+				delete(t.demand, k)
+			}
+		}
+	}
+}
+
+// sharesFor computes the sending node's share of each key it reported
+// demand for: its demand over the demand of all live nodes, every live
+// node weighted at least shareFloor of the mean.
+func (t *shareTable) sharesFor(b *pb.LedgerBatch, live int, now time.Time) []*pb.KeyShare {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*pb.KeyShare
+	for _, r := range b.Reports {
+		if r.Demand <= 0 {
+			continue
+		}
+		m := t.demand[counterKey{r.PlanId, r.KeyId}]
+		total, nodes, mine := 0.0, 0, 0.0
+		for node, s := range m {
+			if now.Sub(s.at) > shareStale {
+				continue
+			}
+			total += s.rate
+			nodes++
+			if node == b.NodeId {
+				mine = s.rate
+			}
+		}
+		n := max(live, nodes, 1)
+		share := 1 / float64(n)
+		if total > 0 {
+			floor := shareFloor * total / float64(n)
+			share = (mine + floor) / (total + float64(n)*floor)
+		}
+		out = append(out, &pb.KeyShare{PlanId: r.PlanId, KeyId: r.KeyId, Share: share})
+	}
+	return out
+}
+
+// LiveNodes is the number of cluster members gossip sees alive (at least 1).
+func (n *Node) LiveNodes() int {
+	live := 0
+	for _, m := range n.gossip.Members() {
+		if m.State == "alive" || m.State == "suspect" {
+			live++
+		}
+	}
+	return max(live, 1)
+}

@@ -174,6 +174,7 @@ type Node struct {
 	group  *groupCommit
 	shares *shareTable
 	groups atomic.Int64 // group commits of more than one batch
+	stats  stats
 
 	reconcileCh chan struct{}
 	stop        chan struct{}
@@ -430,8 +431,10 @@ func (n *Node) applyOnce(ctx context.Context, cmd *pb.Command) (*pb.Result, []*p
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrNotLeader, err)
 	}
+	n.stats.forwards.Add(1)
 	resp, err := c.Apply(ctx, &pb.ApplyRequest{Command: cmd})
 	if err != nil {
+		n.stats.forwardErrors.Add(1)
 		return nil, nil, fromStatus(err)
 	}
 	res := resp.GetResult()
@@ -491,8 +494,13 @@ func (n *Node) applyLocal(ctx context.Context, cmd *pb.Command) (*pb.Result, err
 	if n.raft.State() != raft.Leader {
 		return nil, ErrNotLeader
 	}
+	start := time.Now()
 	f := n.raft.Apply(data, timeout)
-	if err := f.Error(); err != nil {
+	err = f.Error()
+	n.stats.applies.Add(1)
+	n.stats.applyNanos.Add(int64(time.Since(start)))
+	if err != nil {
+		n.stats.applyErrors.Add(1)
 		return nil, translate(err)
 	}
 	switch r := f.Response().(type) {

@@ -219,6 +219,13 @@ func TestDataPlaneAnswers(t *testing.T) {
 	if r := g.call(path, p.Key); r.Status != 403 {
 		t.Fatalf("disabled key: %d", r.Status)
 	}
+	// The node's metrics cover Raft, the ledger and the data plane.
+	m := g.admin("GET", "/metrics", nil)
+	for _, name := range []string{"tollgate_raft_applies_total", "tollgate_quota_batches_total", "tollgate_proxy_requests_total", "tollgate_raft_leader 1"} {
+		if !strings.Contains(string(m.Body), name) {
+			t.Fatalf("/metrics has no %s", name)
+		}
+	}
 }
 
 func TestServeRefusesBadConfig(t *testing.T) {

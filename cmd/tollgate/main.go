@@ -51,6 +51,7 @@ func rootCmd() *cobra.Command {
 	}
 	addServeFlags(serve.Flags())
 	root.AddCommand(serve)
+	root.AddCommand(loadtestCmd())
 	return root
 }
 
@@ -150,6 +151,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerClusterMetrics(reg, node, pool)
 	adminSrv, err := admin.New(admin.Config{
 		Store: node, Registry: reg, Logger: log,
 		ClusterStatus: func() any { return node.ClusterStatus() },

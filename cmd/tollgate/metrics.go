@@ -1,0 +1,37 @@
+package main
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate/tollgate/cluster"
+)
+
+// registerClusterMetrics exposes the node's and the quota pool's counters.
+func registerClusterMetrics(reg prometheus.Registerer, node *cluster.Node, pool *cluster.QuotaPool) {
+	counter := func(name, help string, f func(cluster.Stats) float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(node.Stats()) })
+	}
+	gauge := func(name, help string, f func(cluster.Stats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(node.Stats()) })
+	}
+	b2f := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	reg.MustRegister(
+		counter("tollgate_raft_applies_total", "Raft entries this node proposed as leader.", func(s cluster.Stats) float64 { return float64(s.Applies) }),
+		counter("tollgate_raft_apply_errors_total", "Raft entries that failed to commit on this node.", func(s cluster.Stats) float64 { return float64(s.ApplyErrors) }),
+		counter("tollgate_raft_apply_seconds_total", "Time spent committing and applying Raft entries.", func(s cluster.Stats) float64 { return s.ApplySeconds }),
+		counter("tollgate_forwards_total", "Commands forwarded to the leader.", func(s cluster.Stats) float64 { return float64(s.Forwards) }),
+		counter("tollgate_forward_errors_total", "Commands forwarded to the leader that failed.", func(s cluster.Stats) float64 { return float64(s.ForwardErrors) }),
+		counter("tollgate_ledger_group_commits_total", "Raft entries that carried several nodes' ledger batches.", func(s cluster.Stats) float64 { return float64(s.LedgerGroups) }),
+		gauge("tollgate_raft_applied_index", "The last Raft index this node applied.", func(s cluster.Stats) float64 { return float64(s.AppliedIndex) }),
+		gauge("tollgate_raft_leader", "1 when this node leads the cluster.", func(s cluster.Stats) float64 { return b2f(s.IsLeader) }),
+		gauge("tollgate_live_nodes", "Members gossip sees alive.", func(s cluster.Stats) float64 { return float64(s.LiveNodes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tollgate_quota_batches_total", Help: "Ledger batches (grants and usage reports) this node sent.",
+		}, func() float64 { return float64(pool.Batches.Load()) }),
+	)
+}

@@ -60,8 +60,10 @@ type loadOptions struct {
 	JSON        bool          // one JSON object instead of the table
 
 	// Filled by validate.
-	urls  []string // target base URL + path
-	table []int    // target index for each slot of one spread cycle
+	urls    []string // target base URL + path
+	table   []int    // target index for each slot of one spread cycle
+	keySlot []int    // for each of Keys, the index of its value among the distinct values
+	nKeys   int      // distinct key values
 }
 
 func loadtestCmd() *cobra.Command {
@@ -82,8 +84,10 @@ loop). The run stops after --duration or --requests, whichever comes first.
 
 With --admin and --plan it reads the usage plan and compares: admitted
 requests against the plan's quota, and the admitted rate against the plan's
-throttle (about rate × duration + burst). Both figures assume every --key is
-in that plan, and that each key starts with a full bucket and an unused quota.
+throttle (about rate × duration + burst), for every key that got an answer
+other than 403 (a key answered only 403 is not in the plan, and is left out).
+Both figures assume that each key starts with a full bucket and an unused
+quota.
 Rates are computed over the measured duration of the run.
 
 The spread is exact over every cycle of its shares reduced by their common
@@ -120,7 +124,7 @@ every key sees the same spread across nodes.`,
 			}
 			rep := runLoad(sigCtx, o, progress)
 			if plan != nil {
-				rep.Plan = planFigures(plan, rep, distinct(o.Keys))
+				rep.Plan = planFigures(plan, rep, rep.Keys-rep.KeysRefused)
 			}
 			if o.JSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
@@ -241,6 +245,15 @@ func (o *loadOptions) validate() error {
 		o.Duration = maxLoadDuration
 	}
 	o.table = spreadTable(o.Spread)
+	slots := map[string]int{}
+	o.keySlot = make([]int, len(o.Keys))
+	for i, k := range o.Keys {
+		if _, ok := slots[k]; !ok {
+			slots[k] = len(slots)
+		}
+		o.keySlot[i] = slots[k]
+	}
+	o.nKeys = len(slots)
 	return nil
 }
 
@@ -299,22 +312,15 @@ func gcd(a, b int) int {
 
 // pick says where request i goes: the spread cycles fastest, so every
 // cycle of its table (10 requests for 80,10,10) has the exact split, and the
-// key moves on once per cycle, so every key sees the whole spread.
-func (o *loadOptions) pick(i int64) (target int, key string) {
+// key moves on once per cycle, so every key sees the whole spread. key is
+// an index into Keys, -1 without keys.
+func (o *loadOptions) pick(i int64) (target, key int) {
 	n := int64(len(o.table))
-	target = o.table[i%n]
+	target, key = o.table[i%n], -1
 	if k := int64(len(o.Keys)); k > 0 {
-		key = o.Keys[(i/n)%k]
+		key = int((i / n) % k)
 	}
 	return target, key
-}
-
-func distinct(keys []string) int {
-	seen := map[string]bool{}
-	for _, k := range keys {
-		seen[k] = true
-	}
-	return len(seen)
 }
 
 // outcome is the column an answer is counted in.
@@ -451,6 +457,9 @@ type loadReport struct {
 	Method      string  `json:"method"`
 	Path        string  `json:"path"`
 	Keys        int     `json:"keys"` // distinct keys sent
+	// KeysRefused counts the keys answered 403 and nothing else but
+	// transport errors (not in the plan, disabled or unknown).
+	KeysRefused int `json:"keysRefused,omitempty"`
 	// DurationSeconds is measured: from the first request sent to the last
 	// answer received. Every rate below divides by it.
 	DurationSeconds float64        `json:"durationSeconds"`
@@ -498,7 +507,7 @@ type planReport struct {
 	Name     string        `json:"name"`
 	Quota    *planQuota    `json:"quota,omitempty"`
 	Throttle *planThrottle `json:"throttle,omitempty"`
-	Keys     int           `json:"keys"`
+	Keys     int           `json:"keys"` // keys counted: all but KeysRefused
 	Admitted int64         `json:"admitted"`
 	// QuotaAllows is keys × the quota limit.
 	QuotaAllows *int64 `json:"quotaAllows,omitempty"`
@@ -602,12 +611,26 @@ func runLoad(ctx context.Context, o *loadOptions, progress io.Writer) *loadRepor
 	for i := range stats {
 		stats[i] = &targetStats{}
 	}
+	// Per distinct key: answers 403, and answers other than 403 (transport
+	// errors are neither: they say nothing about the key).
+	keyForbidden, keyOther := make([]atomic.Int64, o.nKeys), make([]atomic.Int64, o.nKeys)
 	var sent atomic.Int64
 	send := func(i int64) {
-		t, key := o.pick(i)
+		t, k := o.pick(i)
+		key := ""
+		if k >= 0 {
+			key = o.Keys[k]
+		}
 		sent.Add(1)
 		out, status, took, err := doRequest(client, o.Method, o.urls[t], key)
 		stats[t].record(out, status, took, err)
+		switch {
+		case k < 0 || out == outError:
+		case out == outForbidden:
+			keyForbidden[o.keySlot[k]].Add(1)
+		default:
+			keyOther[o.keySlot[k]].Add(1)
+		}
 	}
 
 	start := time.Now()
@@ -639,11 +662,16 @@ func runLoad(ctx context.Context, o *loadOptions, progress io.Writer) *loadRepor
 
 	rep := &loadReport{
 		Mode: "max", Concurrency: o.Concurrency, Method: o.Method, Path: o.Path,
-		Keys: distinct(o.Keys), DurationSeconds: elapsed.Seconds(),
+		Keys: o.nKeys, DurationSeconds: elapsed.Seconds(),
 		Interrupted: ctx.Err() != nil, Schedule: sched,
 	}
 	if o.Rate > 0 {
 		rep.Mode, rep.Rate = "rate", o.Rate
+	}
+	for k := range keyForbidden {
+		if keyForbidden[k].Load() > 0 && keyOther[k].Load() == 0 {
+			rep.KeysRefused++
+		}
 	}
 	weightSum := 0
 	for _, w := range o.Spread {
@@ -865,6 +893,9 @@ func (r *loadReport) writeText(w io.Writer) error {
 		how = fmt.Sprintf("at %g/s scheduled, at most %d in flight", r.Rate, r.Concurrency)
 	}
 	fmt.Fprintf(w, "%s %s, %d keys, %s\n", r.Method, r.Path, r.Keys, how)
+	if r.KeysRefused > 0 {
+		fmt.Fprintf(w, "%d of the keys got only 403 answers: they are left out of the plan figures\n", r.KeysRefused)
+	}
 	fmt.Fprintf(w, "%d requests in %.3fs (measured): %.1f/s offered, %d admitted (%.1f/s)\n",
 		r.Total.Sent, r.DurationSeconds, r.OfferedRate, r.Total.OK, r.AdmittedRate)
 	if r.Interrupted {

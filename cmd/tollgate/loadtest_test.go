@@ -122,7 +122,11 @@ func TestSpreadSplit(t *testing.T) {
 			got := make([]int64, len(tt.weights))
 			perKey := map[string][]int64{}
 			for i := range tt.n {
-				target, key := o.pick(i)
+				target, k := o.pick(i)
+				key := ""
+				if k >= 0 {
+					key = tt.keys[k]
+				}
 				got[target]++
 				if perKey[key] == nil {
 					perKey[key] = make([]int64, len(tt.weights))
@@ -312,6 +316,9 @@ func TestRunLoadCounts(t *testing.T) {
 	if rep.Mode != "max" || rep.Schedule != nil || rep.DurationSeconds <= 0 {
 		t.Errorf("closed loop report: mode %q schedule %v duration %v", rep.Mode, rep.Schedule, rep.DurationSeconds)
 	}
+	if rep.Keys != 6 || rep.KeysRefused != 1 {
+		t.Errorf("keys %d, refused %d: want 6 keys, 1 of them answered only 403", rep.Keys, rep.KeysRefused)
+	}
 	if s := rep.Targets[0].Share; s != 0.5 {
 		t.Errorf("share of 3 in 3:2:1 = %v", s)
 	}
@@ -431,7 +438,7 @@ func TestLoadtestCommand(t *testing.T) {
 		err := cmd.ExecuteContext(context.Background())
 		return out.String(), err
 	}
-	args := []string{"--targets", gw.URL + "," + gw.URL, "--path", "/a/prod/x", "--key", "ok", "--requests", "100",
+	args := []string{"--targets", gw.URL + "," + gw.URL, "--path", "/a/prod/x", "--key", "ok,ok,nobody", "--requests", "150",
 		"--admin", admin.URL, "--plan", "p1"}
 	out, err := run(append(args, "--json")...)
 	if err != nil {
@@ -441,8 +448,10 @@ func TestLoadtestCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("--json output is not one JSON object: %v\n%s", err, out)
 	}
-	if rep.Total.OK != 100 || len(rep.Targets) != 2 || rep.Targets[0].Sent != 50 || rep.Plan == nil ||
-		*rep.Plan.QuotaAllows != 40 || rep.Plan.Expected != 40 || rep.Plan.ErrorPct != 150 {
+	// "ok" twice and "nobody" once: 100 admitted, 50 refused; "nobody" is
+	// not in the plan, so the plan's figures count one key.
+	if rep.Total.OK != 100 || rep.Total.Forbidden != 50 || len(rep.Targets) != 2 || rep.Targets[0].Sent != 75 || rep.Plan == nil ||
+		rep.Keys != 2 || rep.Plan.Keys != 1 || *rep.Plan.QuotaAllows != 40 || rep.Plan.Expected != 40 || rep.Plan.ErrorPct != 150 {
 		t.Fatalf("report %+v plan %+v", rep, rep.Plan)
 	}
 
@@ -450,7 +459,7 @@ func TestLoadtestCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"429 throttled", "429 quota", "total", "100 admitted", "quota 40 per DAY", "+150.0%"} {
+	for _, want := range []string{"429 throttled", "429 quota", "total", "100 admitted", "quota 40 per DAY × 1 keys", "+150.0%", "1 of the keys got only 403"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}

@@ -76,20 +76,19 @@ func (p *Proxy) Close() error {
 	return nil
 }
 
-// current returns the routing table of the configuration Source has now.
-// When the configuration changed, one goroutine rebuilds the table while
-// the others go on with the previous one.
+// current returns the routing table of the configuration Source has now,
+// building it first when the configuration changed.
 func (p *Proxy) current() *table {
 	cfg := p.src.Config()
 	t := p.table.Load()
 	if t != nil && t.cfg == cfg {
 		return t
 	}
-	if t == nil {
-		p.mu.Lock()
-	} else if !p.mu.TryLock() {
-		return t
-	}
+	// The configuration changed: wait for the new table (one request
+	// builds it, the others wait for it), so no request is decided on a
+	// configuration older than what this node has applied. This costs only
+	// at a change; in steady state the pointer comparison above is all.
+	p.mu.Lock()
 	defer p.mu.Unlock()
 	if t = p.table.Load(); t != nil && t.cfg == cfg {
 		return t

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -63,6 +64,7 @@ type gossip struct {
 
 	mu      sync.Mutex
 	members map[string]*Member
+	alive   atomic.Int64 // members alive (self included), for the request path
 }
 
 func gossipConfig(nodeID, listen, advertise string, t GossipTimings, logOut io.Writer) (*memberlist.Config, error) {
@@ -160,7 +162,19 @@ func (g *gossip) Member(id string) (Member, bool) {
 func (g *gossip) forget(id string) {
 	g.mu.Lock()
 	delete(g.members, id)
+	g.countAlive()
 	g.mu.Unlock()
+}
+
+// countAlive refreshes the alive count; mu is held.
+func (g *gossip) countAlive() {
+	var n int64
+	for _, m := range g.members {
+		if m.State == "alive" || m.State == "suspect" {
+			n++
+		}
+	}
+	g.alive.Store(n)
 }
 
 // update records a member's new state. memberlist's events say what
@@ -183,6 +197,7 @@ func (g *gossip) update(n *memberlist.Node, state string) {
 	if meta.Raft != "" {
 		m.RaftAddr, m.GRPCAddr = meta.Raft, meta.GRPC
 	}
+	g.countAlive()
 	g.mu.Unlock()
 	g.notify()
 }

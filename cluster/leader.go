@@ -213,12 +213,8 @@ func (t *shareTable) sharesFor(b *pb.LedgerBatch, live int, now time.Time) []*pb
 }
 
 // LiveNodes is the number of cluster members gossip sees alive (at least 1).
-func (n *Node) LiveNodes() int {
-	live := 0
-	for _, m := range n.gossip.Members() {
-		if m.State == "alive" || m.State == "suspect" {
-			live++
-		}
-	}
-	return max(live, 1)
-}
+func (n *Node) LiveNodes() int { return int(max(n.gossip.alive.Load(), 1)) }
+
+// EvenShare is this node's even share of a cluster-wide throttle: one over
+// the live nodes. It is cheap enough for the request path.
+func (n *Node) EvenShare() float64 { return 1 / float64(n.LiveNodes()) }

@@ -118,6 +118,12 @@ type Config struct {
 	// Metrics, when set, receives the proxy's collectors (see doc.go).
 	// Default: no metrics.
 	Metrics prometheus.Registerer
+	// NodeShare is this node's share (0 < share <= 1) of the cluster-wide
+	// throttles that are not per key: the account's and the stages' method
+	// settings. A cluster divides them evenly between its live nodes; it
+	// must be cheap (it is read on every request). Default: 1, a cluster
+	// of one.
+	NodeShare func() float64
 }
 
 // Validate reports the first problem of c, wrapping ErrInvalidConfig.

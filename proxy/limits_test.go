@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -521,4 +522,35 @@ func TestNodeShareOfPlanThrottle(t *testing.T) {
 	expectCodes(t, h, "GET", "/api1/prod/x", valOne, 200)
 	h.clock.Advance(2 * time.Second)
 	expectCodes(t, h, "GET", "/api1/prod/x", valOne, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 429)
+}
+
+// TestNodeShareOfAccountAndStageThrottles: the account's and the stages'
+// throttles are cluster-wide; the node's buckets hold its share, and a new
+// share (a node joined or died) applies on the next request.
+func TestNodeShareOfAccountAndStageThrottles(t *testing.T) {
+	var share atomic.Uint64
+	share.Store(math.Float64bits(0.5))
+	h := newHarness(t, func(c *tollgatepb.Config) {
+		c.Account = &tollgatepb.Account{Throttle: throttle(1, 4)}
+		c.Stages["api1/prod"].MethodSettings = map[string]*tollgatepb.MethodSetting{
+			"/pets/GET": {ThrottlingRateLimit: f64(0.001), ThrottlingBurstLimit: i32(2)},
+		}
+	}, func(c *Config) { c.NodeShare = func() float64 { return math.Float64frombits(share.Load()) } })
+	// Half of the stage setting's burst 2.
+	expectCodes(t, h, "GET", "/api1/prod/pets", valOne, 200, 429)
+	if got := h.lastLevel(); got != "stage" {
+		t.Errorf("refused at level %q; want stage", got)
+	}
+	// Half of the account's burst 4: one more token is left.
+	expectCodes(t, h, "GET", "/api1/open/x", "", 200, 429)
+	if got := h.lastLevel(); got != "account" {
+		t.Errorf("refused at level %q; want account", got)
+	}
+	// Alone again: the whole account throttle applies from the next
+	// request on (tokens kept), and the bucket fills to burst 4 at 1/s.
+	share.Store(math.Float64bits(1))
+	h.clock.Advance(2 * time.Second) // a token at the old rate (0.5/s)
+	expectCodes(t, h, "GET", "/api1/open/x", "", 200)
+	h.clock.Advance(4 * time.Second)
+	expectCodes(t, h, "GET", "/api1/open/x", "", 200, 200, 200, 200, 429)
 }

@@ -28,6 +28,8 @@ type Proxy struct {
 	metrics         *metrics // nil without Config.Metrics
 	rp              *httputil.ReverseProxy
 
+	nodeShare func() float64
+
 	table atomic.Pointer[table]
 	mu    sync.Mutex // held by the one goroutine rebuilding the table
 }
@@ -49,6 +51,10 @@ func New(cfg Config) (*Proxy, error) {
 		maxBody:         cfg.MaxBodyBytes,
 		allowUnderscore: cfg.AllowUnderscoreHeaders,
 		log:             cfg.Logger,
+		nodeShare:       cfg.NodeShare,
+	}
+	if p.nodeShare == nil {
+		p.nodeShare = func() float64 { return 1 }
 	}
 	p.epoch = p.clock.Now()
 	if p.transport == nil {
@@ -79,9 +85,9 @@ func (p *Proxy) Close() error {
 // current returns the routing table of the configuration Source has now,
 // building it first when the configuration changed.
 func (p *Proxy) current() *table {
-	cfg := p.src.Config()
+	cfg, share := p.src.Config(), p.nodeShare()
 	t := p.table.Load()
-	if t != nil && t.cfg == cfg {
+	if t != nil && t.cfg == cfg && t.share == share {
 		return t
 	}
 	// The configuration changed: wait for the new table (one request
@@ -90,10 +96,10 @@ func (p *Proxy) current() *table {
 	// at a change; in steady state the pointer comparison above is all.
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if t = p.table.Load(); t != nil && t.cfg == cfg {
+	if t = p.table.Load(); t != nil && t.cfg == cfg && t.share == share {
 		return t
 	}
-	nt := p.build(cfg, t)
+	nt := p.build(cfg, t, share)
 	p.table.Store(nt)
 	return nt
 }

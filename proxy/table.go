@@ -20,6 +20,7 @@ import (
 // carried from the previous table by id.
 type table struct {
 	cfg      *tollgatepb.Config
+	share    float64              // the node's share of the account and stage throttles
 	apis     map[string]*apiEntry // API id → API
 	hostAPIs map[string]*apiEntry // lower-case API id → API (host form)
 	keys     map[string]*keyEntry // key value → key
@@ -165,9 +166,9 @@ func (ks *methodBuckets) get(o *override, share float64) *limiter.Bucket {
 	return b
 }
 
-// planLimit turns a plan throttle (plan level or per method) into the limit
-// of this node's bucket: the node's share of the cluster-wide rate and
-// burst. It is the one place where that happens.
+// planLimit turns a cluster-wide throttle (plan, plan method, account or
+// stage method setting) into the limit of this node's bucket: the node's
+// share of the rate and burst. It is the one place where that happens.
 func planLimit(rate float64, burst int64, share float64) (float64, int64) {
 	if share >= 1 {
 		return rate, burst
@@ -266,12 +267,13 @@ func policies(throttled bool, burst, window int64, quota bool, limit, qwindow in
 }
 
 // build makes the table of cfg, carrying state from old (nil at first).
-func (p *Proxy) build(cfg *tollgatepb.Config, old *table) *table {
+func (p *Proxy) build(cfg *tollgatepb.Config, old *table, share float64) *table {
 	if old == nil {
 		old = &table{}
 	}
 	t := &table{
 		cfg:          cfg,
+		share:        share,
 		apis:         make(map[string]*apiEntry, len(cfg.GetRestApis())),
 		hostAPIs:     make(map[string]*apiEntry, len(cfg.GetRestApis())),
 		keys:         make(map[string]*keyEntry, len(cfg.GetApiKeys())),
@@ -280,11 +282,11 @@ func (p *Proxy) build(cfg *tollgatepb.Config, old *table) *table {
 		stats:        make(map[string]*stageStats),
 	}
 	arate, aburst := accountLimit(cfg)
-	if old.account != nil {
-		setLimit(old.account, arate, aburst)
+	if r, b := planLimit(arate, aburst, share); old.account != nil {
+		setLimit(old.account, r, b)
 		t.account = old.account
 	} else {
-		t.account = limiter.NewBucket(arate, aburst)
+		t.account = limiter.NewBucket(r, b)
 	}
 
 	for id := range cfg.GetRestApis() {
@@ -308,7 +310,7 @@ func (p *Proxy) build(cfg *tollgatepb.Config, old *table) *table {
 		if api == nil || st.GetStageName() == "" {
 			continue
 		}
-		api.stages[st.GetStageName()] = p.buildStage(t, old, st, arate, aburst)
+		api.stages[st.GetStageName()] = p.buildStage(t, old, st, arate, aburst, share)
 	}
 
 	// Keys by value. Values are unique by construction; should two keys
@@ -335,7 +337,7 @@ func (p *Proxy) build(cfg *tollgatepb.Config, old *table) *table {
 	return t
 }
 
-func (p *Proxy) buildStage(t, old *table, st *tollgatepb.Stage, arate float64, aburst int64) *stageEntry {
+func (p *Proxy) buildStage(t, old *table, st *tollgatepb.Stage, arate float64, aburst int64, share float64) *stageEntry {
 	e := &stageEntry{
 		api:     st.GetRestApiId(),
 		name:    st.GetStageName(),
@@ -356,6 +358,7 @@ func (p *Proxy) buildStage(t, old *table, st *tollgatepb.Stage, arate float64, a
 			burst = int64(ms.GetThrottlingBurstLimit())
 		}
 		id := e.api + "\x00" + e.name + "\x00" + key
+		rate, burst = planLimit(rate, burst, share)
 		b := bucketFor(old.stageBuckets, id, rate, burst)
 		t.stageBuckets[id] = b
 		if key == "*/*" {

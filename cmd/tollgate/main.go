@@ -159,7 +159,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	if err != nil {
 		return err
 	}
-	px, err := proxy.New(proxy.Config{Source: node, Ledger: ledger{pool}, Logger: log, Metrics: reg})
+	px, err := proxy.New(proxy.Config{Source: node, Ledger: ledger{pool}, Logger: log, Metrics: reg, NodeShare: node.EvenShare})
 	if err != nil {
 		return err
 	}

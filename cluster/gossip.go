@@ -97,15 +97,10 @@ func gossipConfig(nodeID, listen, advertise string, t GossipTimings, logOut io.W
 	// back under its id from a new address is the same node restarted
 	// (a container with a new IP, a new port): let it reclaim its name.
 	c.DeadNodeReclaimTime = time.Second
-	set := func(dst *time.Duration, v time.Duration) {
-		if v > 0 {
-			*dst = v
-		}
-	}
-	set(&c.ProbeInterval, t.ProbeInterval)
-	set(&c.ProbeTimeout, t.ProbeTimeout)
-	set(&c.GossipInterval, t.GossipInterval)
-	set(&c.PushPullInterval, t.PushPull)
+	setPositive(&c.ProbeInterval, t.ProbeInterval)
+	setPositive(&c.ProbeTimeout, t.ProbeTimeout)
+	setPositive(&c.GossipInterval, t.GossipInterval)
+	setPositive(&c.PushPullInterval, t.PushPull)
 	if t.SuspicionMult > 0 {
 		c.SuspicionMult = t.SuspicionMult
 	}

@@ -289,21 +289,23 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 	return n, nil
 }
 
+// setPositive sets *dst to v when v is set (positive): zero keeps a default.
+func setPositive(dst *time.Duration, v time.Duration) {
+	if v > 0 {
+		*dst = v
+	}
+}
+
 func raftConfig(cfg NodeConfig, hl hclog.Logger) *raft.Config {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
 	rc.Logger = hl
 	t := cfg.Timings
-	set := func(dst *time.Duration, v time.Duration) {
-		if v > 0 {
-			*dst = v
-		}
-	}
-	set(&rc.HeartbeatTimeout, t.HeartbeatTimeout)
-	set(&rc.ElectionTimeout, t.ElectionTimeout)
-	set(&rc.LeaderLeaseTimeout, t.LeaderLeaseTimeout)
-	set(&rc.CommitTimeout, t.CommitTimeout)
-	set(&rc.SnapshotInterval, t.SnapshotInterval)
+	setPositive(&rc.HeartbeatTimeout, t.HeartbeatTimeout)
+	setPositive(&rc.ElectionTimeout, t.ElectionTimeout)
+	setPositive(&rc.LeaderLeaseTimeout, t.LeaderLeaseTimeout)
+	setPositive(&rc.CommitTimeout, t.CommitTimeout)
+	setPositive(&rc.SnapshotInterval, t.SnapshotInterval)
 	if t.SnapshotThreshold > 0 {
 		rc.SnapshotThreshold = t.SnapshotThreshold
 	}

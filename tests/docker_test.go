@@ -1,0 +1,211 @@
+package tests
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// docker runs the docker CLI and returns its trimmed output.
+func docker(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("docker", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// needDocker skips without a Docker engine, except in CI, where the
+// engine is part of the machine and its absence is a failure.
+func needDocker(t *testing.T) {
+	t.Helper()
+	if err := exec.Command("docker", "info").Run(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("no Docker engine in CI: %v", err)
+		}
+		t.Skipf("no Docker engine: %v", err)
+	}
+}
+
+// buildImage builds the FROM-scratch image around the test binary, with
+// the repository's Dockerfile.
+func buildImage(t *testing.T, tag string) {
+	t.Helper()
+	ctx := t.TempDir()
+	copyFile := func(src, dst string) {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile("../Dockerfile", filepath.Join(ctx, "Dockerfile"))
+	copyFile("../deploy/data/README", filepath.Join(ctx, "deploy/data/README"))
+	copyFile(binary, filepath.Join(ctx, "tollgate"))
+	docker(t, "build", "-q", "-t", tag, ctx)
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", tag).Run() })
+}
+
+// TestDockerPartition runs three nodes in containers built FROM scratch on
+// a Docker network the test creates, then cuts the leader off the network
+// (it stays reachable from the host through Docker's default bridge):
+// the isolated node admits quota-limited requests only from the units it
+// holds, then answers 503; the majority elects a leader and goes on; the
+// quota is never exceeded; after the heal the isolated node catches up.
+func TestDockerPartition(t *testing.T) {
+	needDocker(t)
+	var r [4]byte
+	_, _ = rand.Read(r[:])
+	id := hex.EncodeToString(r[:])
+	image := "tollgate:test-" + id
+	buildImage(t, image)
+
+	// A network of our own, on a private subnet.
+	var network, subnet string
+	for i := range 8 {
+		network = "tgtest-" + id
+		subnet = fmt.Sprintf("10.213.%d", int(r[0])+i)
+		if exec.Command("docker", "network", "create", "--subnet", subnet+".0/24", network).Run() == nil {
+			break
+		}
+		subnet = ""
+	}
+	if subnet == "" {
+		t.Fatal("could not create a test network on any 10.213.x.0/24 subnet")
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", network).Run() })
+
+	nodes := make([]*gateway, 3)
+	names := make([]string, 3)
+	for i := range 3 {
+		names[i] = fmt.Sprintf("tgtest-%s-n%d", id, i+1)
+		ip := fmt.Sprintf("%s.%d", subnet, 11+i)
+		docker(t, "create", "--name", names[i], "-p", "127.0.0.1::8080", "-p", "127.0.0.1::9090", image,
+			"serve", "--data-dir", "/data", "--node-id", fmt.Sprintf("n%d", i+1), "--advertise-addr", ip,
+			"--bootstrap-expect", "3", "--join", subnet+".11:7946",
+			"--admin-listen", "0.0.0.0:9090", "--admin-insecure", "--raft-fast")
+		name := names[i]
+		t.Cleanup(func() {
+			if t.Failed() {
+				logs, _ := exec.Command("docker", "logs", "--tail", "40", name).CombinedOutput()
+				t.Logf("%s log:\n%s", name, logs)
+			}
+			_ = exec.Command("docker", "rm", "-f", name).Run()
+		})
+		docker(t, "network", "connect", "--ip", ip, network, names[i])
+		docker(t, "start", names[i])
+		nodes[i] = &gateway{t: t,
+			DataURL:  "http://" + strings.Split(docker(t, "port", names[i], "8080/tcp"), "\n")[0],
+			AdminURL: "http://" + strings.Split(docker(t, "port", names[i], "9090/tcp"), "\n")[0],
+		}
+	}
+	eventually(t, 60*time.Second, "three voters and a leader", func() bool {
+		v, ok := nodes[0].cluster()
+		return ok && v.Leader != "" && v.voters() == 3
+	})
+
+	// The upstream is each container's own loopback, where nothing
+	// listens: an admitted request answers 502, a refused one 403/429/503.
+	const quota = 600
+	p := setupProduct(t, nodes[0], "http://127.0.0.1:9", map[string]any{"quota": map[string]any{"limit": quota, "period": "DAY"}})
+	path := "/" + p.APIID + "/" + p.Stage + "/x"
+	admitted := 0
+	count := func(g *gateway) int {
+		r := g.call(path, p.Key)
+		if r.Status == 502 {
+			admitted++
+		}
+		return r.Status
+	}
+	eventually(t, 20*time.Second, "every node to admit the key", func() bool {
+		ok := true
+		for _, g := range nodes {
+			ok = count(g) == 502 && ok
+		}
+		return ok
+	})
+	for i := range 150 {
+		count(nodes[i%3])
+	}
+
+	// Cut the leader off.
+	v, _ := nodes[0].cluster()
+	li := int(v.Leader[1] - '1')
+	isolated := nodes[li]
+	docker(t, "network", "disconnect", network, names[li])
+	var majority []*gateway
+	for i, g := range nodes {
+		if i != li {
+			majority = append(majority, g)
+		}
+	}
+
+	// The isolated node spends what it holds, then answers 503.
+	held, deadline := 0, time.Now().Add(60*time.Second)
+	for time.Now().Before(deadline) {
+		st := count(isolated)
+		if st == 503 {
+			break
+		}
+		if st != 502 && st != 429 {
+			t.Fatalf("isolated node answered %d", st)
+		}
+		if st == 502 {
+			held++
+		}
+	}
+	if r := isolated.call(path, p.Key); r.Status != 503 || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("isolated node, units spent: %d (Retry-After %q)", r.Status, r.Header.Get("Retry-After"))
+	}
+	t.Logf("the isolated old leader admitted %d requests from the units it held, then answered 503", held)
+
+	// The majority elects a leader, takes writes and serves the quota
+	// until it is used up.
+	var planID string
+	eventually(t, 30*time.Second, "a write on the majority side", func() bool {
+		r := majority[0].admin("POST", "/usageplans", map[string]any{"name": "during-partition"})
+		if r.Status == 201 {
+			planID = r.JSON(t)["id"].(string)
+		}
+		return r.Status == 201
+	})
+	limitExceeded := 0
+	for i := 0; i < 2*quota && limitExceeded < 20; i++ {
+		if count(majority[i%2]) == 429 {
+			limitExceeded++
+		}
+	}
+	if limitExceeded < 20 {
+		t.Fatalf("the majority never answered Limit Exceeded; %d admitted in all", admitted)
+	}
+	if admitted > quota {
+		t.Fatalf("%d requests admitted with a quota of %d across a partition", admitted, quota)
+	}
+	t.Logf("quota %d across a leader partition: %d admitted (%d short: units granted to nodes and not spent)", quota, admitted, quota-admitted)
+
+	// Heal: the old leader rejoins and catches up.
+	docker(t, "network", "connect", "--ip", fmt.Sprintf("%s.%d", subnet, 11+li), network, names[li])
+	eventually(t, 30*time.Second, "the healed node to see the write it missed", func() bool {
+		return isolated.admin("GET", "/usageplans/"+planID, nil).Status == 200
+	})
+	for range 20 {
+		if st := count(isolated); st != 429 && st != 503 {
+			t.Fatalf("after the heal the quota is used up, yet the healed node answered %d", st)
+		}
+	}
+	if admitted > quota {
+		t.Fatalf("%d admitted with a quota of %d", admitted, quota)
+	}
+}

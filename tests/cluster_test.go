@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -153,5 +154,27 @@ func TestThreeNodes(t *testing.T) {
 	}
 	if testing.Verbose() {
 		t.Logf("restarted node's log:\n%s", back.logs.String())
+	}
+}
+
+// TestJoinErrorsAreClear: a wrong --join target gives a clear error and
+// the node keeps retrying; a second node claiming a member's id is refused
+// with a clear log line.
+func TestJoinErrorsAreClear(t *testing.T) {
+	root := t.TempDir()
+	lone := launch(t, append(loopbackArgs(filepath.Join(root, "lone")), "--node-id", "lone", "--join", "127.0.0.1:1"), nil)
+	eventually(t, 20*time.Second, "two join attempts logged", func() bool {
+		return strings.Count(lone.logs.String(), "cannot join the cluster: no --join address answered; retrying") >= 2
+	})
+	lone.kill()
+
+	first := startGateway(t, filepath.Join(root, "a"), "--node-id", "same")
+	twin := launch(t, append(loopbackArgs(filepath.Join(root, "b")), "--node-id", "same", "--join", first.listening["gossip"]), nil)
+	eventually(t, 20*time.Second, "the id conflict to be logged", func() bool {
+		return strings.Contains(first.logs.String()+twin.logs.String(), "two nodes claim one node id")
+	})
+	// The first node keeps serving as before.
+	if v, ok := first.cluster(); !ok || v.Leader != "same" {
+		t.Fatalf("the first node after the conflict: %+v", v)
 	}
 }

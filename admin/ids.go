@@ -2,7 +2,8 @@ package admin
 
 import (
 	"crypto/rand"
-	"encoding/hex"
+
+	"github.com/google/uuid"
 )
 
 const (
@@ -49,23 +50,7 @@ func newDeploymentID() string { return randomString(deploymentIDLen, lowerAlnum)
 func newKeyValue() string     { return randomString(keyValueLen, alnum) }
 
 // newRequestID returns a random UUID (version 4) for x-amzn-RequestId.
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return string(out[:])
-}
+func newRequestID() string { return uuid.NewString() }
 
 // freshID draws ids from gen until one is not taken. The state machine
 // refuses a taken id in any case; checking the current configuration first

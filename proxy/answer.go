@@ -1,11 +1,11 @@
 package proxy
 
 import (
-	"encoding/hex"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // answer is a response the proxy makes itself. Its header values are
@@ -75,27 +75,8 @@ func (ex *exchange) reply(w http.ResponseWriter, a *answer, id string) {
 	w.Write(a.body) //nolint:errcheck // the client went away: nothing to do
 }
 
-// newRequestID returns a random id in the shape of a UUID (version 4).
-func newRequestID() string {
-	var b [16]byte
-	a, c := rand.Uint64(), rand.Uint64()
-	for i := range 8 {
-		b[i], b[8+i] = byte(a>>(8*i)), byte(c>>(8*i))
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
-}
+// newRequestID returns a random UUID (version 4) for x-amzn-RequestId.
+func newRequestID() string { return uuid.NewString() }
 
 // ceilSeconds rounds nanoseconds up to whole seconds; negative gives 0.
 func ceilSeconds(ns int64) int64 {

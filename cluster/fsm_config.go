@@ -417,13 +417,17 @@ func attachKey(a *applyCtx, c *pb.Config, planID, keyID string) *pb.Result {
 
 func applyImportApiKeys(a *applyCtx, c *pb.Config, m *pb.ImportApiKeys) *pb.Result {
 	res := &pb.Result{}
+	byValue := make(map[string]*pb.ApiKey, len(c.ApiKeys))
+	for _, k := range c.ApiKeys {
+		byValue[k.Value] = k
+	}
 	for _, ik := range m.Keys {
 		k := ik.GetKey()
 		if k == nil || k.Value == "" {
 			res.Warnings = append(res.Warnings, warnLine(ik.Line, "API Key value is missing"))
 			continue
 		}
-		if old := keyByValue(c, k.Value); old != nil {
+		if old := byValue[k.Value]; old != nil {
 			// Importing a key again overwrites it; it keeps its id.
 			upd := proto.Clone(old).(*pb.ApiKey)
 			upd.Name = k.Name
@@ -446,6 +450,7 @@ func applyImportApiKeys(a *applyCtx, c *pb.Config, m *pb.ImportApiKeys) *pb.Resu
 			k.Revision = a.index
 			c.ApiKeys[k.Id] = k
 		}
+		byValue[k.Value] = k
 		res.Ids = append(res.Ids, k.Id)
 		for _, planID := range ik.UsagePlanIds {
 			if pk := c.PlanKeys[planID]; pk != nil {

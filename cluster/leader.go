@@ -5,11 +5,17 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	pb "github.com/tollgate/tollgate/proto"
 )
 
-// maxGroup caps the ledger batches of one group commit.
-const maxGroup = 256
+// maxGroup caps the ledger batches of one group commit, and maxGroupBytes
+// their size: a Raft entry stays well under a megabyte.
+const (
+	maxGroup      = 256
+	maxGroupBytes = 512 << 10
+)
 
 // groupCommit is the leader's group commit of ledger batches: while one
 // Raft entry is in flight, the batches that arrive (from this node's quota
@@ -59,18 +65,27 @@ func (g *groupCommit) commit(ctx context.Context, cmd *pb.Command) (*pb.Result, 
 
 func (g *groupCommit) run() {
 	defer g.n.wg.Done()
+	var carry *groupReq // taken from the queue, but it did not fit
 	for {
-		var first *groupReq
-		select {
-		case <-g.n.stop:
-			return
-		case first = <-g.reqs:
+		first := carry
+		carry = nil
+		if first == nil {
+			select {
+			case <-g.n.stop:
+				return
+			case first = <-g.reqs:
+			}
 		}
 		batch := []*groupReq{first}
+		size := proto.Size(first.cmd)
 	drain:
 		for len(batch) < maxGroup {
 			select {
 			case r := <-g.reqs:
+				if size += proto.Size(r.cmd); size > maxGroupBytes {
+					carry = r
+					break drain
+				}
 				batch = append(batch, r)
 			default:
 				break drain

@@ -101,6 +101,8 @@ type QuotaPool struct {
 	// pending is the batch in flight; it is resent as it is (same request
 	// id) until it applies, so a batch is never counted twice.
 	pending *pb.Command
+	// more: the last batch was full; what did not fit goes next.
+	more    bool
 	settled bool
 	started atomic.Bool
 
@@ -109,6 +111,9 @@ type QuotaPool struct {
 }
 
 type counterKey struct{ plan, key string }
+
+// maxBatchItems caps the reports and grant requests of one batch.
+const maxBatchItems = 2000
 
 // NewQuotaPool returns a pool; Start runs it.
 func NewQuotaPool(cfg QuotaPoolConfig) (*QuotaPool, error) {
@@ -198,7 +203,10 @@ func (p *QuotaPool) finalFlush() {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		if p.cycle(true) {
-			return
+			if !p.more {
+				return
+			}
+			continue
 		}
 		time.Sleep(50 * time.Millisecond) // retry pause while no leader answers
 	}
@@ -226,7 +234,11 @@ func (p *QuotaPool) cycle(final bool) bool {
 		return true
 	}
 	p.pending = cmd
-	return p.send()
+	ok := p.send()
+	if ok && p.more && !final {
+		p.poke()
+	}
+	return ok
 }
 
 // send applies the pending batch and hands its grants to the counters.
@@ -259,7 +271,14 @@ func (p *QuotaPool) send() bool {
 func (p *QuotaPool) buildBatch(now time.Time, final bool) *pb.Command {
 	b := &pb.LedgerBatch{NodeId: p.cfg.NodeID, Settle: !p.settled}
 	live := p.cfg.LiveNodes()
+	p.more = false
 	for _, c := range p.snapshotCounters() {
+		if len(b.Reports)+len(b.Grants) >= maxBatchItems {
+			// The rest goes in the next batch, at once: a Raft entry
+			// stays small however many keys see traffic.
+			p.more = true
+			break
+		}
 		n := len(b.Reports)
 		b.Reports = c.collectReports(b.Reports)
 		if d, due := c.demand(now, p.cfg.ReportInterval, live); due {

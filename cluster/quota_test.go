@@ -559,3 +559,69 @@ func BenchmarkCounterTake(b *testing.B) {
 		})
 	}
 }
+
+// recordingLedger remembers the size of every batch it passes on.
+type recordingLedger struct {
+	next  LedgerClient
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (r *recordingLedger) ApplyLedger(ctx context.Context, cmd *pb.Command) (*pb.Result, []*pb.KeyShare, error) {
+	b := cmd.GetLedger()
+	r.mu.Lock()
+	r.sizes = append(r.sizes, len(b.GetReports())+len(b.GetGrants()))
+	r.mu.Unlock()
+	return r.next.ApplyLedger(ctx, cmd)
+}
+
+// TestBatchesStaySmall: counts of more keys than one batch holds go in
+// several batches, none over maxBatchItems, and none is lost.
+func TestBatchesStaySmall(t *testing.T) {
+	keys := maxBatchItems + 500
+	rec := &recordingLedger{}
+	e := newQuotaEnv(t, nil, func(s *MemStore) LedgerClient { rec.next = s; return rec }, func(c *QuotaPoolConfig) {
+		c.ReportInterval = time.Hour // only the final flush reports
+	})
+	imp := &pb.ImportApiKeys{}
+	for i := range keys {
+		imp.Keys = append(imp.Keys, &pb.ImportedKey{
+			Key:          &pb.ApiKey{Id: fmt.Sprintf("bk%05d", i), Value: fmt.Sprintf("bulk-key-value-%010d", i), Enabled: true},
+			UsagePlanIds: []string{"free"},
+		})
+	}
+	if res, err := e.store.Apply(context.Background(), &pb.Command{Body: &pb.Command_ImportApiKeys{ImportApiKeys: imp}}); err != nil || res.Code != 0 || len(res.Warnings) != 0 {
+		t.Fatalf("import: %v %v", err, res)
+	}
+	for i := range keys {
+		e.pool.Counter("free", fmt.Sprintf("bk%05d", i)).Count(e.clk.Now())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.pool.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var reported int64
+	for _, l := range e.store.KeyLedgers("free") {
+		for _, n := range l.Daily {
+			reported += n
+		}
+	}
+	if reported != int64(keys) {
+		t.Fatalf("%d of %d counts reached the ledger", reported, keys)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	big := 0
+	for _, n := range rec.sizes {
+		if n > maxBatchItems {
+			t.Fatalf("a batch of %d items (cap %d)", n, maxBatchItems)
+		}
+		if n > 0 {
+			big++
+		}
+	}
+	if big < 2 {
+		t.Fatalf("%d keys went in %d batches %v", keys, big, rec.sizes)
+	}
+}

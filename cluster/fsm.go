@@ -39,6 +39,10 @@ type FSM struct {
 
 	// onConfig, when set, is called (outside mu) after a configuration change.
 	onConfig func(*pb.Config)
+	// onQuota, when set, is called (outside mu) when a key's grantable quota
+	// may have grown: an extension, units handed back, or any configuration
+	// change (then with empty ids: every key).
+	onQuota func(planID, keyID string)
 }
 
 // NewFSM returns an empty state machine.
@@ -118,13 +122,21 @@ func (f *FSM) ApplyCommand(index uint64, cmd *pb.Command) *pb.Result {
 	a := &applyCtx{index: index, ts: ts, sec: ts / 1e9}
 	var res *pb.Result
 	var newConfig *pb.Config
+	var freed []counterKey // keys whose grantable quota may have grown
 	switch b := cmd.Body.(type) {
 	case *pb.Command_Ledger:
 		res = f.applyLedger(a, f.config.Load(), b.Ledger)
+		freed = releases(freed, b.Ledger)
 	case *pb.Command_LedgerGroup:
 		res = f.applyLedgerGroup(a, b.LedgerGroup)
+		for _, sub := range b.LedgerGroup.Commands {
+			freed = releases(freed, sub.GetLedger())
+		}
 	case *pb.Command_SetRemaining:
 		res = f.applySetRemaining(a, f.config.Load(), b.SetRemaining)
+		if res.Code == pb.ErrorCode_ERROR_CODE_NONE {
+			freed = append(freed, counterKey{b.SetRemaining.PlanId, b.SetRemaining.KeyId})
+		}
 	case *pb.Command_Noop:
 		res = &pb.Result{}
 	default:
@@ -148,12 +160,38 @@ func (f *FSM) ApplyCommand(index uint64, cmd *pb.Command) *pb.Result {
 		f.config.Store(newConfig)
 	}
 	f.applied.Store(index)
-	onConfig := f.onConfig
+	onConfig, onQuota := f.onConfig, f.onQuota
 	f.mu.Unlock()
 	if newConfig != nil && onConfig != nil {
 		onConfig(newConfig)
 	}
+	if onQuota != nil {
+		if newConfig != nil {
+			onQuota("", "")
+		}
+		for _, k := range freed {
+			onQuota(k.plan, k.key)
+		}
+	}
 	return res
+}
+
+// releases appends the keys a ledger batch hands units back for.
+func releases(out []counterKey, b *pb.LedgerBatch) []counterKey {
+	for _, r := range b.GetReports() {
+		if r.Release > 0 {
+			out = append(out, counterKey{r.PlanId, r.KeyId})
+		}
+	}
+	return out
+}
+
+// OnQuotaChange sets the function called when a key's grantable quota may
+// have grown (empty ids: any key's).
+func (f *FSM) OnQuotaChange(fn func(planID, keyID string)) {
+	f.mu.Lock()
+	f.onQuota = fn
+	f.mu.Unlock()
 }
 
 // applyLedgerGroup applies the ledger batches of a group commit in order,

@@ -324,6 +324,10 @@ func (n *Node) RaftAddr() string { return string(n.transport.LocalAddr()) }
 // Config returns the current configuration (immutable).
 func (n *Node) Config() *pb.Config { return n.fsm.Config() }
 
+// OnQuotaChange sets the function called, as this node applies the log,
+// when a key's grantable quota may have grown: a QuotaPool's Nudge.
+func (n *Node) OnQuotaChange(fn func(planID, keyID string)) { n.fsm.OnQuotaChange(fn) }
+
 // KeyLedgers returns copies of a plan's key ledgers.
 func (n *Node) KeyLedgers(planID string) []*pb.KeyLedger { return n.fsm.KeyLedgers(planID) }
 

@@ -115,6 +115,27 @@ type counterKey struct{ plan, key string }
 // maxBatchItems caps the reports and grant requests of one batch.
 const maxBatchItems = 2000
 
+// maxAskEvery caps an exhausted key's re-ask interval, in report intervals.
+const maxAskEvery = 8
+
+// Nudge makes exhausted counters ask the ledger again at once: the log
+// says a key's grantable quota may have grown (empty ids: any key's).
+func (p *QuotaPool) Nudge(planID, keyID string) {
+	nudged := false
+	p.mu.Lock()
+	if planID == "" && keyID == "" {
+		for _, c := range p.counters {
+			nudged = c.nudge() || nudged
+		}
+	} else if c := p.counters[counterKey{planID, keyID}]; c != nil {
+		nudged = c.nudge()
+	}
+	p.mu.Unlock()
+	if nudged {
+		p.poke()
+	}
+}
+
 // NewQuotaPool returns a pool; Start runs it.
 func NewQuotaPool(cfg QuotaPoolConfig) (*QuotaPool, error) {
 	if err := cfg.Validate(); err != nil {
@@ -346,8 +367,13 @@ type Counter struct {
 	waitCh    chan struct{}   // closed when a grant answer arrives
 	inflight  bool
 	lastAsk   time.Time
-	lastSeen  int64 // admitted at the last refill decision
-	meter     limiter.DemandMeter
+	// askEvery is how often an exhausted key asks again: it doubles while
+	// the answer stays "nothing left" (up to maxAskEvery), and a Nudge
+	// from the log (an extension, units handed back, a plan change) makes
+	// it ask at once.
+	askEvery time.Duration
+	lastSeen int64 // admitted at the last refill decision
+	meter    limiter.DemandMeter
 
 	// Throttle share: the node's share of the key's plan throttle, packed
 	// with a version so one atomic load reads both (see packShare).
@@ -490,6 +516,18 @@ func (c *Counter) record(now time.Time) {
 	c.count.Add(1)
 }
 
+// nudge lets an exhausted counter ask again at once.
+func (c *Counter) nudge() bool {
+	if c.state.Load() != stateExhausted {
+		return false
+	}
+	c.mu.Lock()
+	c.lastAsk, c.askEvery = time.Time{}, 0
+	c.mu.Unlock()
+	c.wantRefill.Store(true)
+	return true
+}
+
 func (c *Counter) askRefill() {
 	if !c.wantRefill.Load() {
 		c.wantRefill.Store(true)
@@ -565,7 +603,7 @@ func (c *Counter) grantRequest(now time.Time, live int, cfg QuotaPoolConfig) *pb
 	if !c.wantRefill.Load() || c.inflight {
 		return nil
 	}
-	if st := c.state.Load(); st == stateExhausted && now.Sub(c.lastAsk) < cfg.ReportInterval {
+	if st := c.state.Load(); st == stateExhausted && now.Sub(c.lastAsk) < max(c.askEvery, cfg.ReportInterval) {
 		return nil // ask an exhausted ledger again at most every interval
 	}
 	remaining := int64(-1)
@@ -627,8 +665,10 @@ func (c *Counter) applyGrant(r *pb.GrantResult, now time.Time) {
 		c.avail.Add(r.Granted)
 		if r.Granted > 0 || c.avail.Load() > 0 {
 			c.state.Store(stateActive)
+			c.askEvery = 0
 		} else {
 			c.state.Store(stateExhausted)
+			c.askEvery = min(max(2*c.askEvery, c.pool.cfg.ReportInterval), maxAskEvery*c.pool.cfg.ReportInterval)
 		}
 	}
 	close(c.waitCh)

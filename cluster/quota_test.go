@@ -625,3 +625,32 @@ func TestBatchesStaySmall(t *testing.T) {
 		t.Fatalf("%d keys went in %d batches %v", keys, big, rec.sizes)
 	}
 }
+
+// TestNudgeAsksAgainAtOnce: an exhausted key asks the ledger again as soon
+// as the log frees quota (here an extension), not at its next poll: with
+// polls an hour apart, the extension still gets through.
+func TestNudgeAsksAgainAtOnce(t *testing.T) {
+	e := newQuotaEnv(t, quota(10, "DAY", 0), nil, func(c *QuotaPoolConfig) { c.ReportInterval = time.Hour })
+	e.store.FSM().OnQuotaChange(e.pool.Nudge)
+	c := e.pool.Counter("p1", "k1")
+	if n := e.takeUntilExhausted(t, c, 100); n != 10 {
+		t.Fatalf("%d allowed, want 10", n)
+	}
+	if d := e.take(c, time.Second); d.Status != limiter.QuotaExhausted {
+		t.Fatalf("before the extension: %+v", d)
+	}
+	if res, err := e.store.Apply(context.Background(), cmdSetRemaining("p1", "k1", 5)); err != nil || res.Code != codeNone {
+		t.Fatalf("set remaining: %v %v", err, res)
+	}
+	more := 0
+	eventually(t, 2*time.Second, func() bool {
+		if e.take(c, 50*time.Millisecond).Status == limiter.QuotaAllowed {
+			more++
+		}
+		return more > 0
+	}, "the extension to be admitted without a poll")
+	more += e.takeUntilExhausted(t, c, 100)
+	if more > 5 {
+		t.Fatalf("%d admitted after an extension to 5", more)
+	}
+}

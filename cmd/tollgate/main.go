@@ -147,6 +147,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	if err != nil {
 		return err
 	}
+	node.OnQuotaChange(pool.Nudge) // exhausted keys ask again as soon as the log frees quota
 	pool.Start()
 
 	reg := prometheus.NewRegistry()

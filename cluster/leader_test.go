@@ -150,3 +150,18 @@ func TestFollowersGetThrottleSharesAndBatchesGroup(t *testing.T) {
 	}
 	t.Logf("leader group commits of several batches: %d", tc.leader().groups.Load())
 }
+
+// TestEvenShareFollowsMembership: a node's even share of cluster-wide
+// throttles is re-divided when a node dies, and when it comes back.
+func TestEvenShareFollowsMembership(t *testing.T) {
+	tc := newTestCluster(t)
+	n1 := tc.start("n1", 3)
+	tc.start("n2", 3, n1.GossipAddr())
+	n3 := tc.start("n3", 3, n1.GossipAddr())
+	waitFor(t, 10*time.Second, func() bool { return math.Abs(n1.EvenShare()-1.0/3) < 1e-9 })
+	n3.Close()
+	delete(tc.nodes, "n3")
+	waitFor(t, 10*time.Second, func() bool { return n1.EvenShare() == 0.5 })
+	tc.start("n3", 3, n1.GossipAddr())
+	waitFor(t, 10*time.Second, func() bool { return math.Abs(n1.EvenShare()-1.0/3) < 1e-9 })
+}

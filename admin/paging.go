@@ -107,12 +107,3 @@ func truncate(s string) string {
 	}
 	return s[:n] + "…"
 }
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
-}

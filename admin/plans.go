@@ -1,8 +1,10 @@
 package admin
 
 import (
+	"maps"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/tollgate/tollgate/limiter"
@@ -60,7 +62,7 @@ func methodThrottles(stage string, in map[string]throttleIn) (map[string]*pb.Thr
 		return nil, badRequest("Too many method throttles for API Stage %s: at most %d are allowed", stage, maxMethodThrottle)
 	}
 	out := make(map[string]*pb.ThrottleSettings, len(in))
-	for _, k := range sortedKeys(in) {
+	for _, k := range slices.Sorted(maps.Keys(in)) {
 		if e := checkPlanMethodKey(stage, k); e != nil {
 			return nil, e
 		}
@@ -110,7 +112,7 @@ func checkPlan(p *pb.UsagePlan) *apiError {
 		if len(s.Throttle) > maxMethodThrottle {
 			return badRequest("Too many method throttles for API Stage %s: at most %d are allowed", ref, maxMethodThrottle)
 		}
-		for _, k := range sortedKeys(s.Throttle) {
+		for _, k := range slices.Sorted(maps.Keys(s.Throttle)) {
 			if e := checkPlanMethodKey(ref, k); e != nil {
 				return e
 			}

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -46,7 +47,7 @@ func checkStage(st *pb.Stage, acct *pb.ThrottleSettings) *apiError {
 	if len(st.MethodSettings) > maxMethodSettings {
 		return badRequest("Too many method settings: at most %d are allowed", maxMethodSettings)
 	}
-	for _, k := range sortedKeys(st.MethodSettings) {
+	for _, k := range slices.Sorted(maps.Keys(st.MethodSettings)) {
 		if e := checkStageMethodKey(k); e != nil {
 			return e
 		}

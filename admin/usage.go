@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/csv"
 	"encoding/json"
+	"maps"
 	"mime"
 	"net/http"
 	"slices"
@@ -150,7 +151,7 @@ func usageKeys(cfg *pb.Config, planID string, ledgers map[string]*pb.KeyLedger) 
 			ids[id] = true
 		}
 	}
-	return sortedKeys(ids)
+	return slices.Sorted(maps.Keys(ids))
 }
 
 func (s *Server) getUsage(w http.ResponseWriter, r *http.Request) *apiError {

@@ -1,8 +1,10 @@
 package admin
 
 import (
+	"maps"
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -202,7 +204,7 @@ func checkVariables(vars map[string]string) *apiError {
 	if len(vars) > maxVariables {
 		return badRequest("Too many stage variables: at most %d are allowed", maxVariables)
 	}
-	for _, k := range sortedKeys(vars) {
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		if e := checkVariable(k, vars[k]); e != nil {
 			return e
 		}

@@ -1,7 +1,8 @@
 package cluster
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -80,21 +81,10 @@ func planCovers(p *pb.UsagePlan, apiID, stage string) bool {
 	return false
 }
 
-// sortedKeys returns a map's keys in order, so results never depend on map
-// iteration order.
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
-
 // plansUsingStage lists the ids of the plans that cover a stage.
 func plansUsingStage(c *pb.Config, apiID, stage string) []string {
 	var out []string
-	for _, id := range sortedKeys(c.UsagePlans) {
+	for _, id := range slices.Sorted(maps.Keys(c.UsagePlans)) {
 		if planCovers(c.UsagePlans[id], apiID, stage) {
 			out = append(out, id)
 		}
@@ -105,7 +95,7 @@ func plansUsingStage(c *pb.Config, apiID, stage string) []string {
 // keyConflict reports whether attaching keyID to planID (covering stages)
 // would put the key in two plans that cover the same stage.
 func keyConflict(c *pb.Config, keyID, planID string, stages []*pb.ApiStage) *pb.Result {
-	for _, otherID := range sortedKeys(c.PlanKeys) {
+	for _, otherID := range slices.Sorted(maps.Keys(c.PlanKeys)) {
 		if otherID == planID {
 			continue
 		}
@@ -164,7 +154,7 @@ func applyDeleteRestApi(c *pb.Config, m *pb.DeleteRestApi) *pb.Result {
 	if _, ok := c.RestApis[m.Id]; !ok {
 		return fail(codeNotFound, "Invalid API identifier specified")
 	}
-	for _, k := range sortedKeys(c.Stages) {
+	for _, k := range slices.Sorted(maps.Keys(c.Stages)) {
 		s := c.Stages[k]
 		if s.RestApiId != m.Id {
 			continue
@@ -311,7 +301,7 @@ func applyPutUsagePlan(a *applyCtx, c *pb.Config, m *pb.PutUsagePlan) *pb.Result
 		seen[k] = true
 	}
 	if pk := c.PlanKeys[p.Id]; pk != nil {
-		for _, keyID := range sortedKeys(pk.Keys) {
+		for _, keyID := range slices.Sorted(maps.Keys(pk.Keys)) {
 			if res := keyConflict(c, keyID, p.Id, p.ApiStages); res != nil {
 				return res
 			}

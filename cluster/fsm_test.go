@@ -3,6 +3,8 @@ package cluster
 import (
 	"bytes"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -494,7 +496,7 @@ func TestFSMDefaultPlan(t *testing.T) {
 	if !dp.IsDefault || dp.Quota != nil || dp.Throttle != nil || !planCovers(dp, "a1", "prod") || dp.CreatedDate != t0.Unix() {
 		t.Fatalf("default plan %v", dp)
 	}
-	keys := sortedKeys(c.PlanKeys["dp"].GetKeys())
+	keys := slices.Sorted(maps.Keys(c.PlanKeys["dp"].GetKeys()))
 	if strings.Join(keys, ",") != "k2,k3" {
 		t.Fatalf("default plan holds %v, want k2,k3 (k1 is covered by p1)", keys)
 	}

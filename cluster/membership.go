@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -152,7 +154,7 @@ func (n *Node) reconcile() {
 
 	// Add new nodes as non-voters, follow address changes, promote
 	// non-voters that have caught up.
-	for _, id := range sortedKeys(members) {
+	for _, id := range slices.Sorted(maps.Keys(members)) {
 		m := members[id]
 		if m.State != "alive" || m.RaftAddr == "" || id == n.ID() {
 			continue
@@ -323,7 +325,7 @@ func (n *Node) ClusterStatus() Status {
 			}
 		}
 	}
-	for _, id := range sortedKeys(byID) {
+	for _, id := range slices.Sorted(maps.Keys(byID)) {
 		st.Members = append(st.Members, *byID[id])
 	}
 	return st

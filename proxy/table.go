@@ -1,8 +1,8 @@
 package proxy
 
 import (
-	"cmp"
 	"log/slog"
+	"maps"
 	"math"
 	"net/url"
 	"slices"
@@ -294,7 +294,7 @@ func (p *Proxy) build(cfg *tollgatepb.Config, old *table, share float64) *table 
 	}
 	// Case-insensitive host labels: an id that is already lower case keeps
 	// its spelling; others take what is left, smaller id first.
-	ids := sortedKeys(cfg.GetRestApis())
+	ids := slices.Sorted(maps.Keys(cfg.GetRestApis()))
 	for _, id := range ids {
 		if !hasUpper(id) {
 			t.hostAPIs[id] = t.apis[id]
@@ -316,7 +316,7 @@ func (p *Proxy) build(cfg *tollgatepb.Config, old *table, share float64) *table 
 	// Keys by value. Values are unique by construction; should two keys
 	// share one, the smaller id wins so that the choice is stable.
 	keysByID := make(map[string]*keyEntry, len(cfg.GetApiKeys()))
-	for _, id := range sortedKeys(cfg.GetApiKeys()) {
+	for _, id := range slices.Sorted(maps.Keys(cfg.GetApiKeys())) {
 		k := cfg.GetApiKeys()[id]
 		v := k.GetValue()
 		if v == "" {
@@ -331,7 +331,7 @@ func (p *Proxy) build(cfg *tollgatepb.Config, old *table, share float64) *table 
 
 	// Plans, in id order: a key may be in one plan per stage; should the
 	// configuration break that rule, the plan with the smaller id wins.
-	for _, pid := range sortedKeys(cfg.GetUsagePlans()) {
+	for _, pid := range slices.Sorted(maps.Keys(cfg.GetUsagePlans())) {
 		p.bindPlan(t, old, cfg, cfg.GetUsagePlans()[pid], keysByID)
 	}
 	return t
@@ -431,7 +431,7 @@ func (p *Proxy) bindPlan(t, old *table, cfg *tollgatepb.Config, up *tollgatepb.U
 	if len(stages) == 0 {
 		return
 	}
-	for _, kid := range sortedKeys(cfg.GetPlanKeys()[up.GetId()].GetKeys()) {
+	for _, kid := range slices.Sorted(maps.Keys(cfg.GetPlanKeys()[up.GetId()].GetKeys())) {
 		ke := keysByID[kid]
 		if ke == nil {
 			continue
@@ -482,15 +482,6 @@ func parseTarget(raw string) (*url.URL, string) {
 		return nil, "stage variable url has a fragment or user info"
 	}
 	return u, ""
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.SortFunc(ks, cmp.Compare[string])
-	return ks
 }
 
 func lower(s string) string {

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate/tollgate/cluster"
+	"github.com/tollgate/tollgate/limiter"
 	pb "github.com/tollgate/tollgate/proto"
 )
 
@@ -208,7 +209,7 @@ func op(o, path, value string) [3]string { return [3]string{o, path, value} }
 func (e *env) report(planID, keyID string, day time.Time, n int64) {
 	e.t.Helper()
 	res, err := e.store.Apply(e.t.Context(), &pb.Command{Body: &pb.Command_Ledger{Ledger: &pb.LedgerBatch{
-		NodeId: "n1", Reports: []*pb.UsageReport{{PlanId: planID, KeyId: keyID, Day: dayNumber(day), Count: n}},
+		NodeId: "n1", Reports: []*pb.UsageReport{{PlanId: planID, KeyId: keyID, Day: limiter.DayOf(day.Unix()), Count: n}},
 	}}})
 	if err != nil || res.GetCode() != pb.ErrorCode_ERROR_CODE_NONE {
 		e.t.Fatalf("ledger: %v %v", err, res)

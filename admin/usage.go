@@ -16,25 +16,10 @@ import (
 	pb "github.com/tollgate/tollgate/proto"
 )
 
-const secondsPerDay = 86400
-
-// dayNumber is the Unix day number (UTC) of a time, as the ledger keys
-// its daily history.
-func dayNumber(t time.Time) int64 {
-	sec := t.Unix()
-	d := sec / secondsPerDay
-	if sec%secondsPerDay < 0 {
-		d--
-	}
-	return d
-}
-
 // usageQuota is a plan's quota, read for usage math.
 type usageQuota struct {
-	ok     bool
-	period limiter.Period
-	offset int64
-	limit  int64
+	ok bool
+	limiter.Quota
 }
 
 func quotaOf(p *pb.UsagePlan) usageQuota {
@@ -42,63 +27,46 @@ func quotaOf(p *pb.UsagePlan) usageQuota {
 	if q == nil {
 		return usageQuota{}
 	}
-	period, err := limiter.ParsePeriod(q.GetPeriod())
+	quota, err := limiter.ParseQuota(q.GetPeriod(), int64(q.GetOffset()), q.GetLimit())
 	if err != nil {
 		return usageQuota{}
 	}
-	return usageQuota{ok: true, period: period, offset: int64(q.GetOffset()), limit: q.GetLimit()}
+	return usageQuota{ok: true, Quota: quota}
 }
 
 // keyUsage computes [used, remaining] for each day from start to end
-// (inclusive, UTC midnights). used is the day's count in the ledger.
-// remaining is what the key had left at the end of that day in the quota
-// period containing it: limit + that period's extension − the usage of the
-// period's days up to and including that day, never below 0. Without a
+// (inclusive, UTC midnights). used is the requests the ledger counts on
+// that day. remaining is what the key had left at the end of that day in
+// the quota period containing it: limit + that period's extension − the
+// period's usage up to and including that day, never below 0. Without a
 // quota, remaining is -1. l may be nil (no usage yet).
 //
-// In the ledger's current period, units the ledger counts as used but no
-// day holds (a node that stopped with a grant outstanding: its units count
-// as spent) are charged from the period's first day, so that the remaining
-// of today is exactly what the ledger grants from.
+// Units the ledger settled (a node stopped holding them, so they count as
+// spent) are in no day's used, but come off remaining from the day they
+// were charged to, so today's remaining is what the ledger counts.
 func keyUsage(l *pb.KeyLedger, q usageQuota, start, end time.Time) [][2]int64 {
-	daily := l.GetDaily()
-	var unattributed int64
-	if q.ok && l.GetPeriodStart() != 0 {
-		ps := time.Unix(l.GetPeriodStart(), 0).UTC()
-		next := limiter.NextPeriodStart(q.period, q.offset, ps)
-		var inDays int64
-		for x := ps; x.Before(next); x = x.AddDate(0, 0, 1) {
-			inDays += daily[dayNumber(x)]
-		}
-		unattributed = max(0, l.GetUsed()-inDays)
-	}
+	daily, settled := l.GetDaily(), l.GetSettled()
 	var out [][2]int64
-	var curStart time.Time
+	var curStart int64
 	var sum int64
 	for d := start; !d.After(end); d = d.AddDate(0, 0, 1) {
-		used := daily[dayNumber(d)]
+		day := limiter.DayOf(d.Unix())
+		used := daily[day]
 		if !q.ok {
 			out = append(out, [2]int64{used, -1})
 			continue
 		}
-		ps := limiter.PeriodStart(q.period, q.offset, d)
-		if !ps.Equal(curStart) || len(out) == 0 {
+		ps, _ := q.Bounds(d.Unix())
+		if ps != curStart || len(out) == 0 {
 			// A new period (or the first day): count its earlier days.
 			curStart = ps
 			sum = 0
-			if ps.Unix() == l.GetPeriodStart() {
-				sum = unattributed
-			}
-			for x := ps; x.Before(d); x = x.AddDate(0, 0, 1) {
-				sum += daily[dayNumber(x)]
+			for x := limiter.DayOf(ps); x < day; x++ {
+				sum += daily[x] + settled[x]
 			}
 		}
-		sum += used
-		extra := l.GetPeriodExtra()[ps.Unix()]
-		if l != nil && l.GetPeriodStart() == ps.Unix() {
-			extra = l.GetExtra()
-		}
-		out = append(out, [2]int64{used, max(0, q.limit+extra-sum)})
+		sum += used + settled[day]
+		out = append(out, [2]int64{used, max(0, q.Limit+l.GetPeriodExtra()[ps]-sum)})
 	}
 	return out
 }

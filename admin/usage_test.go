@@ -222,7 +222,7 @@ func TestUpdateUsageErrors(t *testing.T) {
 
 func TestKeyUsageMath(t *testing.T) {
 	// A leap-year February with a MONTH quota starting on the 28th.
-	q := usageQuota{ok: true, period: limiter.PeriodMonth, offset: 27, limit: 10}
+	q := usageQuota{ok: true, Quota: limiter.Quota{Period: limiter.PeriodMonth, Offset: 27, Limit: 10}}
 	l := ledgerFor(map[string]int64{"2028-02-27": 1, "2028-02-28": 2, "2028-02-29": 3, "2028-03-27": 4, "2028-03-28": 5})
 	got := keyUsage(l, q, day("2028-02-27"), day("2028-03-28"))
 	if len(got) != 31 {
@@ -244,7 +244,7 @@ func TestKeyUsageMath(t *testing.T) {
 func ledgerFor(daily map[string]int64) *pb.KeyLedger {
 	l := &pb.KeyLedger{Daily: map[int64]int64{}}
 	for d, n := range daily {
-		l.Daily[dayNumber(day(d))] = n
+		l.Daily[limiter.DayOf(day(d).Unix())] = n
 	}
 	return l
 }

@@ -13,17 +13,20 @@ import (
 	pb "github.com/tollgate/tollgate/proto"
 )
 
-// snapshotVersion is written in every snapshot; Restore refuses others.
-const snapshotVersion = 1
+// snapshotVersion is written in every snapshot. Restore reads it and the
+// version before it (whose ledgers it converts), and refuses others.
+const snapshotVersion = 2
 
-// dedupWindow is how long a request id is remembered: a retried command
-// older than this may apply twice. Retries happen within seconds.
+// dedupWindow is how long a configuration command's request id is
+// remembered: a retried command older than this may apply twice. The
+// admin API retries within a request's deadline (seconds). Ledger batches
+// do not depend on it: they carry a per-node sequence (applyLedger).
 const dedupWindow = int64(10 * 60 * 1e9)
 
 // FSM is Tollgate's replicated state machine: every piece of configuration
 // and the quota ledger. It is deterministic: the time it uses comes from the
-// command (stamped by the proposing node, clamped so it never goes back) and
-// nothing it produces depends on map order.
+// command (stamped by the leader that proposed it) and nothing it produces
+// depends on map order.
 //
 // Configuration is copy-on-write: each change builds a new *pb.Config and
 // publishes it atomically, so readers never lock. The ledger is mutated in
@@ -34,21 +37,33 @@ type FSM struct {
 
 	mu      sync.RWMutex
 	ledgers map[string]map[string]*pb.KeyLedger // plan id -> key id -> ledger
+	nodes   map[string]*pb.NodeLedger             // node id -> its batches' run and sequence
 	dedup   map[string]*pb.DedupRecord
-	lastTS  int64 // Unix nanoseconds of the latest applied command
+	lastTS  int64 // Unix nanoseconds: the latest time of any applied command
 
-	// onConfig, when set, is called (outside mu) after a configuration change.
-	onConfig func(*pb.Config)
-	// onQuota, when set, is called (outside mu) when a key's grantable quota
-	// may have grown: an extension, units handed back, or any configuration
-	// change (then with empty ids: every key).
-	onQuota func(planID, keyID string)
+	// onQuota, when set, is called (outside mu) for each QuotaEvent of an
+	// applied command.
+	onQuota func(QuotaEvent)
+}
+
+// QuotaEvent tells a node's quota pool, as the node applies the log, that
+// a key's grantable quota may have grown (an extension, units handed
+// back, a raised limit, a key added to a plan: ask again) or that what
+// nodes hold was revoked (a lowered remaining or limit, a changed period,
+// a quota removed, a key removed, disabled or deleted: hand back what you
+// hold, and drop grants decided before Index). An empty PlanID or KeyID
+// matches every plan or key.
+type QuotaEvent struct {
+	PlanID, KeyID string
+	Index         uint64
+	Revoke        bool
 }
 
 // NewFSM returns an empty state machine.
 func NewFSM() *FSM {
 	f := &FSM{
 		ledgers: map[string]map[string]*pb.KeyLedger{},
+		nodes:   map[string]*pb.NodeLedger{},
 		dedup:   map[string]*pb.DedupRecord{},
 	}
 	f.config.Store(emptyConfig())
@@ -107,10 +122,7 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 func (f *FSM) ApplyCommand(index uint64, cmd *pb.Command) *pb.Result {
 	f.mu.Lock()
 	ts := cmd.TimeUnixNano
-	if ts < f.lastTS {
-		ts = f.lastTS
-	}
-	f.lastTS = ts
+	f.lastTS = max(f.lastTS, ts)
 	if cmd.RequestId != "" {
 		if rec, ok := f.dedup[cmd.RequestId]; ok {
 			// Applied again as a no-op: the entry still counts as applied.
@@ -119,76 +131,125 @@ func (f *FSM) ApplyCommand(index uint64, cmd *pb.Command) *pb.Result {
 			return rec.Result
 		}
 	}
-	a := &applyCtx{index: index, ts: ts, sec: ts / 1e9}
+	a := &applyCtx{index: index, ts: ts, sec: floorDiv(ts, 1e9)}
 	var res *pb.Result
 	var newConfig *pb.Config
-	var freed []counterKey // keys whose grantable quota may have grown
+	var events []QuotaEvent
 	switch b := cmd.Body.(type) {
 	case *pb.Command_Ledger:
 		res = f.applyLedger(a, f.config.Load(), b.Ledger)
-		freed = releases(freed, b.Ledger)
+		events = releases(events, index, b.Ledger)
 	case *pb.Command_LedgerGroup:
 		res = f.applyLedgerGroup(a, b.LedgerGroup)
 		for _, sub := range b.LedgerGroup.Commands {
-			freed = releases(freed, sub.GetLedger())
+			events = releases(events, index, sub.GetLedger())
 		}
 	case *pb.Command_SetRemaining:
-		res = f.applySetRemaining(a, f.config.Load(), b.SetRemaining)
+		var lowered bool
+		res, lowered = f.applySetRemaining(a, f.config.Load(), b.SetRemaining)
 		if res.Code == pb.ErrorCode_ERROR_CODE_NONE {
-			freed = append(freed, counterKey{b.SetRemaining.PlanId, b.SetRemaining.KeyId})
+			events = append(events, QuotaEvent{PlanID: b.SetRemaining.PlanId, KeyID: b.SetRemaining.KeyId, Index: index, Revoke: lowered})
 		}
 	case *pb.Command_Noop:
 		res = &pb.Result{}
 	default:
-		c := proto.Clone(f.config.Load()).(*pb.Config)
+		old := f.config.Load()
+		c := proto.Clone(old).(*pb.Config)
 		fillConfigMaps(c)
 		res = f.applyConfig(a, c, cmd)
 		if res.Code == pb.ErrorCode_ERROR_CODE_NONE {
 			c.Index = index
 			newConfig = c
+			events = quotaEvents(events, index, cmd, old, c)
 		}
 	}
 	res.Index = index
 	res.TimeUnix = a.sec
-	if cmd.RequestId != "" {
+	res.TimeUnixNano = ts
+	if cmd.RequestId != "" && !sequenced(cmd) {
 		f.dedup[cmd.RequestId] = &pb.DedupRecord{TimeUnixNano: ts, Result: res}
 	}
 	if index%1024 == 0 {
-		f.pruneDedup(ts)
+		f.pruneDedup(f.lastTS)
 	}
 	if newConfig != nil {
 		f.config.Store(newConfig)
 	}
 	f.applied.Store(index)
-	onConfig, onQuota := f.onConfig, f.onQuota
+	onQuota := f.onQuota
 	f.mu.Unlock()
-	if newConfig != nil && onConfig != nil {
-		onConfig(newConfig)
-	}
 	if onQuota != nil {
-		if newConfig != nil {
-			onQuota("", "")
-		}
-		for _, k := range freed {
-			onQuota(k.plan, k.key)
+		for _, ev := range events {
+			onQuota(ev)
 		}
 	}
 	return res
 }
 
-// releases appends the keys a ledger batch hands units back for.
-func releases(out []counterKey, b *pb.LedgerBatch) []counterKey {
+// sequenced tells whether a command is a ledger batch that carries its
+// node's run and sequence, which de-duplicate it without the window.
+func sequenced(cmd *pb.Command) bool {
+	return cmd.GetLedger().GetRun() != ""
+}
+
+// floorDiv divides rounding toward minus infinity.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b < 0 {
+		q--
+	}
+	return q
+}
+
+// releases appends an event for each key a ledger batch hands units back for.
+func releases(out []QuotaEvent, index uint64, b *pb.LedgerBatch) []QuotaEvent {
 	for _, r := range b.GetReports() {
 		if r.Release > 0 {
-			out = append(out, counterKey{r.PlanId, r.KeyId})
+			out = append(out, QuotaEvent{PlanID: r.PlanId, KeyID: r.KeyId, Index: index})
 		}
 	}
 	return out
 }
 
-// OnQuotaChange sets the function called when a key's grantable quota may
-// have grown (empty ids: any key's).
-func (f *FSM) OnQuotaChange(fn func(planID, keyID string)) {
+// quotaEvents appends what a configuration command means for the quota
+// nodes hold or may ask for.
+func quotaEvents(out []QuotaEvent, index uint64, cmd *pb.Command, old, c *pb.Config) []QuotaEvent {
+	switch b := cmd.Body.(type) {
+	case *pb.Command_PutUsagePlan:
+		id := b.PutUsagePlan.GetPlan().GetId()
+		was, now := old.UsagePlans[id], c.UsagePlans[id]
+		if was == nil || now == nil {
+			return out
+		}
+		oq, oldOK := PlanQuota(was)
+		nq, newOK := PlanQuota(now)
+		switch {
+		case oldOK == newOK && oq == nq:
+		case oldOK && newOK && oq.Period == nq.Period && oq.Offset == nq.Offset && nq.Limit >= oq.Limit:
+			out = append(out, QuotaEvent{PlanID: id, Index: index})
+		default:
+			out = append(out, QuotaEvent{PlanID: id, Index: index, Revoke: true})
+		}
+	case *pb.Command_DeleteUsagePlan:
+		out = append(out, QuotaEvent{PlanID: b.DeleteUsagePlan.Id, Index: index, Revoke: true})
+	case *pb.Command_CreateUsagePlanKey:
+		out = append(out, QuotaEvent{PlanID: b.CreateUsagePlanKey.PlanId, KeyID: b.CreateUsagePlanKey.KeyId, Index: index})
+	case *pb.Command_DeleteUsagePlanKey:
+		out = append(out, QuotaEvent{PlanID: b.DeleteUsagePlanKey.PlanId, KeyID: b.DeleteUsagePlanKey.KeyId, Index: index, Revoke: true})
+	case *pb.Command_DeleteApiKey:
+		out = append(out, QuotaEvent{KeyID: b.DeleteApiKey.Id, Index: index, Revoke: true})
+	case *pb.Command_PutApiKey:
+		id := b.PutApiKey.GetKey().GetId()
+		if k := c.ApiKeys[id]; k != nil && !k.Enabled && old.ApiKeys[id].GetEnabled() {
+			out = append(out, QuotaEvent{KeyID: id, Index: index, Revoke: true})
+		}
+	}
+	return out
+}
+
+// OnQuotaChange sets the function called, outside the FSM's lock, for each
+// QuotaEvent of an applied command.
+func (f *FSM) OnQuotaChange(fn func(QuotaEvent)) {
 	f.mu.Lock()
 	f.onQuota = fn
 	f.mu.Unlock()
@@ -199,7 +260,7 @@ func (f *FSM) OnQuotaChange(fn func(planID, keyID string)) {
 func (f *FSM) applyLedgerGroup(a *applyCtx, g *pb.LedgerGroup) *pb.Result {
 	res := &pb.Result{Group: make([]*pb.Result, 0, len(g.Commands))}
 	for _, sub := range g.Commands {
-		if rec, ok := f.dedup[sub.GetRequestId()]; ok && sub.GetRequestId() != "" {
+		if rec, ok := f.dedup[sub.GetRequestId()]; ok && sub.GetRequestId() != "" && !sequenced(sub) {
 			res.Group = append(res.Group, rec.Result)
 			continue
 		}
@@ -209,8 +270,8 @@ func (f *FSM) applyLedgerGroup(a *applyCtx, g *pb.LedgerGroup) *pb.Result {
 		} else {
 			r = fail(codeBad, "a ledger group holds only ledger batches, not %T", sub.GetBody())
 		}
-		r.Index, r.TimeUnix = a.index, a.sec
-		if sub.GetRequestId() != "" {
+		r.Index, r.TimeUnix, r.TimeUnixNano = a.index, a.sec, a.ts
+		if sub.GetRequestId() != "" && !sequenced(sub) {
 			f.dedup[sub.RequestId] = &pb.DedupRecord{TimeUnixNano: a.ts, Result: r}
 		}
 		res.Group = append(res.Group, r)
@@ -229,7 +290,7 @@ func (f *FSM) pruneDedup(now int64) {
 // applyCtx carries what every applyX needs from the entry.
 type applyCtx struct {
 	index uint64
-	ts    int64 // Unix nanoseconds, monotone across the log
+	ts    int64 // Unix nanoseconds: the leader's clock when it proposed the entry
 	sec   int64 // ts in Unix seconds
 }
 
@@ -249,6 +310,10 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		Dedup:            make(map[string]*pb.DedupRecord, len(f.dedup)),
 		LastTimeUnixNano: f.lastTS,
 		AppliedIndex:     f.applied.Load(),
+		Nodes:            make(map[string]*pb.NodeLedger, len(f.nodes)),
+	}
+	for id, st := range f.nodes {
+		s.Nodes[id] = proto.Clone(st).(*pb.NodeLedger)
 	}
 	for planID, m := range f.ledgers {
 		for keyID, l := range m {
@@ -288,8 +353,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := proto.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("decode snapshot: %w", err)
 	}
-	if s.Version != snapshotVersion {
-		return fmt.Errorf("snapshot version %d is not supported by this node (want %d)", s.Version, snapshotVersion)
+	if s.Version != snapshotVersion && s.Version != 1 {
+		return fmt.Errorf("snapshot version %d is not supported by this node (want %d or 1)", s.Version, snapshotVersion)
 	}
 	cfg := s.Config
 	if cfg == nil {
@@ -303,7 +368,14 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			m = map[string]*pb.KeyLedger{}
 			ledgers[l.PlanId] = m
 		}
+		if s.Version == 1 {
+			upgradeLedgerV1(l, s.LastTimeUnixNano/1e9)
+		}
 		m[l.KeyId] = l
+	}
+	nodes := s.Nodes
+	if nodes == nil {
+		nodes = map[string]*pb.NodeLedger{}
 	}
 	dedup := s.Dedup
 	if dedup == nil {
@@ -311,16 +383,54 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.ledgers = ledgers
+	f.nodes = nodes
 	f.dedup = dedup
 	f.lastTS = s.LastTimeUnixNano
 	f.applied.Store(s.AppliedIndex)
 	f.config.Store(cfg)
-	onConfig := f.onConfig
+	onQuota := f.onQuota
 	f.mu.Unlock()
-	if onConfig != nil {
-		onConfig(cfg)
+	if onQuota != nil {
+		// Anything may have changed: every grant decided before is void.
+		onQuota(QuotaEvent{Index: s.AppliedIndex, Revoke: true})
 	}
 	return nil
+}
+
+// upgradeLedgerV1 converts a ledger of snapshot version 1 (used and
+// granted for the current period only): units granted then are settled
+// (their nodes restart into a new run and settle them anyway), and used
+// units no day holds are settled on the period's first day.
+func upgradeLedgerV1(l *pb.KeyLedger, sec int64) {
+	if l.Settled == nil {
+		l.Settled = map[int64]int64{}
+	}
+	if l.PeriodStart != 0 {
+		first := DayOf(l.PeriodStart)
+		var inDays int64
+		for d, n := range l.Daily {
+			if d >= first && d <= DayOf(sec) {
+				inDays += n
+			}
+		}
+		var held int64
+		for _, g := range l.Granted {
+			held += g
+		}
+		if extra := l.Used - inDays; extra > 0 {
+			l.Settled[first] += extra
+		}
+		if held > 0 {
+			l.Settled[max(first, DayOf(sec))] += held
+		}
+		if l.Extra != 0 {
+			if l.PeriodExtra == nil {
+				l.PeriodExtra = map[int64]int64{}
+			}
+			l.PeriodExtra[l.PeriodStart] = l.Extra
+		}
+	}
+	l.Used, l.Granted, l.Extra = 0, nil, 0
 }
 
 // fillConfigMaps makes every map of a decoded Config non-nil, so apply code

@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"slices"
 	"strconv"
-	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tollgate/tollgate/limiter"
 	pb "github.com/tollgate/tollgate/proto"
@@ -14,37 +16,25 @@ const maxGrant = 1_000_000
 // usageRetentionDays is how much daily usage history a ledger keeps.
 const usageRetentionDays = 400
 
-const secondsPerDay = 86400
+// lapsedGrantDays is how long after its period ended a grant may stay
+// unreported before the ledger settles it: its node has had every chance
+// to report or hand it back.
+const lapsedGrantDays = 2
 
 // DayOf returns the Unix day number (UTC) of a Unix time in seconds.
-func DayOf(sec int64) int64 {
-	d := sec / secondsPerDay
-	if sec%secondsPerDay < 0 {
-		d--
-	}
-	return d
-}
+func DayOf(sec int64) int64 { return limiter.DayOf(sec) }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-// planQuota returns the quota of a plan; ok is false when it has none or it
-// cannot be read (which validation prevents).
-func planQuota(p *pb.UsagePlan) (period limiter.Period, offset, limit int64, ok bool) {
+// PlanQuota returns the quota of a plan; ok is false when it has none (or
+// it cannot be read, which validation prevents).
+func PlanQuota(p *pb.UsagePlan) (limiter.Quota, bool) {
 	q := p.GetQuota()
 	if q == nil {
-		return 0, 0, 0, false
+		return limiter.Quota{}, false
 	}
-	period, err := limiter.ParsePeriod(q.Period)
-	if err != nil {
-		return 0, 0, 0, false
-	}
-	return period, int64(q.Offset), q.Limit, true
-}
-
-// periodBounds is the quota period that contains sec, in Unix seconds.
-func periodBounds(period limiter.Period, offset, sec int64) (start, end int64) {
-	t := time.Unix(sec, 0)
-	return limiter.PeriodStart(period, offset, t).Unix(), limiter.NextPeriodStart(period, offset, t).Unix()
+	quota, err := limiter.ParseQuota(q.Period, int64(q.Offset), q.Limit)
+	return quota, err == nil
 }
 
 func (f *FSM) ledgerOf(planID, keyID string) *pb.KeyLedger {
@@ -58,11 +48,11 @@ func (f *FSM) ledgerOf(planID, keyID string) *pb.KeyLedger {
 		l = &pb.KeyLedger{PlanId: planID, KeyId: keyID}
 		m[keyID] = l
 	}
-	if l.Granted == nil {
-		l.Granted = map[string]int64{}
-	}
 	if l.Daily == nil {
 		l.Daily = map[int64]int64{}
+	}
+	if l.Settled == nil {
+		l.Settled = map[int64]int64{}
 	}
 	if l.PeriodExtra == nil {
 		l.PeriodExtra = map[int64]int64{}
@@ -70,55 +60,96 @@ func (f *FSM) ledgerOf(planID, keyID string) *pb.KeyLedger {
 	return l
 }
 
-// ledgerView is a ledger brought to the period of the command's time.
-type ledgerView struct {
-	l          *pb.KeyLedger
-	quota      bool
-	limit      int64 // effective: plan limit + extension
-	start, end int64 // current period, Unix seconds
+// periodView is a key's quota in the period that contains the entry's time.
+type periodView struct {
+	span     limiter.Span
+	limit    int64 // plan limit + the period's extension
+	consumed int64 // reported + settled in the period's days
+	held     int64 // units of grants whose period overlaps this one
 }
 
-// roll brings a ledger to the quota period that contains sec. When the
-// period changes (a new period begins, or the plan's period was changed)
-// the grants of the old one lapse and `used` is recounted from the daily
-// history, so a period change never forgets requests already made in it.
-func roll(l *pb.KeyLedger, p *pb.UsagePlan, sec int64) ledgerView {
-	period, offset, limit, ok := planQuota(p)
-	if !ok {
-		l.PeriodStart = 0
-		return ledgerView{l: l}
+func (v periodView) avail() int64 { return v.limit - v.consumed - v.held }
+
+// viewAt computes a ledger's period at sec under the plan's quota. A grant
+// counts against every period its own overlaps: after a change of the
+// plan's period or offset, units handed out under the old calendar stay
+// counted until they are reported or handed back, so a plan edit never
+// makes a unit spendable twice.
+func viewAt(l *pb.KeyLedger, q limiter.Quota, sec int64) periodView {
+	start, end := q.Bounds(sec)
+	v := periodView{span: limiter.Span{Start: start, End: end}}
+	v.limit = q.Limit + l.PeriodExtra[start]
+	first, last := v.span.Days()
+	for d := first; d <= last; d++ {
+		v.consumed += l.Daily[d] + l.Settled[d]
 	}
-	start, end := periodBounds(period, offset, sec)
-	if l.PeriodStart != start {
-		l.PeriodStart = start
-		clear(l.Granted)
-		l.Extra = l.PeriodExtra[start]
-		var used int64
-		first, last := DayOf(start), DayOf(end)
-		for d, n := range l.Daily {
-			if d >= first && d < last {
-				used += n
-			}
-			if d < first-usageRetentionDays {
-				delete(l.Daily, d)
-			}
-		}
-		l.Used = used
-		for ps := range l.PeriodExtra {
-			if ps < start-usageRetentionDays*secondsPerDay {
-				delete(l.PeriodExtra, ps)
-			}
+	for _, g := range l.Grants {
+		if v.span.Overlaps(limiter.Span{Start: g.Start, End: g.End}) {
+			v.held += g.Units
 		}
 	}
-	return ledgerView{l: l, quota: true, limit: limit + l.Extra, start: start, end: end}
+	return v
 }
 
-func sumGranted(l *pb.KeyLedger) int64 {
-	var s int64
-	for _, g := range l.Granted {
-		s += g
+// grantOf returns a node's grant for a period, or nil.
+func grantOf(l *pb.KeyLedger, node string, s limiter.Span) *pb.Grant {
+	for _, g := range l.Grants {
+		if g.NodeId == node && g.Start == s.Start && g.End == s.End {
+			return g
+		}
 	}
-	return s
+	return nil
+}
+
+// dropEmpty removes grants with no units left.
+func dropEmpty(l *pb.KeyLedger) {
+	l.Grants = slices.DeleteFunc(l.Grants, func(g *pb.Grant) bool { return g.Units <= 0 })
+}
+
+// settleGrant turns a grant's units into settled usage: they may have been
+// spent on any day from the grant to now, so they are charged to the latest
+// such day, which every later period that could contain a spend contains.
+func settleGrant(l *pb.KeyLedger, g *pb.Grant, sec int64) {
+	if g.Units <= 0 {
+		return
+	}
+	span := limiter.Span{Start: g.Start, End: g.End}
+	day := span.ClampDay(DayOf(sec))
+	if l.Settled == nil {
+		l.Settled = map[int64]int64{}
+	}
+	l.Settled[day] += g.Units
+	g.Units = 0
+}
+
+// prune settles grants long lapsed and forgets history past retention.
+func prune(l *pb.KeyLedger, sec int64) {
+	changed := false
+	for _, g := range l.Grants {
+		if g.End+lapsedGrantDays*limiter.SecondsPerDay <= sec {
+			settleGrant(l, g, sec)
+			changed = true
+		}
+	}
+	if changed {
+		dropEmpty(l)
+	}
+	oldest := DayOf(sec) - usageRetentionDays
+	for d := range l.Daily {
+		if d < oldest {
+			delete(l.Daily, d)
+		}
+	}
+	for d := range l.Settled {
+		if d < oldest {
+			delete(l.Settled, d)
+		}
+	}
+	for ps := range l.PeriodExtra {
+		if ps < limiter.DayStart(oldest) {
+			delete(l.PeriodExtra, ps)
+		}
+	}
 }
 
 func keyInPlan(c *pb.Config, planID, keyID string) bool {
@@ -130,105 +161,178 @@ func keyInPlan(c *pb.Config, planID, keyID string) bool {
 	return ok
 }
 
-func takeGranted(l *pb.KeyLedger, node string, n int64) {
-	g := l.Granted[node] - n
-	if g <= 0 {
-		delete(l.Granted, node)
-		return
-	}
-	l.Granted[node] = g
-}
-
-// applyLedger applies one batch of a node's usage reports and grant
-// requests. Reports go first, so units they return can be granted again.
-//
-// Invariant, for the current period of every ledger:
-// used + Σ granted ≤ limit + extra, as long as the limit is not lowered.
-func (f *FSM) applyLedger(a *applyCtx, c *pb.Config, b *pb.LedgerBatch) *pb.Result {
-	node := b.NodeId
-	if b.Settle {
-		// The node holds no grant any more: what it was granted but did
-		// not report may have been spent, so it counts as used.
-		for _, m := range f.ledgers {
-			for _, l := range m {
-				if g := l.Granted[node]; g > 0 {
-					l.Used += g
-					delete(l.Granted, node)
+// settleNode counts every unit a node holds as consumed: it holds them no
+// more (it restarted, or it was removed), and they may have been spent.
+func (f *FSM) settleNode(node string, sec int64) {
+	for _, m := range f.ledgers {
+		for _, l := range m {
+			hit := false
+			for _, g := range l.Grants {
+				if g.NodeId == node {
+					settleGrant(l, g, sec)
+					hit = true
 				}
+			}
+			if hit {
+				dropEmpty(l)
 			}
 		}
 	}
+}
+
+// applyLedger applies one batch of a node's usage reports and grant
+// requests, once: a batch whose (run, seq) was applied already answers its
+// first result again and changes nothing, however late it arrives. Reports
+// go first, so units they hand back can be granted again.
+func (f *FSM) applyLedger(a *applyCtx, c *pb.Config, b *pb.LedgerBatch) *pb.Result {
+	node := b.NodeId
+	st := f.nodes[node]
+	switch {
+	case b.Settle:
+		// A new run (or a removed node): what it held may have been spent.
+		f.settleNode(node, a.sec)
+		if b.Run == "" {
+			delete(f.nodes, node)
+		} else {
+			st = &pb.NodeLedger{Run: b.Run}
+			f.nodes[node] = st
+		}
+	case b.Run == "":
+		// A batch without a run (an older node's): applied as it comes;
+		// its request id de-duplicates it within the window.
+	case st == nil || st.Run != b.Run:
+		return &pb.Result{Ledger: &pb.LedgerBatchResult{StaleRun: true}}
+	case b.Seq <= st.Seq:
+		if b.Seq == st.Seq && st.Last != nil {
+			return proto.Clone(st.Last).(*pb.Result)
+		}
+		return &pb.Result{} // older than the last applied: its answer went long ago
+	}
 	for _, r := range b.Reports {
-		p := c.UsagePlans[r.PlanId]
-		if p == nil || c.ApiKeys[r.KeyId] == nil || r.Count < 0 || r.Release < 0 {
-			continue // the plan or key is gone: nothing to count against
-		}
-		l := f.ledgerOf(r.PlanId, r.KeyId)
-		v := roll(l, p, a.sec)
-		l.Daily[r.Day] += r.Count
-		day := r.Day * secondsPerDay
-		switch {
-		case !v.quota:
-			l.Used += r.Count
-		case day >= v.start && day < v.end:
-			l.Used += r.Count
-			takeGranted(l, node, r.Count)
-		}
-		if v.quota && r.Release > 0 && r.PeriodStart == v.start {
-			takeGranted(l, node, r.Release)
-		}
+		f.applyReport(a, c, node, r)
 	}
 	res := &pb.Result{}
 	if len(b.Grants) > 0 {
 		res.Ledger = &pb.LedgerBatchResult{Grants: make([]*pb.GrantResult, 0, len(b.Grants))}
 	}
 	for _, g := range b.Grants {
-		out := &pb.GrantResult{PlanId: g.PlanId, KeyId: g.KeyId}
-		res.Ledger.Grants = append(res.Ledger.Grants, out)
-		p := c.UsagePlans[g.PlanId]
-		if p == nil || !keyInPlan(c, g.PlanId, g.KeyId) {
-			out.Unknown = true
-			continue
-		}
-		v := roll(f.ledgerOf(g.PlanId, g.KeyId), p, a.sec)
-		if !v.quota {
-			out.Limit = -1
-			out.Remaining = -1
-			continue
-		}
-		avail := v.limit - v.l.Used - sumGranted(v.l)
-		n := min(max(g.Want, 0), maxGrant, max(avail, 0))
-		if n > 0 {
-			v.l.Granted[node] += n
-		}
-		out.Granted = n
-		out.PeriodStart = v.start
-		out.PeriodEnd = v.end
-		out.Limit = v.limit
-		out.Remaining = max(avail-n, 0)
+		res.Ledger.Grants = append(res.Ledger.Grants, f.applyGrant(a, c, node, g))
+	}
+	if st != nil && b.Run != "" {
+		st.Seq = b.Seq
+		st.Last = res
 	}
 	return res
 }
 
-// applySetRemaining is UpdateUsage: the key's remaining quota for the current
-// period becomes m.Remaining, by extending (or shrinking) its limit.
-func (f *FSM) applySetRemaining(a *applyCtx, c *pb.Config, m *pb.SetRemaining) *pb.Result {
+func (f *FSM) applyReport(a *applyCtx, c *pb.Config, node string, r *pb.UsageReport) {
+	p := c.UsagePlans[r.PlanId]
+	if p == nil || c.ApiKeys[r.KeyId] == nil || r.Count < 0 || r.Release < 0 {
+		return // the plan or key is gone: nothing to count against
+	}
+	if r.Count == 0 && r.Release == 0 {
+		return // a demand report
+	}
+	l := f.ledgerOf(r.PlanId, r.KeyId)
+	span := limiter.Span{Start: r.PeriodStart, End: r.PeriodEnd}
+	if span.End == 0 && span.Start != 0 {
+		// A report of an older node names only the period's start: the
+		// grant of that node that starts there.
+		for _, g := range l.Grants {
+			if g.NodeId == node && g.Start == span.Start {
+				span.End = g.End
+				break
+			}
+		}
+	}
+	day := r.Day
+	if span.End > span.Start {
+		day = span.ClampDay(day)
+	}
+	l.Daily[day] += r.Count
+	if g := grantOf(l, node, span); g != nil {
+		g.Units -= min(r.Count+r.Release, g.Units)
+		dropEmpty(l)
+	}
+	prune(l, a.sec)
+}
+
+func (f *FSM) applyGrant(a *applyCtx, c *pb.Config, node string, g *pb.GrantRequest) *pb.GrantResult {
+	out := &pb.GrantResult{PlanId: g.PlanId, KeyId: g.KeyId}
+	p := c.UsagePlans[g.PlanId]
+	if p == nil || !keyInPlan(c, g.PlanId, g.KeyId) {
+		out.Unknown = true
+		return out
+	}
+	q, ok := PlanQuota(p)
+	if !ok {
+		out.Limit, out.Remaining = -1, -1
+		return out
+	}
+	l := f.ledgerOf(g.PlanId, g.KeyId)
+	prune(l, a.sec)
+	v := viewAt(l, q, a.sec)
+	avail := v.avail()
+	n := min(max(g.Want, 0), maxGrant, max(avail, 0))
+	if n > 0 {
+		held := grantOf(l, node, v.span)
+		if held == nil {
+			held = &pb.Grant{NodeId: node, Start: v.span.Start, End: v.span.End}
+			l.Grants = append(l.Grants, held)
+		}
+		held.Units += n
+	}
+	l.PeriodStart, l.PeriodEnd = v.span.Start, v.span.End
+	out.Granted = n
+	out.PeriodStart = v.span.Start
+	out.PeriodEnd = v.span.End
+	out.Limit = v.limit
+	out.Remaining = max(avail-n, 0)
+	return out
+}
+
+// applySetRemaining is UpdateUsage: the key's remaining quota for the
+// current period becomes m.Remaining, by extending (or shrinking) the
+// period's limit: limit + extension − (reported + settled) = remaining.
+// Units nodes hold stay counted until they are reported or handed back, so
+// they come off the new remaining; a decrease also revokes them (see
+// quotaEvents), so nodes hand back what they did not spend.
+func (f *FSM) applySetRemaining(a *applyCtx, c *pb.Config, m *pb.SetRemaining) (*pb.Result, bool) {
 	p := c.UsagePlans[m.PlanId]
 	if p == nil {
-		return fail(codeNotFound, "Invalid Usage Plan ID specified")
+		return fail(codeNotFound, "Invalid Usage Plan ID specified"), false
 	}
 	if !keyInPlan(c, m.PlanId, m.KeyId) {
-		return fail(codeNotFound, "Invalid API Key identifier specified")
+		return fail(codeNotFound, "Invalid API Key identifier specified"), false
 	}
-	if p.Quota == nil {
-		return fail(codeBad, "Usage plan %s has no quota, so there is no remaining quota to set", m.PlanId)
+	q, ok := PlanQuota(p)
+	if !ok {
+		return fail(codeBad, "Usage plan %s has no quota, so there is no remaining quota to set", m.PlanId), false
 	}
 	if m.Remaining < 0 {
-		return fail(codeBad, "remaining must be 0 or more")
+		return fail(codeBad, "remaining must be 0 or more"), false
 	}
 	l := f.ledgerOf(m.PlanId, m.KeyId)
-	v := roll(l, p, a.sec)
-	l.Extra = m.Remaining + l.Used - p.Quota.Limit
-	l.PeriodExtra[v.start] = l.Extra
-	return &pb.Result{Id: m.KeyId}
+	v := viewAt(l, q, a.sec)
+	before := v.limit - v.consumed
+	l.PeriodExtra[v.span.Start] = m.Remaining + v.consumed - q.Limit
+	l.PeriodStart, l.PeriodEnd = v.span.Start, v.span.End
+	return &pb.Result{Id: m.KeyId}, m.Remaining < before
+}
+
+// LedgerView is a key's quota in one period as the ledger counts it.
+type LedgerView struct {
+	Start, End int64 // the period, Unix seconds
+	Limit      int64 // plan limit + extension
+	Consumed   int64 // reported + settled
+	Held       int64 // units nodes hold that may be spent in the period
+}
+
+// Remaining is what the ledger can still grant in the period.
+func (v LedgerView) Remaining() int64 { return max(v.Limit-v.Consumed-v.Held, 0) }
+
+// ViewOf is a key ledger's period containing sec under a plan's quota.
+func ViewOf(l *pb.KeyLedger, q limiter.Quota, sec int64) LedgerView {
+	v := viewAt(l, q, sec)
+	return LedgerView{Start: v.span.Start, End: v.span.End, Limit: v.limit, Consumed: v.consumed, Held: v.held}
 }

@@ -395,7 +395,7 @@ func TestFSMDeleteKeyDetachesAndDropsLedgers(t *testing.T) {
 			t.Fatalf("k1's ledger in %s survived: %v", plan, l)
 		}
 	}
-	if l := h.ledger("p2", "k2"); l == nil || l.Granted["n1"] != 3 {
+	if l := h.ledger("p2", "k2"); l == nil || heldBy(l, "n1") != 3 {
 		t.Fatalf("k2's ledger was touched: %v", l)
 	}
 	// Reports for the deleted key are dropped.
@@ -558,7 +558,7 @@ func TestFSMRequestDedup(t *testing.T) {
 		t.Fatalf("resent batch answered %v, first %v", r2, r1)
 	}
 	l := h.ledger("p1", "k1")
-	if l.Used != 4 || l.Daily[day] != 4 || l.Granted["n1"] != 10 {
+	if usedNow(l) != 4 || l.Daily[day] != 4 || heldBy(l, "n1") != 10 {
 		t.Fatalf("a resent batch counted twice: %v", l)
 	}
 
@@ -578,26 +578,28 @@ func TestFSMRequestDedup(t *testing.T) {
 	}
 }
 
-func TestFSMTimeIsMonotone(t *testing.T) {
+// TestScenario2TimeIsTheLeaders: the FSM takes each entry's time as the
+// leader stamped it, and does not clamp it forward: one entry stamped by a
+// clock 30 days ahead does not move the calendar for good.
+func TestScenario2TimeIsTheLeaders(t *testing.T) {
 	h := newTestFSM(t, t0)
-	h.ok(cmdCreateAPI("a1"))
-	h.now = t0.Add(-time.Hour) // a proposer whose clock is behind
+	h.setup(quota(10, "DAY", 0))
+	h.now = t0.Add(30 * 24 * time.Hour) // a leader whose clock ran ahead, once
+	if g := h.grant("n1", "p1", "k1", 4); g.PeriodStart != DayOf(h.now.Unix())*86400 {
+		t.Fatalf("grant under the skewed leader: %v", g)
+	}
+	h.now = t0 // the next leader's clock is right
 	res := h.ok(cmdCreateAPI("a2"))
 	if res.TimeUnix != t0.Unix() || h.f.Config().RestApis["a2"].CreatedDate != t0.Unix() {
-		t.Fatalf("time went back: result %d, created %d, want %d", res.TimeUnix, h.f.Config().RestApis["a2"].CreatedDate, t0.Unix())
+		t.Fatalf("time after the skewed entry: result %d, created %d, want %d", res.TimeUnix, h.f.Config().RestApis["a2"].CreatedDate, t0.Unix())
 	}
-	// An unstamped command takes the latest time.
-	cmd := cmdCreateAPI("a3")
-	cmd.TimeUnixNano = 0
-	data, _ := proto.Marshal(cmd)
-	h.index++
-	r := h.f.Apply(&raft.Log{Type: raft.LogCommand, Index: h.index, Data: data}).(*pb.Result)
-	if r.TimeUnix != t0.Unix() {
-		t.Fatalf("unstamped command time %d, want %d", r.TimeUnix, t0.Unix())
+	g := h.grant("n2", "p1", "k1", 10)
+	if g.PeriodStart != DayOf(t0.Unix())*86400 || g.Granted != 10 {
+		t.Fatalf("today's grant after the skewed entry: %v, want all 10 of today", g)
 	}
-	h.now = t0.Add(time.Hour)
-	if res := h.ok(cmdCreateAPI("a4")); res.TimeUnix != t0.Add(time.Hour).Unix() {
-		t.Fatalf("time did not move forward: %d", res.TimeUnix)
+	h.now = t0.Add(24 * time.Hour)
+	if g := h.grant("n2", "p1", "k1", 10); g.Granted != 10 || g.PeriodStart != DayOf(h.now.Unix())*86400 {
+		t.Fatalf("the quota did not reset the next day: %v", g)
 	}
 }
 
@@ -744,16 +746,16 @@ func TestFSMSnapshotRoundTrip(t *testing.T) {
 	}
 
 	g := NewFSM()
-	var configSeen *pb.Config
-	g.onConfig = func(c *pb.Config) { configSeen = c }
+	var revoked []QuotaEvent
+	g.OnQuotaChange(func(ev QuotaEvent) { revoked = append(revoked, ev) })
 	if err := g.Restore(nopCloser{bytes.NewReader(data)}); err != nil {
 		t.Fatal(err)
 	}
 	if !proto.Equal(g.Config(), cfgAtSnap) {
 		t.Fatalf("restored config differs:\n%v\nwant\n%v", g.Config(), cfgAtSnap)
 	}
-	if configSeen != g.Config() {
-		t.Fatal("restore did not announce the new configuration")
+	if len(revoked) != 1 || !revoked[0].Revoke || revoked[0].PlanID != "" || revoked[0].KeyID != "" {
+		t.Fatalf("restore announced %v, want one revocation of every key", revoked)
 	}
 	if g.AppliedIndex() != s.AppliedIndex || s.AppliedIndex == 0 {
 		t.Fatalf("restored applied index %d, snapshot holds %d", g.AppliedIndex(), s.AppliedIndex)
@@ -791,15 +793,15 @@ func TestFSMSnapshotRoundTrip(t *testing.T) {
 		dup.RequestId = "grant-n2" // already applied: must not grant again
 		fsm.ok(dup)
 		r := fsm.ok(cmdKey("k5", "value-of-key-five-000000"))
-		if r.TimeUnix != t0.Unix() {
-			t.Fatalf("time after restore %d, want %d (clamped)", r.TimeUnix, t0.Unix())
+		if r.TimeUnix != fsm.now.Unix() {
+			t.Fatalf("time after restore %d, want the entry's %d", r.TimeUnix, fsm.now.Unix())
 		}
 	}
 	if !proto.Equal(decodeSnapshot(t, persist(t, a.f)), decodeSnapshot(t, persist(t, g))) {
 		t.Fatal("a restored FSM and the original diverge on the same entries")
 	}
-	if l := ledgerIn(g.KeyLedgers("p1"), "k1"); l.Granted["n2"] != 6 {
-		t.Fatalf("a de-duplicated grant applied after restore: %v", l.Granted)
+	if l := ledgerIn(g.KeyLedgers("p1"), "k1"); heldBy(l, "n2") != 6 {
+		t.Fatalf("a de-duplicated grant applied after restore: %v", l.Grants)
 	}
 }
 
@@ -817,7 +819,7 @@ func TestFSMRestoreRefuses(t *testing.T) {
 		data []byte
 		want string
 	}{
-		{"wrong version", mustMarshal(t, &pb.Snapshot{Version: snapshotVersion + 1, Config: emptyConfig()}), "snapshot version 2 is not supported by this node (want 1)"},
+		{"wrong version", mustMarshal(t, &pb.Snapshot{Version: snapshotVersion + 1, Config: emptyConfig()}), "snapshot version 3 is not supported by this node (want 2 or 1)"},
 		{"no version", mustMarshal(t, &pb.Snapshot{}), "snapshot version 0 is not supported"},
 		{"garbage", []byte{0x0a, 0x05, 0x01}, "decode snapshot"},
 	} {

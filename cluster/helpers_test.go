@@ -248,3 +248,48 @@ func memStoreSetup(t testing.TB, s *MemStore, q *pb.QuotaSettings) {
 		}
 	}
 }
+
+// heldBy is what the ledger counts a node as holding of a key, over every
+// period.
+func heldBy(l *pb.KeyLedger, node string) int64 {
+	var s int64
+	for _, g := range l.GetGrants() {
+		if g.NodeId == node {
+			s += g.Units
+		}
+	}
+	return s
+}
+
+// sumHeld is what every node holds of a key.
+func sumHeld(l *pb.KeyLedger) int64 {
+	var s int64
+	for _, g := range l.GetGrants() {
+		s += g.Units
+	}
+	return s
+}
+
+// usedNow is what the ledger counts as consumed (reported and settled) in
+// the period it last decided a grant or an extension in.
+func usedNow(l *pb.KeyLedger) int64 {
+	if l.GetPeriodEnd() <= l.GetPeriodStart() {
+		return 0
+	}
+	var s int64
+	for d := DayOf(l.PeriodStart); d < DayOf(l.PeriodEnd-1)+1; d++ {
+		s += l.Daily[d] + l.Settled[d]
+	}
+	return s
+}
+
+// extraNow is the extension of that period.
+func extraNow(l *pb.KeyLedger) int64 { return l.GetPeriodExtra()[l.GetPeriodStart()] }
+
+// heldUnits is what a counter holds of its grant in force.
+func heldUnits(c *Counter) int64 {
+	if g := c.cur.Load(); g != nil {
+		return g.avail.Load()
+	}
+	return 0
+}

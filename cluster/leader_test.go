@@ -85,7 +85,7 @@ func TestGroupCommitKeepsEachBatchsRequestID(t *testing.T) {
 	if again.Ledger.Grants[0].Granted != 30 || again.Index != res.Index {
 		t.Fatalf("resent batch: %v", again)
 	}
-	if l := f.KeyLedgers("p1")[0]; l.Granted["n1"] != 30 || l.Granted["n2"] != 30 {
+	if l := f.KeyLedgers("p1")[0]; heldBy(l, "n1") != 30 || heldBy(l, "n2") != 30 {
 		t.Fatalf("granted after the group and a resend: %v", l.Granted)
 	}
 	// A group may hold only ledger batches.

@@ -10,21 +10,25 @@ import (
 	pb "github.com/tollgate/tollgate/proto"
 )
 
-// checkLedgerInvariant fails when used + Σ granted > limit + extra.
+// checkLedgerInvariant fails when the period the ledger last decided in
+// has consumed + held (by grants overlapping it) > limit + extension, or a
+// grant holds no unit.
 func checkLedgerInvariant(t testing.TB, l *pb.KeyLedger, limit int64, step string) {
 	t.Helper()
-	if l == nil {
+	if l == nil || l.PeriodEnd == 0 {
 		return
 	}
-	var sum int64
-	for node, g := range l.Granted {
-		if g <= 0 {
-			t.Fatalf("%s: node %s holds a grant of %d", step, node, g)
+	var held int64
+	for _, g := range l.Grants {
+		if g.Units <= 0 {
+			t.Fatalf("%s: node %s holds a grant of %d", step, g.NodeId, g.Units)
 		}
-		sum += g
+		if g.Start < l.PeriodEnd && l.PeriodStart < g.End {
+			held += g.Units
+		}
 	}
-	if l.Used+sum > limit+l.Extra {
-		t.Fatalf("%s: used %d + granted %d > limit %d + extra %d", step, l.Used, sum, limit, l.Extra)
+	if usedNow(l)+held > limit+extraNow(l) {
+		t.Fatalf("%s: consumed %d + held %d > limit %d + extra %d", step, usedNow(l), held, limit, extraNow(l))
 	}
 }
 
@@ -79,7 +83,7 @@ func TestLedgerInvariantRandom(t *testing.T) {
 					want := int64(rng.Intn(40))
 					avail := int64(limit)
 					if before != nil {
-						avail = limit + before.Extra - before.Used - sumGranted(before)
+						avail = limit + extraNow(before) - usedNow(before) - sumHeld(before)
 					}
 					g := h.grant(node, "p1", "k1", want)
 					what = fmt.Sprintf("step %d: %s grant want %d -> %v", step, node, want, g)
@@ -125,8 +129,8 @@ func TestLedgerInvariantRandom(t *testing.T) {
 							t.Fatalf("%s: day %d usage %d, want %d", what, d, after.Daily[d], before.GetDaily()[d]+m.unrep[d])
 						}
 					}
-					if count > 0 && after.Used != before.GetUsed()+count {
-						t.Fatalf("%s: used %d, want %d", what, after.Used, before.GetUsed()+count)
+					if count > 0 && usedNow(after) != usedNow(before)+count {
+						t.Fatalf("%s: used %d, want %d", what, usedNow(after), usedNow(before)+count)
 					}
 					reported += count
 					m.held -= rel
@@ -136,16 +140,16 @@ func TestLedgerInvariantRandom(t *testing.T) {
 					// gone, so its grant counts as used.
 					var g int64
 					if before != nil {
-						g = before.Granted[node]
+						g = heldBy(before, node)
 					}
 					h.ok(cmdLedger(&pb.LedgerBatch{NodeId: node, Settle: true}))
 					what = fmt.Sprintf("step %d: %s settles %d", step, node, g)
 					after := h.ledger("p1", "k1")
-					if _, still := after.GetGranted()[node]; still {
-						t.Fatalf("%s: node still holds %d", what, after.Granted[node])
+					if heldBy(after, node) != 0 {
+						t.Fatalf("%s: node still holds %d", what, heldBy(after, node))
 					}
-					if after != nil && after.Used != before.GetUsed()+g {
-						t.Fatalf("%s: used %d, want %d", what, after.Used, before.GetUsed()+g)
+					if after != nil && usedNow(after) != usedNow(before)+g {
+						t.Fatalf("%s: used %d, want %d", what, usedNow(after), usedNow(before)+g)
 					}
 					settled += g
 					if g > 0 {
@@ -156,7 +160,7 @@ func TestLedgerInvariantRandom(t *testing.T) {
 					// An extension that raises what is left.
 					var used int64
 					if before != nil {
-						used = before.Used
+						used = usedNow(before)
 					}
 					left := limit + extra - used
 					r := max(left, 0) + int64(rng.Intn(20))
@@ -170,16 +174,16 @@ func TestLedgerInvariantRandom(t *testing.T) {
 				if l == nil {
 					continue
 				}
-				if l.Extra != extra {
-					t.Fatalf("%s: extra %d, want %d", what, l.Extra, extra)
+				if extraNow(l) != extra {
+					t.Fatalf("%s: extra %d, want %d", what, extraNow(l), extra)
 				}
 				for _, n := range nodes {
-					if got, want := l.Granted[n], model[n].held+model[n].unreported(); got != want {
+					if got, want := heldBy(l, n), model[n].held+model[n].unreported(); got != want {
 						t.Fatalf("%s: ledger says %s holds %d, the node holds %d + %d unreported", what, n, got, model[n].held, model[n].unreported())
 					}
 				}
-				if l.Used != reported+settled {
-					t.Fatalf("%s: used %d, want reported %d + settled %d", what, l.Used, reported, settled)
+				if usedNow(l) != reported+settled {
+					t.Fatalf("%s: used %d, want reported %d + settled %d", what, usedNow(l), reported, settled)
 				}
 				var daily int64
 				for _, n := range l.Daily {
@@ -219,7 +223,7 @@ func TestLedgerGrantsAndExhaustion(t *testing.T) {
 		t.Fatalf("negative want granted %d", g.Granted)
 	}
 	l := h.ledger("p1", "k1")
-	if l.Granted["n1"] != 6 || l.Granted["n2"] != 4 || len(l.Granted) != 2 || l.Used != 0 {
+	if heldBy(l, "n1") != 6 || heldBy(l, "n2") != 4 || len(l.Grants) != 2 || usedNow(l) != 0 {
 		t.Fatalf("ledger %v", l)
 	}
 
@@ -227,16 +231,16 @@ func TestLedgerGrantsAndExhaustion(t *testing.T) {
 	day := DayOf(t0.Unix())
 	h.report("n1", "p1", "k1", day, 5, start, 0)
 	l = h.ledger("p1", "k1")
-	if l.Used != 5 || l.Granted["n1"] != 1 || l.Daily[day] != 5 {
+	if usedNow(l) != 5 || heldBy(l, "n1") != 1 || l.Daily[day] != 5 {
 		t.Fatalf("after a report of 5: %v", l)
 	}
 	// Release hands units back; a release of another period is ignored.
 	h.report("n2", "p1", "k1", day, 0, start-86400, 3)
-	if l = h.ledger("p1", "k1"); l.Granted["n2"] != 4 {
+	if l = h.ledger("p1", "k1"); heldBy(l, "n2") != 4 {
 		t.Fatalf("a release of an old period was applied: %v", l)
 	}
 	h.report("n2", "p1", "k1", day, 0, start, 3)
-	if l = h.ledger("p1", "k1"); l.Granted["n2"] != 1 || l.Used != 5 {
+	if l = h.ledger("p1", "k1"); heldBy(l, "n2") != 1 || usedNow(l) != 5 {
 		t.Fatalf("after a release of 3: %v", l)
 	}
 	if g := h.grant("n3", "p1", "k1", 5); g.Granted != 3 || g.Remaining != 0 {
@@ -244,7 +248,7 @@ func TestLedgerGrantsAndExhaustion(t *testing.T) {
 	}
 	// Settle: n2's unreported grant counts as used.
 	h.ok(cmdLedger(&pb.LedgerBatch{NodeId: "n2", Settle: true}))
-	if l = h.ledger("p1", "k1"); l.Used != 6 || l.Granted["n2"] != 0 || len(l.Granted) != 2 {
+	if l = h.ledger("p1", "k1"); usedNow(l) != 6 || heldBy(l, "n2") != 0 || len(l.Grants) != 2 {
 		t.Fatalf("after n2 settled: %v", l)
 	}
 	// Reports go before grants in one batch: what n1 hands back, n1 may get
@@ -259,7 +263,7 @@ func TestLedgerGrantsAndExhaustion(t *testing.T) {
 	checkLedgerInvariant(t, h.ledger("p1", "k1"), 10, "end")
 	// Negative reports are ignored.
 	h.report("n1", "p1", "k1", day, -100, start, 0)
-	if l = h.ledger("p1", "k1"); l.Used != 6 {
+	if l = h.ledger("p1", "k1"); usedNow(l) != 6 {
 		t.Fatalf("a negative report changed used: %v", l)
 	}
 }
@@ -285,7 +289,7 @@ func TestLedgerNoQuotaAndUnknown(t *testing.T) {
 	}
 	h.report("n1", "free", "k2", day, 7, 0, 0)
 	h.report("n2", "free", "k2", day, 2, 0, 0)
-	if l := h.ledger("free", "k2"); l.Used != 9 || l.Daily[day] != 9 || len(l.Granted) != 0 {
+	if l := h.ledger("free", "k2"); l.Daily[day] != 9 || len(l.Grants) != 0 {
 		t.Fatalf("usage without quota: %v", l)
 	}
 
@@ -310,7 +314,7 @@ func TestLedgerNoQuotaAndUnknown(t *testing.T) {
 		t.Fatalf("grant of a detached key: %v", g)
 	}
 	h.report("n1", "p1", "k1", day, 3, 0, 0)
-	if l := h.ledger("p1", "k1"); l.Used != 3 || l.Daily[day] != 3 {
+	if l := h.ledger("p1", "k1"); usedNow(l) != 3 || l.Daily[day] != 3 {
 		t.Fatalf("report of a detached key: %v", l)
 	}
 }
@@ -372,14 +376,16 @@ func TestLedgerRollover(t *testing.T) {
 				t.Fatalf("grant after the rollover: %v, want all 10 in [%v, %v)", g2, tc.after.start, tc.after.end)
 			}
 			l := h.ledger("p1", "k1")
-			if l.Used != 0 || len(l.Granted) != 1 || l.Granted["n2"] != 10 || l.PeriodStart != tc.after.start.Unix() {
+			// n1's grant of the old period is held until n1 reports or
+			// hands it back, but no longer counts against the new period.
+			if usedNow(l) != 0 || heldBy(l, "n1") != 3 || heldBy(l, "n2") != 10 || l.PeriodStart != tc.after.start.Unix() {
 				t.Fatalf("ledger after the rollover: %v", l)
 			}
 			// n1's last report of the old period counts for its day only.
 			h.report("n1", "p1", "k1", oldDay, 3, g.PeriodStart, 0)
 			h.report("n1", "p1", "k1", oldDay, 0, g.PeriodStart, 3) // a release of a lapsed grant
 			l = h.ledger("p1", "k1")
-			if l.Used != 0 || l.Daily[oldDay] != 8 || l.Granted["n2"] != 10 {
+			if usedNow(l) != 0 || l.Daily[oldDay] != 8 || heldBy(l, "n2") != 10 || heldBy(l, "n1") != 0 {
 				t.Fatalf("late report of the old period: %v", l)
 			}
 			checkLedgerInvariant(t, l, 10, "after the rollover")
@@ -446,8 +452,8 @@ func TestLedgerRecountsUsedFromDays(t *testing.T) {
 			if g.Remaining != 1000-tc.wantUsed-1 {
 				t.Fatalf("remaining %d, want %d", g.Remaining, 1000-tc.wantUsed-1)
 			}
-			if l := h.ledger("p1", "k1"); l.Used != tc.wantUsed {
-				t.Fatalf("used %d, want %d (daily %v)", l.Used, tc.wantUsed, l.Daily)
+			if l := h.ledger("p1", "k1"); usedNow(l) != tc.wantUsed {
+				t.Fatalf("used %d, want %d (daily %v)", usedNow(l), tc.wantUsed, l.Daily)
 			}
 		})
 	}
@@ -461,7 +467,7 @@ func TestLedgerReportFromAheadCountsWhenItsPeriodComes(t *testing.T) {
 	h.grant("n1", "p1", "k1", 4)
 	tomorrow := DayOf(date(2024, time.March, 14, 0, 0, 0).Unix())
 	h.report("n1", "p1", "k1", tomorrow, 2, 0, 0)
-	if l := h.ledger("p1", "k1"); l.Used != 0 || l.Daily[tomorrow] != 2 {
+	if l := h.ledger("p1", "k1"); usedNow(l) != 0 || l.Daily[tomorrow] != 2 {
 		t.Fatalf("report of the next day: %v", l)
 	}
 	h.now = date(2024, time.March, 14, 0, 0, 1)
@@ -480,7 +486,7 @@ func TestLedgerSetRemaining(t *testing.T) {
 
 	h.ok(cmdSetRemaining("p1", "k1", 100))
 	l := h.ledger("p1", "k1")
-	if l.Extra != 60 || l.PeriodExtra[start] != 60 {
+	if extraNow(l) != 60 || l.PeriodExtra[start] != 60 {
 		t.Fatalf("extension: %v", l)
 	}
 	g = h.grant("n1", "p1", "k1", 1000)
@@ -505,7 +511,7 @@ func TestLedgerSetRemaining(t *testing.T) {
 		t.Fatalf("next day: %v, want the plan's 50", g)
 	}
 	l = h.ledger("p1", "k1")
-	if l.Extra != 0 || l.PeriodExtra[start] != 60 {
+	if extraNow(l) != 0 || l.PeriodExtra[start] != 60 {
 		t.Fatalf("the extension's history: %v", l)
 	}
 	// Zero remaining stops grants at once.

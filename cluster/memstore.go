@@ -68,13 +68,3 @@ func (m *MemStore) ApplyLedger(ctx context.Context, cmd *pb.Command) (*pb.Result
 	res, err := m.Apply(ctx, cmd)
 	return res, nil, err
 }
-
-// stamp gives a command its request id and time when the caller did not.
-func stamp(cmd *pb.Command, now time.Time) {
-	if cmd.RequestId == "" {
-		cmd.RequestId = newRequestID()
-	}
-	if cmd.TimeUnixNano == 0 {
-		cmd.TimeUnixNano = now.UnixNano()
-	}
-}

@@ -324,9 +324,9 @@ func (n *Node) RaftAddr() string { return string(n.transport.LocalAddr()) }
 // Config returns the current configuration (immutable).
 func (n *Node) Config() *pb.Config { return n.fsm.Config() }
 
-// OnQuotaChange sets the function called, as this node applies the log,
-// when a key's grantable quota may have grown: a QuotaPool's Nudge.
-func (n *Node) OnQuotaChange(fn func(planID, keyID string)) { n.fsm.OnQuotaChange(fn) }
+// OnQuotaChange sets the function called with each QuotaEvent as this
+// node applies the log: a QuotaPool's Event.
+func (n *Node) OnQuotaChange(fn func(QuotaEvent)) { n.fsm.OnQuotaChange(fn) }
 
 // KeyLedgers returns copies of a plan's key ledgers.
 func (n *Node) KeyLedgers(planID string) []*pb.KeyLedger { return n.fsm.KeyLedgers(planID) }
@@ -381,9 +381,9 @@ func (n *Node) WaitCaughtUp(ctx context.Context) error {
 // Apply proposes a command and returns its result once it applied on this
 // node, so a read on this node right after sees the write. A follower
 // forwards the command to the leader; during an election it waits, within
-// the context's deadline (or ApplyTimeout), for a leader. The node stamps
-// the request id and time when they are missing; the request id makes
-// every retry safe.
+// the context's deadline (or ApplyTimeout), for a leader. The node gives
+// the command a request id when it has none, which makes every retry
+// safe; the leader stamps its time.
 func (n *Node) Apply(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
 	res, _, err := n.apply(ctx, cmd)
 	return res, err
@@ -397,7 +397,9 @@ func (n *Node) ApplyLedger(ctx context.Context, cmd *pb.Command) (*pb.Result, []
 }
 
 func (n *Node) apply(ctx context.Context, cmd *pb.Command) (*pb.Result, []*pb.KeyShare, error) {
-	stamp(cmd, n.cfg.Now())
+	if cmd.RequestId == "" {
+		cmd.RequestId = newRequestID()
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, n.cfg.ApplyTimeout)
@@ -453,9 +455,11 @@ func (n *Node) applyOnce(ctx context.Context, cmd *pb.Command) (*pb.Result, []*p
 	return res, resp.GetShares(), nil
 }
 
-// propose applies a command on the leader: ledger batches go through the
-// group commit and come back with the sender's throttle shares.
+// propose applies a command on the leader, stamped with the leader's
+// time: ledger batches go through the group commit and come back with the
+// sender's throttle shares.
 func (n *Node) propose(ctx context.Context, cmd *pb.Command) (*pb.Result, []*pb.KeyShare, error) {
+	stamp(cmd, n.cfg.Now())
 	lb, ok := cmd.Body.(*pb.Command_Ledger)
 	if !ok {
 		res, err := n.applyLocal(ctx, cmd)

@@ -101,7 +101,7 @@ func fillNode(t *testing.T, n *Node) {
 		t.Fatalf("grant: %v", res)
 	}
 	l := ledgerIn(n.KeyLedgers("p1"), "k1")
-	if l.GetGranted()["n1"] != 10 || l.GetUsed() != 3 || l.GetDaily()[day] != 3 {
+	if heldBy(l, "n1") != 10 || usedNow(l) != 3 || l.GetDaily()[day] != 3 {
 		t.Fatalf("ledger right after its write: %v", l)
 	}
 	nodeApply(t, n, cmdSetRemaining("p1", "k1", 500))

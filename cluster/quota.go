@@ -43,6 +43,10 @@ type QuotaPoolConfig struct {
 	BatchTimeout time.Duration
 	// LiveNodes tells how many nodes share quotas. Default: always 1.
 	LiveNodes func() int
+	// MaxClockSkew is how far this node's clock may differ from the
+	// leader's before the node says so (log, ClockOffset). Quota periods
+	// are decided on the leader's clock whatever the skew. Default 1s.
+	MaxClockSkew time.Duration
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -76,6 +80,9 @@ func (c *QuotaPoolConfig) Validate() error {
 	if c.LiveNodes == nil {
 		c.LiveNodes = func() int { return 1 }
 	}
+	if c.MaxClockSkew <= 0 {
+		c.MaxClockSkew = time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -98,13 +105,21 @@ type QuotaPool struct {
 	stop chan struct{}
 	done chan struct{}
 
-	// pending is the batch in flight; it is resent as it is (same request
-	// id) until it applies, so a batch is never counted twice.
+	// pending is the batch in flight; it is resent as it is (same run and
+	// sequence number) until it applies, so a batch is never counted twice.
 	pending *pb.Command
 	// more: the last batch was full; what did not fit goes next.
 	more    bool
 	settled bool
+	runID   string // this run's id; its first batch settles (see Start)
+	seq     uint64 // the last batch's sequence number in the run
 	started atomic.Bool
+
+	// offset is the leader's clock minus this node's, in nanoseconds, as
+	// measured by the last batch: quota periods follow the leader's clock.
+	offset    atomic.Int64
+	skewWarn  time.Time // when the skew was last logged (run loop only)
+	skewed    atomic.Bool
 
 	// Batches counts the batches applied (for tests and metrics).
 	Batches atomic.Int64
@@ -118,22 +133,38 @@ const maxBatchItems = 2000
 // maxAskEvery caps an exhausted key's re-ask interval, in report intervals.
 const maxAskEvery = 8
 
-// Nudge makes exhausted counters ask the ledger again at once: the log
-// says a key's grantable quota may have grown (empty ids: any key's).
-func (p *QuotaPool) Nudge(planID, keyID string) {
-	nudged := false
+// Event takes a QuotaEvent of the log this node applies: exhausted keys
+// ask again at once when quota may have grown, and a revocation makes
+// keys hand back what they hold (and drop grants decided before it).
+func (p *QuotaPool) Event(ev QuotaEvent) {
+	poke := false
 	p.mu.Lock()
-	if planID == "" && keyID == "" {
-		for _, c := range p.counters {
-			nudged = c.nudge() || nudged
+	for k, c := range p.counters {
+		if (ev.PlanID != "" && k.plan != ev.PlanID) || (ev.KeyID != "" && k.key != ev.KeyID) {
+			continue
 		}
-	} else if c := p.counters[counterKey{planID, keyID}]; c != nil {
-		nudged = c.nudge()
+		if ev.Revoke {
+			poke = c.revoke(ev.Index) || poke
+		} else {
+			poke = c.nudge() || poke
+		}
 	}
 	p.mu.Unlock()
-	if nudged {
+	if poke {
 		p.poke()
 	}
+}
+
+// ClockOffset is the leader's clock minus this node's as last measured,
+// and whether it is beyond MaxClockSkew.
+func (p *QuotaPool) ClockOffset() (time.Duration, bool) {
+	return time.Duration(p.offset.Load()), p.skewed.Load()
+}
+
+// ledgerSec is the ledger's time (the leader's clock) at this node's now,
+// in Unix seconds.
+func (p *QuotaPool) ledgerSec(now time.Time) int64 {
+	return floorDiv(now.UnixNano()+p.offset.Load(), 1e9)
 }
 
 // NewQuotaPool returns a pool; Start runs it.
@@ -148,6 +179,7 @@ func NewQuotaPool(cfg QuotaPoolConfig) (*QuotaPool, error) {
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
+		runID:    newRequestID(),
 	}, nil
 }
 
@@ -188,7 +220,6 @@ func (p *QuotaPool) Counter(planID, keyID string) *Counter {
 	if c == nil {
 		c = &Counter{pool: p, planID: planID, keyID: keyID, waitCh: make(chan struct{})}
 		c.packedShare.Store(packShare(1/float64(p.cfg.LiveNodes()), 1))
-		c.periodEnd.Store(-1 << 62)
 		c.lastUse.Store(p.cfg.Now().UnixNano())
 		p.counters[k] = c
 	}
@@ -265,6 +296,7 @@ func (p *QuotaPool) cycle(final bool) bool {
 // send applies the pending batch and hands its grants to the counters.
 func (p *QuotaPool) send() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.BatchTimeout)
+	sent := p.cfg.Now()
 	res, shares, err := p.cfg.Ledger.ApplyLedger(ctx, p.pending)
 	cancel()
 	if err == nil && res.Code != pb.ErrorCode_ERROR_CODE_NONE {
@@ -274,12 +306,24 @@ func (p *QuotaPool) send() bool {
 		p.log.Debug("quota batch not applied; it will be resent", "err", err)
 		return false
 	}
+	now := p.cfg.Now()
 	p.pending = nil
+	if res.GetLedger().GetStaleRun() {
+		// The ledger settled this node since (it was removed and came
+		// back): what it holds counts as used there. Drop it all and
+		// start a new run, whose first batch settles.
+		p.log.Warn("quota ledger no longer follows this node's batches (it was removed from the cluster and came back); starting afresh")
+		for _, c := range p.snapshotCounters() {
+			c.reset()
+		}
+		p.settled, p.runID, p.seq = false, newRequestID(), 0
+		return false
+	}
 	p.settled = true
 	p.Batches.Add(1)
-	now := p.cfg.Now()
+	p.measureSkew(res.GetTimeUnixNano(), sent, now)
 	for _, g := range res.GetLedger().GetGrants() {
-		p.Counter(g.PlanId, g.KeyId).applyGrant(g, now)
+		p.Counter(g.PlanId, g.KeyId).applyGrant(g, res.GetIndex(), p.ledgerSec(now))
 	}
 	for _, sh := range shares {
 		p.Counter(sh.PlanId, sh.KeyId).setShare(sh.Share, now)
@@ -287,11 +331,31 @@ func (p *QuotaPool) send() bool {
 	return true
 }
 
+// measureSkew takes the leader's time of an applied batch: the leader
+// stamped it between sent and got, so the leader's clock minus this
+// node's is about stamp − (sent+got)/2, within half the round trip.
+func (p *QuotaPool) measureSkew(stamp int64, sent, got time.Time) {
+	if stamp == 0 {
+		return
+	}
+	mid := sent.UnixNano() + got.Sub(sent).Nanoseconds()/2
+	off := stamp - mid
+	p.offset.Store(off)
+	skewed := time.Duration(max(off, -off)) > p.cfg.MaxClockSkew
+	p.skewed.Store(skewed)
+	if skewed && got.Sub(p.skewWarn) > time.Minute {
+		p.skewWarn = got
+		p.log.Warn("this node's clock differs from the leader's beyond --max-clock-skew; quota periods follow the leader's clock",
+			"offset", time.Duration(off), "max_clock_skew", p.cfg.MaxClockSkew)
+	}
+}
+
 // buildBatch collects every count since the last batch and the grants that
 // counters asked for. It returns nil when there is nothing to send.
 func (p *QuotaPool) buildBatch(now time.Time, final bool) *pb.Command {
-	b := &pb.LedgerBatch{NodeId: p.cfg.NodeID, Settle: !p.settled}
+	b := &pb.LedgerBatch{NodeId: p.cfg.NodeID, Settle: !p.settled, Run: p.runID}
 	live := p.cfg.LiveNodes()
+	sec := p.ledgerSec(now)
 	p.more = false
 	for _, c := range p.snapshotCounters() {
 		if len(b.Reports)+len(b.Grants) >= maxBatchItems {
@@ -300,38 +364,38 @@ func (p *QuotaPool) buildBatch(now time.Time, final bool) *pb.Command {
 			p.more = true
 			break
 		}
+		if final {
+			c.retireAll()
+		} else {
+			c.idleRelease(now, p.cfg.IdleRelease)
+		}
 		n := len(b.Reports)
-		b.Reports = c.collectReports(b.Reports)
+		b.Reports = c.collectReports(b.Reports, now)
 		if d, due := c.demand(now, p.cfg.ReportInterval, live); due {
 			if len(b.Reports) > n {
 				b.Reports[len(b.Reports)-1].Demand = d
 			} else {
-				b.Reports = append(b.Reports, &pb.UsageReport{PlanId: c.planID, KeyId: c.keyID, Day: DayOf(now.Unix()), Demand: d})
+				b.Reports = append(b.Reports, &pb.UsageReport{PlanId: c.planID, KeyId: c.keyID, Day: DayOf(sec), Demand: d})
 			}
 		}
 		if final {
-			if n := c.drain(); n > 0 {
-				b.Reports = append(b.Reports, &pb.UsageReport{PlanId: c.planID, KeyId: c.keyID, PeriodStart: c.periodStart.Load(), Day: DayOf(now.Unix()), Release: n})
-			}
 			continue
 		}
 		if g := c.grantRequest(now, live, p.cfg); g != nil {
 			b.Grants = append(b.Grants, g)
-			continue
-		}
-		if rel := c.idleRelease(now, p.cfg.IdleRelease); rel != nil {
-			b.Reports = append(b.Reports, rel)
 		}
 	}
 	if !b.Settle && len(b.Reports) == 0 && len(b.Grants) == 0 {
 		return nil
 	}
+	p.seq++
+	b.Seq = p.seq
 	return &pb.Command{RequestId: newRequestID(), Body: &pb.Command_Ledger{Ledger: b}}
 }
 
 // Counter states.
 const (
-	stateNone      int32 = iota // no grant held yet
+	stateNone      int32 = iota // no grant held
 	stateActive                 // holding a grant of the current period
 	stateExhausted              // the ledger had nothing left to grant
 	stateUnknown                // the key is not in the plan
@@ -341,6 +405,59 @@ const (
 // recheckAfter is how long a "no quota" or "unknown key" answer is trusted.
 const recheckAfter = time.Second
 
+// retiredLinger is how long a retired grant stays on its counter after its
+// last report, so a Take that spent one of its units as it was retired
+// still has its count reported.
+const retiredLinger = 2 * time.Second
+
+// grant is what this node holds of a key's quota for one period, and the
+// requests admitted from it not yet reported. A request counts on a day
+// of the grant's period: the day follows the grant it spent.
+type grant struct {
+	span  limiter.Span // [0, 0) for the counts of a plan without a quota
+	avail atomic.Int64 // units not yet spent
+
+	day   atomic.Int64 // the day count is for
+	count atomic.Int64 // admitted on day, not yet reported
+
+	// Under the counter's mu.
+	otherDays map[int64]int64 // counts of other days not yet reported
+	release   int64           // units handed back, not yet reported
+	retiredAt time.Time       // zero while the grant is in force
+}
+
+// record counts one request admitted from the grant on a day.
+func (g *grant) record(c *Counter, day int64) {
+	if g.day.Load() != day {
+		c.mu.Lock()
+		if old := g.day.Load(); old != day {
+			if n := g.count.Swap(0); n > 0 {
+				if g.otherDays == nil {
+					g.otherDays = map[int64]int64{}
+				}
+				g.otherDays[old] += n
+			}
+			g.day.Store(day)
+		}
+		c.mu.Unlock()
+	}
+	g.count.Add(1)
+}
+
+// drain takes every unit left, leaving transient decrements of racing
+// Takes to undo themselves.
+func (g *grant) drain() int64 {
+	for {
+		v := g.avail.Load()
+		if v <= 0 {
+			return 0
+		}
+		if g.avail.CompareAndSwap(v, 0) {
+			return v
+		}
+	}
+}
+
 // Counter is one key's quota in one plan on this node. Take and Count are
 // the request path: atomic operations, no lock shared by all requests, no
 // allocation.
@@ -348,27 +465,25 @@ type Counter struct {
 	pool          *QuotaPool
 	planID, keyID string
 
-	avail       atomic.Int64 // units of the held grant not yet spent
-	state       atomic.Int32
-	periodStart atomic.Int64 // of the held grant, Unix seconds
-	periodEnd   atomic.Int64 // Unix seconds; past it the grant lapses
-	limit       atomic.Int64
-	remaining   atomic.Int64 // cluster-wide, beyond what this node holds
-	lowWater    atomic.Int64
-	wantRefill  atomic.Bool
+	cur        atomic.Pointer[grant] // the grant in force, or the no-quota counts
+	state      atomic.Int32
+	checkUntil atomic.Int64 // ledger second until which Unknown / NoQuota hold
+	limit      atomic.Int64
+	remaining  atomic.Int64 // cluster-wide, beyond what this node holds
+	lowWater   atomic.Int64
+	wantRefill atomic.Bool
 
-	day      atomic.Int64 // the day count is for
-	count    atomic.Int64 // admitted on day, not yet reported
 	admitted atomic.Int64 // admitted since the counter was made (demand)
 	lastUse  atomic.Int64 // Unix nanoseconds of the last request
 
 	mu        sync.Mutex
-	otherDays map[int64]int64 // counts of earlier days not yet reported
-	waitCh    chan struct{}   // closed when a grant answer arrives
+	retired   []*grant      // grants no longer in force, with counts or units to report
+	revokedAt uint64        // grants decided at or before this log index are void
+	waitCh    chan struct{} // closed when a grant answer arrives
 	inflight  bool
 	lastAsk   time.Time
 	// askEvery is how often an exhausted key asks again: it doubles while
-	// the answer stays "nothing left" (up to maxAskEvery), and a Nudge
+	// the answer stays "nothing left" (up to maxAskEvery), and an Event
 	// from the log (an extension, units handed back, a plan change) makes
 	// it ask at once.
 	askEvery time.Duration
@@ -437,29 +552,33 @@ func (c *Counter) demand(now time.Time, every time.Duration, live int) (float64,
 
 // Take spends one unit of the key's quota. It waits (bounded by ctx) only
 // when this node holds no unit and the ledger has not said the quota is
-// spent.
+// spent. Periods are decided on the ledger's clock (the leader's), not on
+// this node's.
 func (c *Counter) Take(ctx context.Context, now time.Time) limiter.QuotaDecision {
-	sec := now.Unix()
+	sec := c.pool.ledgerSec(now)
 	for {
 		st := c.state.Load()
-		end := c.periodEnd.Load()
+		g := c.cur.Load()
 		switch st {
 		case stateNoQuota:
-			if sec < end {
-				c.record(now)
+			if sec < c.checkUntil.Load() && g != nil {
+				c.use(now)
+				g.record(c, DayOf(sec))
 				return limiter.QuotaDecision{Status: limiter.QuotaAllowed, Limit: -1, Remaining: -1}
 			}
 		case stateUnknown:
-			if sec < end {
+			if sec < c.checkUntil.Load() {
 				return limiter.QuotaDecision{Status: limiter.QuotaUnknown}
 			}
 		case stateActive, stateExhausted:
-			if sec >= end {
-				c.expire(sec)
+			if g == nil || !g.span.Contains(sec) {
+				c.expire(g, sec)
 				break
 			}
-			if left := c.avail.Add(-1); left >= 0 {
-				c.record(now)
+			end := time.Unix(g.span.End, 0).Add(-time.Duration(c.pool.offset.Load()))
+			if left := g.avail.Add(-1); left >= 0 {
+				c.use(now)
+				g.record(c, DayOf(sec))
 				if left < c.lowWater.Load() {
 					c.askRefill()
 				}
@@ -467,17 +586,17 @@ func (c *Counter) Take(ctx context.Context, now time.Time) limiter.QuotaDecision
 					Status:    limiter.QuotaAllowed,
 					Limit:     c.limit.Load(),
 					Remaining: c.remaining.Load() + left,
-					ResetAt:   time.Unix(end, 0),
+					ResetAt:   end,
 				}
 			}
-			c.avail.Add(1)
+			g.avail.Add(1)
 			if st == stateExhausted {
 				c.askRefill()
 				return limiter.QuotaDecision{
 					Status:     limiter.QuotaExhausted,
 					Limit:      c.limit.Load(),
-					ResetAt:    time.Unix(end, 0),
-					RetryAfter: time.Unix(end, 0).Sub(now),
+					ResetAt:    end,
+					RetryAfter: end.Sub(now),
 				}
 			}
 		}
@@ -494,26 +613,65 @@ func (c *Counter) Take(ctx context.Context, now time.Time) limiter.QuotaDecision
 }
 
 // Count records one admitted request of a plan without a quota.
-func (c *Counter) Count(now time.Time) { c.record(now) }
+func (c *Counter) Count(now time.Time) {
+	g := c.cur.Load()
+	if g == nil || g.span.End != 0 {
+		g = c.noQuotaGrant()
+	}
+	c.use(now)
+	g.record(c, DayOf(c.pool.ledgerSec(now)))
+}
 
-func (c *Counter) record(now time.Time) {
+func (c *Counter) use(now time.Time) {
 	c.admitted.Add(1)
 	c.lastUse.Store(now.UnixNano())
-	day := DayOf(now.Unix())
-	if c.day.Load() != day {
-		c.mu.Lock()
-		if old := c.day.Load(); old != day {
-			if n := c.count.Swap(0); n > 0 {
-				if c.otherDays == nil {
-					c.otherDays = map[int64]int64{}
-				}
-				c.otherDays[old] += n
-			}
-			c.day.Store(day)
-		}
-		c.mu.Unlock()
+}
+
+// noQuotaGrant installs the counts of a plan without a quota.
+func (c *Counter) noQuotaGrant() *grant {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.cur.Load()
+	if g != nil && g.span.End == 0 {
+		return g
 	}
-	c.count.Add(1)
+	c.retireLocked()
+	g = &grant{}
+	c.cur.Store(g)
+	return g
+}
+
+// retireLocked takes the grant in force out of service: its units left
+// are handed back in the next batch, its counts reported. mu is held.
+func (c *Counter) retireLocked() {
+	g := c.cur.Swap(nil)
+	if g == nil {
+		return
+	}
+	g.release += g.drain()
+	g.retiredAt = c.pool.cfg.Now()
+	c.retired = append(c.retired, g)
+}
+
+// retireAll hands back everything held (a clean stop).
+func (c *Counter) retireAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.retireLocked()
+	c.state.Store(stateNone)
+}
+
+// reset forgets every grant without handing anything back: the ledger has
+// settled them.
+func (c *Counter) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g := c.cur.Swap(nil); g != nil {
+		g.drain()
+	}
+	c.retired = nil
+	c.inflight = false
+	c.state.Store(stateNone)
 }
 
 // nudge lets an exhausted counter ask again at once.
@@ -528,6 +686,23 @@ func (c *Counter) nudge() bool {
 	return true
 }
 
+// revoke hands back what the counter holds: the log changed the key's
+// quota at index, and grants decided before that are void. A key in use
+// asks for a new grant at once.
+func (c *Counter) revoke(index uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.revokedAt = max(c.revokedAt, index)
+	if c.cur.Load() == nil && c.state.Load() == stateNone {
+		return false
+	}
+	c.retireLocked()
+	c.state.Store(stateNone)
+	c.lastAsk, c.askEvery = time.Time{}, 0
+	c.wantRefill.Store(true)
+	return true
+}
+
 func (c *Counter) askRefill() {
 	if !c.wantRefill.Load() {
 		c.wantRefill.Store(true)
@@ -538,14 +713,15 @@ func (c *Counter) askRefill() {
 // waitChan returns the channel to wait on for the next grant answer, or
 // nil when the caller should look again: units arrived meanwhile, or the
 // ledger said the quota is spent (an exhausted key is asked for again only
-// every ReportInterval, so waiting would outlast most deadlines). Units
-// count only with a grant state: a Take that undoes its decrement after a
-// drain can leave a unit behind in any state, and retrying on it would spin.
+// every ReportInterval, so waiting would outlast most deadlines).
 func (c *Counter) waitChan() chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	g := c.cur.Load()
 	switch st := c.state.Load(); {
-	case st == stateExhausted, st == stateActive && c.avail.Load() > 0:
+	case st == stateExhausted && g != nil:
+		return nil
+	case st == stateActive && g != nil && g.avail.Load() > 0:
 		return nil
 	}
 	c.wantRefill.Store(true)
@@ -553,42 +729,51 @@ func (c *Counter) waitChan() chan struct{} {
 	return c.waitCh
 }
 
-// drain takes every unit held, leaving transient decrements of racing
-// Takes to undo themselves.
-func (c *Counter) drain() int64 {
-	for {
-		v := c.avail.Load()
-		if v <= 0 {
-			return 0
-		}
-		if c.avail.CompareAndSwap(v, 0) {
-			return v
-		}
-	}
-}
-
-// expire drops a grant whose period is over: the ledger starts the new
-// period without it.
-func (c *Counter) expire(sec int64) {
+// expire takes a grant out of service when the ledger's clock is outside
+// its period: the ledger starts the new period without it.
+func (c *Counter) expire(g *grant, sec int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if sec < c.periodEnd.Load() {
-		return
+	if cur := c.cur.Load(); cur != g || (g != nil && g.span.Contains(sec)) {
+		return // another Take got there first
 	}
-	c.drain()
+	c.retireLocked()
 	c.state.Store(stateNone)
 }
 
-// collectReports appends the counts not yet reported.
-func (c *Counter) collectReports(out []*pb.UsageReport) []*pb.UsageReport {
+// collectReports appends the counts not yet reported and the units handed
+// back, and forgets retired grants with nothing left to say.
+func (c *Counter) collectReports(out []*pb.UsageReport, now time.Time) []*pb.UsageReport {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for d, n := range c.otherDays {
-		out = append(out, &pb.UsageReport{PlanId: c.planID, KeyId: c.keyID, PeriodStart: c.periodStart.Load(), Day: d, Count: n})
+	if g := c.cur.Load(); g != nil {
+		out = c.reportsOf(out, g)
 	}
-	clear(c.otherDays)
-	if n := c.count.Swap(0); n > 0 {
-		out = append(out, &pb.UsageReport{PlanId: c.planID, KeyId: c.keyID, PeriodStart: c.periodStart.Load(), Day: c.day.Load(), Count: n})
+	keep := c.retired[:0]
+	for _, g := range c.retired {
+		n := len(out)
+		out = c.reportsOf(out, g)
+		if g.release > 0 {
+			out = append(out, &pb.UsageReport{PlanId: c.planID, KeyId: c.keyID, PeriodStart: g.span.Start, PeriodEnd: g.span.End, Day: g.span.ClampDay(g.day.Load()), Release: g.release})
+			g.release = 0
+		}
+		if len(out) > n || now.Sub(g.retiredAt) < retiredLinger {
+			keep = append(keep, g)
+		}
+	}
+	clear(c.retired[len(keep):])
+	c.retired = keep
+	return out
+}
+
+// reportsOf appends a grant's counts not yet reported; mu is held.
+func (c *Counter) reportsOf(out []*pb.UsageReport, g *grant) []*pb.UsageReport {
+	for d, n := range g.otherDays {
+		out = append(out, &pb.UsageReport{PlanId: c.planID, KeyId: c.keyID, PeriodStart: g.span.Start, PeriodEnd: g.span.End, Day: d, Count: n})
+	}
+	clear(g.otherDays)
+	if n := g.count.Swap(0); n > 0 {
+		out = append(out, &pb.UsageReport{PlanId: c.planID, KeyId: c.keyID, PeriodStart: g.span.Start, PeriodEnd: g.span.End, Day: g.day.Load(), Count: n})
 	}
 	return out
 }
@@ -603,11 +788,11 @@ func (c *Counter) grantRequest(now time.Time, live int, cfg QuotaPoolConfig) *pb
 	if !c.wantRefill.Load() || c.inflight {
 		return nil
 	}
-	if st := c.state.Load(); st == stateExhausted && now.Sub(c.lastAsk) < max(c.askEvery, cfg.ReportInterval) {
-		return nil // ask an exhausted ledger again at most every interval
+	if now.Sub(c.lastAsk) < c.askEvery {
+		return nil // an exhausted or lapsed answer: ask again after askEvery
 	}
 	remaining := int64(-1)
-	if c.state.Load() == stateActive || c.state.Load() == stateExhausted {
+	if g := c.cur.Load(); g != nil && g.span.End != 0 {
 		remaining = c.remaining.Load()
 	}
 	want := limiter.GrantSize(limiter.GrantInput{
@@ -627,50 +812,84 @@ func (c *Counter) grantRequest(now time.Time, live int, cfg QuotaPoolConfig) *pb
 }
 
 // idleRelease hands back the units of a key that is no longer used here.
-func (c *Counter) idleRelease(now time.Time, idle time.Duration) *pb.UsageReport {
+func (c *Counter) idleRelease(now time.Time, idle time.Duration) {
 	if c.state.Load() != stateActive || now.UnixNano()-c.lastUse.Load() < int64(idle) {
-		return nil
+		return
 	}
-	n := c.drain()
-	if n == 0 {
-		return nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state.Load() != stateActive {
+		return
 	}
+	c.retireLocked()
 	c.state.Store(stateNone)
-	return &pb.UsageReport{PlanId: c.planID, KeyId: c.keyID, PeriodStart: c.periodStart.Load(), Day: DayOf(now.Unix()), Release: n}
 }
 
-// applyGrant takes the ledger's answer to a grant request.
-func (c *Counter) applyGrant(r *pb.GrantResult, now time.Time) {
+// backoff doubles the wait before the next ask, from ReportInterval up to
+// maxAskEvery of them; mu is held.
+func (c *Counter) backoff() {
+	ri := c.pool.cfg.ReportInterval
+	c.askEvery = min(max(2*c.askEvery, ri), maxAskEvery*ri)
+}
+
+// applyGrant takes the ledger's answer to a grant request, decided at log
+// index and received at ledger second sec.
+func (c *Counter) applyGrant(r *pb.GrantResult, index uint64, sec int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.inflight = false
+	defer func() {
+		close(c.waitCh)
+		c.waitCh = make(chan struct{})
+	}()
+	span := limiter.Span{Start: r.PeriodStart, End: r.PeriodEnd}
 	switch {
+	case index <= c.revokedAt:
+		// Decided before a revocation this node applied already: hand the
+		// units straight back and ask again.
+		if r.Granted > 0 {
+			c.retired = append(c.retired, &grant{span: span, release: r.Granted, retiredAt: c.pool.cfg.Now()})
+		}
+		c.wantRefill.Store(true)
+		return
 	case r.Unknown:
-		c.drain()
-		c.periodEnd.Store(now.Add(recheckAfter).Unix())
+		c.retireLocked()
+		c.checkUntil.Store(sec + int64(recheckAfter/time.Second))
 		c.state.Store(stateUnknown)
+		return
 	case r.Limit < 0:
-		c.drain()
-		c.periodEnd.Store(now.Add(recheckAfter).Unix())
+		if g := c.cur.Load(); g == nil || g.span.End != 0 {
+			c.retireLocked()
+			c.cur.Store(&grant{})
+		}
+		c.checkUntil.Store(sec + int64(recheckAfter/time.Second))
 		c.state.Store(stateNoQuota)
-	default:
-		if r.PeriodStart != c.periodStart.Load() {
-			c.drain() // units of another period lapse
-			c.periodStart.Store(r.PeriodStart)
-		}
-		c.limit.Store(r.Limit)
-		c.remaining.Store(r.Remaining)
-		c.lowWater.Store(limiter.LowWatermark(r.Granted))
-		c.periodEnd.Store(r.PeriodEnd)
-		c.avail.Add(r.Granted)
-		if r.Granted > 0 || c.avail.Load() > 0 {
-			c.state.Store(stateActive)
-			c.askEvery = 0
-		} else {
-			c.state.Store(stateExhausted)
-			c.askEvery = min(max(2*c.askEvery, c.pool.cfg.ReportInterval), maxAskEvery*c.pool.cfg.ReportInterval)
-		}
+		return
 	}
-	close(c.waitCh)
-	c.waitCh = make(chan struct{})
+	g := c.cur.Load()
+	if g == nil || g.span != span {
+		c.retireLocked()
+		g = &grant{span: span}
+		g.day.Store(span.ClampDay(DayOf(sec)))
+		c.cur.Store(g)
+	}
+	c.limit.Store(r.Limit)
+	c.remaining.Store(r.Remaining)
+	c.lowWater.Store(limiter.LowWatermark(r.Granted))
+	g.avail.Add(r.Granted)
+	switch {
+	case !span.Contains(sec):
+		// The ledger's period is not the one this node's clock is in: the
+		// clock offset was just measured again, so ask again, but not in
+		// a loop.
+		c.state.Store(stateActive)
+		c.backoff()
+		c.lastAsk = c.pool.cfg.Now()
+	case r.Granted > 0 || g.avail.Load() > 0:
+		c.state.Store(stateActive)
+		c.askEvery = 0
+	default:
+		c.state.Store(stateExhausted)
+		c.backoff()
+	}
 }

@@ -119,7 +119,7 @@ func TestQuotaExactLimitThenExhausted(t *testing.T) {
 	day := DayOf(quotaT0.Unix())
 	eventually(t, 5*time.Second, func() bool {
 		l := e.ledger("p1", "k1")
-		return l.GetUsed() == 50 && l.GetDaily()[day] == 50 && len(l.GetGranted()) == 0
+		return usedNow(l) == 50 && l.GetDaily()[day] == 50 && len(l.GetGrants()) == 0
 	}, "the ledger counts 50 used on the day and no grant")
 }
 
@@ -180,7 +180,7 @@ func TestQuotaConcurrentTakesNeverOverAdmit(t *testing.T) {
 				return false
 			}
 		}
-		return l.GetUsed() == limit
+		return usedNow(l) == limit
 	}, "the ledger counts every admitted request on its day")
 }
 
@@ -193,7 +193,7 @@ func TestQuotaSetRemainingThenRollover(t *testing.T) {
 	day := DayOf(quotaT0.Unix())
 	eventually(t, 5*time.Second, func() bool {
 		l := e.ledger("p1", "k1")
-		return l.GetUsed() == 50 && len(l.GetGranted()) == 0
+		return usedNow(l) == 50 && len(l.GetGrants()) == 0
 	}, "every count reported")
 
 	res, err := e.store.Apply(context.Background(), cmdSetRemaining("p1", "k1", 20))
@@ -225,7 +225,7 @@ func TestQuotaSetRemainingThenRollover(t *testing.T) {
 	}
 	eventually(t, 5*time.Second, func() bool {
 		l := e.ledger("p1", "k1")
-		return l.GetDaily()[day] == 70 && l.GetDaily()[day+1] == 50 && l.GetUsed() == 50
+		return l.GetDaily()[day] == 70 && l.GetDaily()[day+1] == 50 && usedNow(l) == 50
 	}, "usage of both days in the ledger")
 }
 
@@ -238,14 +238,14 @@ func TestQuotaCloseReportsAndReleases(t *testing.T) {
 		}
 		e.clk.Advance(100 * time.Millisecond) // some demand: grants grow
 	}
-	eventually(t, 5*time.Second, func() bool { return c.avail.Load() > 0 }, "the node holds units it did not spend")
+	eventually(t, 5*time.Second, func() bool { return heldUnits(c) > 0 }, "the node holds units it did not spend")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := e.pool.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 	l := e.ledger("p1", "k1")
-	if l.Used != 7 || l.Daily[DayOf(quotaT0.Unix())] != 7 || len(l.Granted) != 0 {
+	if usedNow(l) != 7 || l.Daily[DayOf(quotaT0.Unix())] != 7 || len(l.Grants) != 0 {
 		t.Fatalf("after close: %v, want 7 used and no grant", l)
 	}
 	res, err := e.store.Apply(context.Background(), cmdLedger(&pb.LedgerBatch{NodeId: "n2", Grants: []*pb.GrantRequest{grantReq("p1", "k1", 100)}}))
@@ -360,7 +360,7 @@ func TestQuotaUnavailableThenResentBatchAppliesOnce(t *testing.T) {
 		allowed++
 		e.clk.Advance(10 * time.Millisecond) // demand: bigger grants
 	}
-	eventually(t, 5*time.Second, func() bool { return c.avail.Load() >= 20 }, "the node holds a grant")
+	eventually(t, 5*time.Second, func() bool { return heldUnits(c) >= 20 }, "the node holds a grant")
 
 	// The ledger goes away; the node spends what it holds.
 	sw.set(ledgerDown, 0)
@@ -381,7 +381,7 @@ func TestQuotaUnavailableThenResentBatchAppliesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := e.ledger("p1", "k1")
-	if l.Used != allowed || l.Daily[day] != allowed || len(l.Granted) != 0 {
+	if usedNow(l) != allowed || l.Daily[day] != allowed || len(l.Grants) != 0 {
 		t.Fatalf("after close: %v, want %d used once and no grant", l, allowed)
 	}
 }
@@ -399,7 +399,7 @@ func TestQuotaCrashedNodeSettlesOnRestart(t *testing.T) {
 		allowed1++
 		e.clk.Advance(100 * time.Millisecond)
 	}
-	eventually(t, 5*time.Second, func() bool { return c1.avail.Load() > 0 }, "the node holds units")
+	eventually(t, 5*time.Second, func() bool { return heldUnits(c1) > 0 }, "the node holds units")
 
 	// The node dies: nothing it sends from now on reaches the ledger.
 	sw.set(ledgerBlackhole, 0)
@@ -409,8 +409,8 @@ func TestQuotaCrashedNodeSettlesOnRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := e.ledger("p1", "k1")
-	lost := before.Granted["n1"]
-	if lost <= 0 || before.Used+lost > limit {
+	lost := heldBy(before, "n1")
+	if lost <= 0 || usedNow(before)+lost > limit {
 		t.Fatalf("ledger at the crash: %v", before)
 	}
 
@@ -418,15 +418,15 @@ func TestQuotaCrashedNodeSettlesOnRestart(t *testing.T) {
 	p2 := e.newPool(t, "n1", e.store, nil)
 	c2 := p2.Counter("p1", "k1")
 	allowed2 := e.takeUntilExhausted(t, c2, limit)
-	if int64(allowed2) != limit-before.Used-lost {
-		t.Fatalf("%d allowed after the restart, want %d - %d used - %d lost", allowed2, limit, before.Used, lost)
+	if int64(allowed2) != limit-usedNow(before)-lost {
+		t.Fatalf("%d allowed after the restart, want %d - %d used - %d lost", allowed2, limit, usedNow(before), lost)
 	}
 	if allowed1+allowed2 > limit {
 		t.Fatalf("%d + %d admitted over a limit of %d", allowed1, allowed2, limit)
 	}
 	eventually(t, 5*time.Second, func() bool {
 		l := e.ledger("p1", "k1")
-		return l.GetUsed() == limit && len(l.GetGranted()) == 0
+		return usedNow(l) == limit && len(l.GetGrants()) == 0
 	}, "the ledger counts the lost grant and every new request as used")
 }
 
@@ -445,7 +445,7 @@ func TestQuotaWithoutQuotaCountsOnly(t *testing.T) {
 	day := DayOf(quotaT0.Unix())
 	eventually(t, 5*time.Second, func() bool {
 		l := e.ledger("free", "k1")
-		return l.GetUsed() == 8 && l.GetDaily()[day] == 8
+		return l.GetDaily()[day] == 8
 	}, "usage without a quota reaches the ledger")
 
 	// A key that is not in the plan.
@@ -466,13 +466,13 @@ func TestCounterTakeRecoversLeftoverUnits(t *testing.T) {
 	eventually(t, 5*time.Second, func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return c.state.Load() == stateActive && !c.inflight && !c.wantRefill.Load() && c.avail.Load() > 0
+		return c.state.Load() == stateActive && !c.inflight && !c.wantRefill.Load() && heldUnits(c) > 0
 	}, "the counter holds a grant and asks for nothing")
 	// The state a Take that undid its decrement after an idle release
 	// leaves behind: no grant state, one unit.
 	c.mu.Lock()
 	c.state.Store(stateNone)
-	c.avail.Store(1)
+	c.cur.Load().avail.Store(1)
 	c.mu.Unlock()
 	done := make(chan limiter.QuotaDecision, 1)
 	go func() { done <- e.take(c, 2*time.Second) }()
@@ -498,7 +498,7 @@ func TestCounterTakeDoesNotAllocate(t *testing.T) {
 			t.Fatalf("take: %+v", d)
 		}
 		e.clk.Advance(10 * time.Millisecond)
-		return c.avail.Load() > 20_000
+		return heldUnits(c) > 20_000
 	}, "a large grant held")
 	ctx := context.Background()
 	now := e.clk.Now()
@@ -631,7 +631,7 @@ func TestBatchesStaySmall(t *testing.T) {
 // polls an hour apart, the extension still gets through.
 func TestNudgeAsksAgainAtOnce(t *testing.T) {
 	e := newQuotaEnv(t, quota(10, "DAY", 0), nil, func(c *QuotaPoolConfig) { c.ReportInterval = time.Hour })
-	e.store.FSM().OnQuotaChange(e.pool.Nudge)
+	e.store.FSM().OnQuotaChange(e.pool.Event)
 	c := e.pool.Counter("p1", "k1")
 	if n := e.takeUntilExhausted(t, c, 100); n != 10 {
 		t.Fatalf("%d allowed, want 10", n)

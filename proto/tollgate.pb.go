@@ -1083,20 +1083,29 @@ func (x *Config) GetIndex() uint64 {
 	return 0
 }
 
-// KeyLedger is the ledger of one API key in one usage plan.
-// Invariant at every applied index, for the current period:
+// KeyLedger is the ledger of one API key in one usage plan. Every unit a
+// node may spend is either reported (daily), settled (settled) or held
+// (grants). Invariant at every applied index, for the quota period P that
+// contains the entry's time, while the limit is not lowered:
 //
-//	used + sum(granted) <= limit + extra   (while the limit is not lowered)
+//	daily(P) + settled(P) + held(grants overlapping P) <= limit + period_extra[P]
+//
+// (cluster/DESIGN.md, "The quota ledger").
 type KeyLedger struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PlanId        string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
-	KeyId         string                 `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
-	PeriodStart   int64                  `protobuf:"varint,3,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`                                                                            // Unix seconds, UTC, of the current period
-	Used          int64                  `protobuf:"varint,4,opt,name=used,proto3" json:"used,omitempty"`                                                                                                             // reported units in the current period
-	Granted       map[string]int64       `protobuf:"bytes,5,rep,name=granted,proto3" json:"granted,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`                             // node id -> units handed out, not yet reported
-	Extra         int64                  `protobuf:"varint,6,opt,name=extra,proto3" json:"extra,omitempty"`                                                                                                           // extension of the current period's limit
-	Daily         map[int64]int64        `protobuf:"bytes,7,rep,name=daily,proto3" json:"daily,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`                                // Unix day number (UTC) -> used that day
-	PeriodExtra   map[int64]int64        `protobuf:"bytes,8,rep,name=period_extra,json=periodExtra,proto3" json:"period_extra,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"` // period start -> extension, for history
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	PlanId      string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	KeyId       string                 `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	PeriodStart int64                  `protobuf:"varint,3,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"` // the latest period a grant was decided in (Unix seconds)
+	// Fields 4, 5 and 6 were the ledger of snapshot version 1 (used,
+	// granted per node, extra); Restore converts them.
+	Used          int64            `protobuf:"varint,4,opt,name=used,proto3" json:"used,omitempty"`
+	Granted       map[string]int64 `protobuf:"bytes,5,rep,name=granted,proto3" json:"granted,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Extra         int64            `protobuf:"varint,6,opt,name=extra,proto3" json:"extra,omitempty"`
+	Daily         map[int64]int64  `protobuf:"bytes,7,rep,name=daily,proto3" json:"daily,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`                                // Unix day number (UTC) -> reported requests that day
+	PeriodExtra   map[int64]int64  `protobuf:"bytes,8,rep,name=period_extra,json=periodExtra,proto3" json:"period_extra,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"` // period start -> extension of that period's limit
+	Grants        []*Grant         `protobuf:"bytes,9,rep,name=grants,proto3" json:"grants,omitempty"`                                                                                                          // units handed out, not yet reported or handed back
+	Settled       map[int64]int64  `protobuf:"bytes,10,rep,name=settled,proto3" json:"settled,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`                           // day -> units of settled grants (they may have been spent)
+	PeriodEnd     int64            `protobuf:"varint,11,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`                                                                                 // end of period_start's period
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1187,6 +1196,159 @@ func (x *KeyLedger) GetPeriodExtra() map[int64]int64 {
 	return nil
 }
 
+func (x *KeyLedger) GetGrants() []*Grant {
+	if x != nil {
+		return x.Grants
+	}
+	return nil
+}
+
+func (x *KeyLedger) GetSettled() map[int64]int64 {
+	if x != nil {
+		return x.Settled
+	}
+	return nil
+}
+
+func (x *KeyLedger) GetPeriodEnd() int64 {
+	if x != nil {
+		return x.PeriodEnd
+	}
+	return 0
+}
+
+// Grant is what one node holds of a key's quota for one period.
+type Grant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Start         int64                  `protobuf:"varint,2,opt,name=start,proto3" json:"start,omitempty"` // the period the units are valid in, Unix seconds [start, end)
+	End           int64                  `protobuf:"varint,3,opt,name=end,proto3" json:"end,omitempty"`
+	Units         int64                  `protobuf:"varint,4,opt,name=units,proto3" json:"units,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Grant) Reset() {
+	*x = Grant{}
+	mi := &file_tollgate_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Grant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Grant) ProtoMessage() {}
+
+func (x *Grant) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Grant.ProtoReflect.Descriptor instead.
+func (*Grant) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Grant) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *Grant) GetStart() int64 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *Grant) GetEnd() int64 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+func (x *Grant) GetUnits() int64 {
+	if x != nil {
+		return x.Units
+	}
+	return 0
+}
+
+// NodeLedger is the ledger's memory of one node's batches: batches carry
+// (run, seq), and a batch whose seq is not above the last applied of its
+// run applies once, however late it arrives.
+type NodeLedger struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           string                 `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`   // the node's current run (chosen at the node's start)
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`  // last batch applied in this run
+	Last          *Result                `protobuf:"bytes,3,opt,name=last,proto3" json:"last,omitempty"` // its result, answered again to a resend
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeLedger) Reset() {
+	*x = NodeLedger{}
+	mi := &file_tollgate_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeLedger) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeLedger) ProtoMessage() {}
+
+func (x *NodeLedger) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeLedger.ProtoReflect.Descriptor instead.
+func (*NodeLedger) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *NodeLedger) GetRun() string {
+	if x != nil {
+		return x.Run
+	}
+	return ""
+}
+
+func (x *NodeLedger) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *NodeLedger) GetLast() *Result {
+	if x != nil {
+		return x.Last
+	}
+	return nil
+}
+
 type GrantRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PlanId        string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
@@ -1198,7 +1360,7 @@ type GrantRequest struct {
 
 func (x *GrantRequest) Reset() {
 	*x = GrantRequest{}
-	mi := &file_tollgate_proto_msgTypes[13]
+	mi := &file_tollgate_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1210,7 +1372,7 @@ func (x *GrantRequest) String() string {
 func (*GrantRequest) ProtoMessage() {}
 
 func (x *GrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[13]
+	mi := &file_tollgate_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1385,7 @@ func (x *GrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantRequest.ProtoReflect.Descriptor instead.
 func (*GrantRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{13}
+	return file_tollgate_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GrantRequest) GetPlanId() string {
@@ -1263,7 +1425,7 @@ type GrantResult struct {
 
 func (x *GrantResult) Reset() {
 	*x = GrantResult{}
-	mi := &file_tollgate_proto_msgTypes[14]
+	mi := &file_tollgate_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1275,7 +1437,7 @@ func (x *GrantResult) String() string {
 func (*GrantResult) ProtoMessage() {}
 
 func (x *GrantResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[14]
+	mi := &file_tollgate_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1288,7 +1450,7 @@ func (x *GrantResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantResult.ProtoReflect.Descriptor instead.
 func (*GrantResult) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{14}
+	return file_tollgate_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GrantResult) GetPlanId() string {
@@ -1348,24 +1510,27 @@ func (x *GrantResult) GetUnknown() bool {
 }
 
 type UsageReport struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	PlanId      string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
-	KeyId       string                 `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
-	PeriodStart int64                  `protobuf:"varint,3,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"` // the period of the grant that release hands back
-	Day         int64                  `protobuf:"varint,4,opt,name=day,proto3" json:"day,omitempty"`                                    // Unix day number (UTC) the requests were admitted on
-	Count       int64                  `protobuf:"varint,5,opt,name=count,proto3" json:"count,omitempty"`                                // admitted requests, spent from grants where there is a quota
-	Release     int64                  `protobuf:"varint,6,opt,name=release,proto3" json:"release,omitempty"`                            // unspent units of the period_start grant handed back
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	PlanId string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	KeyId  string                 `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// The grant the counts were spent from and release hands back:
+	// [period_start, period_end) (both 0 for a plan without a quota).
+	PeriodStart int64 `protobuf:"varint,3,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	Day         int64 `protobuf:"varint,4,opt,name=day,proto3" json:"day,omitempty"`         // Unix day number (UTC) the requests count on: a day of the grant's period
+	Count       int64 `protobuf:"varint,5,opt,name=count,proto3" json:"count,omitempty"`     // admitted requests, spent from the grant where there is a quota
+	Release     int64 `protobuf:"varint,6,opt,name=release,proto3" json:"release,omitempty"` // unspent units of the grant handed back
 	// demand is the key's offered load on this node (requests per second,
 	// throttled ones included), recent average. The leader uses it to divide
 	// the plan's throttle between nodes; the FSM ignores it.
 	Demand        float64 `protobuf:"fixed64,7,opt,name=demand,proto3" json:"demand,omitempty"`
+	PeriodEnd     int64   `protobuf:"varint,8,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UsageReport) Reset() {
 	*x = UsageReport{}
-	mi := &file_tollgate_proto_msgTypes[15]
+	mi := &file_tollgate_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1377,7 +1542,7 @@ func (x *UsageReport) String() string {
 func (*UsageReport) ProtoMessage() {}
 
 func (x *UsageReport) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[15]
+	mi := &file_tollgate_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1390,7 +1555,7 @@ func (x *UsageReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
 func (*UsageReport) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{15}
+	return file_tollgate_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UsageReport) GetPlanId() string {
@@ -1442,6 +1607,13 @@ func (x *UsageReport) GetDemand() float64 {
 	return 0
 }
 
+func (x *UsageReport) GetPeriodEnd() int64 {
+	if x != nil {
+		return x.PeriodEnd
+	}
+	return 0
+}
+
 type LedgerBatch struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	NodeId  string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
@@ -1449,14 +1621,18 @@ type LedgerBatch struct {
 	Reports []*UsageReport         `protobuf:"bytes,3,rep,name=reports,proto3" json:"reports,omitempty"`
 	// settle: the node holds no grant any more (it restarted, or it was
 	// reaped). Its outstanding grants count as used: never over-admit.
-	Settle        bool `protobuf:"varint,4,opt,name=settle,proto3" json:"settle,omitempty"`
+	Settle bool `protobuf:"varint,4,opt,name=settle,proto3" json:"settle,omitempty"`
+	// run and seq make a batch apply once: a node numbers its batches 1, 2,
+	// 3... within a run it starts with a settle batch (cluster/DESIGN.md).
+	Run           string `protobuf:"bytes,5,opt,name=run,proto3" json:"run,omitempty"`
+	Seq           uint64 `protobuf:"varint,6,opt,name=seq,proto3" json:"seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LedgerBatch) Reset() {
 	*x = LedgerBatch{}
-	mi := &file_tollgate_proto_msgTypes[16]
+	mi := &file_tollgate_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1468,7 +1644,7 @@ func (x *LedgerBatch) String() string {
 func (*LedgerBatch) ProtoMessage() {}
 
 func (x *LedgerBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[16]
+	mi := &file_tollgate_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1481,7 +1657,7 @@ func (x *LedgerBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerBatch.ProtoReflect.Descriptor instead.
 func (*LedgerBatch) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{16}
+	return file_tollgate_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LedgerBatch) GetNodeId() string {
@@ -1512,16 +1688,33 @@ func (x *LedgerBatch) GetSettle() bool {
 	return false
 }
 
+func (x *LedgerBatch) GetRun() string {
+	if x != nil {
+		return x.Run
+	}
+	return ""
+}
+
+func (x *LedgerBatch) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 type LedgerBatchResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Grants        []*GrantResult         `protobuf:"bytes,1,rep,name=grants,proto3" json:"grants,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Grants []*GrantResult         `protobuf:"bytes,1,rep,name=grants,proto3" json:"grants,omitempty"`
+	// stale_run: the batch belongs to a run the ledger no longer follows
+	// (the node was settled since): nothing applied; start a new run.
+	StaleRun      bool `protobuf:"varint,2,opt,name=stale_run,json=staleRun,proto3" json:"stale_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LedgerBatchResult) Reset() {
 	*x = LedgerBatchResult{}
-	mi := &file_tollgate_proto_msgTypes[17]
+	mi := &file_tollgate_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1533,7 +1726,7 @@ func (x *LedgerBatchResult) String() string {
 func (*LedgerBatchResult) ProtoMessage() {}
 
 func (x *LedgerBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[17]
+	mi := &file_tollgate_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1546,7 +1739,7 @@ func (x *LedgerBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerBatchResult.ProtoReflect.Descriptor instead.
 func (*LedgerBatchResult) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{17}
+	return file_tollgate_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LedgerBatchResult) GetGrants() []*GrantResult {
@@ -1554,6 +1747,13 @@ func (x *LedgerBatchResult) GetGrants() []*GrantResult {
 		return x.Grants
 	}
 	return nil
+}
+
+func (x *LedgerBatchResult) GetStaleRun() bool {
+	if x != nil {
+		return x.StaleRun
+	}
+	return false
 }
 
 // LedgerGroup is the leader's group commit: the ledger batches of several
@@ -1567,7 +1767,7 @@ type LedgerGroup struct {
 
 func (x *LedgerGroup) Reset() {
 	*x = LedgerGroup{}
-	mi := &file_tollgate_proto_msgTypes[18]
+	mi := &file_tollgate_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1579,7 +1779,7 @@ func (x *LedgerGroup) String() string {
 func (*LedgerGroup) ProtoMessage() {}
 
 func (x *LedgerGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[18]
+	mi := &file_tollgate_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1592,7 +1792,7 @@ func (x *LedgerGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerGroup.ProtoReflect.Descriptor instead.
 func (*LedgerGroup) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{18}
+	return file_tollgate_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *LedgerGroup) GetCommands() []*Command {
@@ -1614,7 +1814,7 @@ type KeyShare struct {
 
 func (x *KeyShare) Reset() {
 	*x = KeyShare{}
-	mi := &file_tollgate_proto_msgTypes[19]
+	mi := &file_tollgate_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1626,7 +1826,7 @@ func (x *KeyShare) String() string {
 func (*KeyShare) ProtoMessage() {}
 
 func (x *KeyShare) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[19]
+	mi := &file_tollgate_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1639,7 +1839,7 @@ func (x *KeyShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyShare.ProtoReflect.Descriptor instead.
 func (*KeyShare) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{19}
+	return file_tollgate_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *KeyShare) GetPlanId() string {
@@ -1672,7 +1872,7 @@ type CreateRestApi struct {
 
 func (x *CreateRestApi) Reset() {
 	*x = CreateRestApi{}
-	mi := &file_tollgate_proto_msgTypes[20]
+	mi := &file_tollgate_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1684,7 +1884,7 @@ func (x *CreateRestApi) String() string {
 func (*CreateRestApi) ProtoMessage() {}
 
 func (x *CreateRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[20]
+	mi := &file_tollgate_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1697,7 +1897,7 @@ func (x *CreateRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRestApi.ProtoReflect.Descriptor instead.
 func (*CreateRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{20}
+	return file_tollgate_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateRestApi) GetApi() *RestApi {
@@ -1717,7 +1917,7 @@ type UpdateRestApi struct {
 
 func (x *UpdateRestApi) Reset() {
 	*x = UpdateRestApi{}
-	mi := &file_tollgate_proto_msgTypes[21]
+	mi := &file_tollgate_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1729,7 +1929,7 @@ func (x *UpdateRestApi) String() string {
 func (*UpdateRestApi) ProtoMessage() {}
 
 func (x *UpdateRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[21]
+	mi := &file_tollgate_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1742,7 +1942,7 @@ func (x *UpdateRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRestApi.ProtoReflect.Descriptor instead.
 func (*UpdateRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{21}
+	return file_tollgate_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UpdateRestApi) GetApi() *RestApi {
@@ -1768,7 +1968,7 @@ type DeleteRestApi struct {
 
 func (x *DeleteRestApi) Reset() {
 	*x = DeleteRestApi{}
-	mi := &file_tollgate_proto_msgTypes[22]
+	mi := &file_tollgate_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1780,7 +1980,7 @@ func (x *DeleteRestApi) String() string {
 func (*DeleteRestApi) ProtoMessage() {}
 
 func (x *DeleteRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[22]
+	mi := &file_tollgate_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1793,7 +1993,7 @@ func (x *DeleteRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRestApi.ProtoReflect.Descriptor instead.
 func (*DeleteRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{22}
+	return file_tollgate_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeleteRestApi) GetId() string {
@@ -1813,7 +2013,7 @@ type CreateDeployment struct {
 
 func (x *CreateDeployment) Reset() {
 	*x = CreateDeployment{}
-	mi := &file_tollgate_proto_msgTypes[23]
+	mi := &file_tollgate_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1825,7 +2025,7 @@ func (x *CreateDeployment) String() string {
 func (*CreateDeployment) ProtoMessage() {}
 
 func (x *CreateDeployment) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[23]
+	mi := &file_tollgate_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1838,7 +2038,7 @@ func (x *CreateDeployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDeployment.ProtoReflect.Descriptor instead.
 func (*CreateDeployment) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{23}
+	return file_tollgate_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateDeployment) GetDeployment() *Deployment {
@@ -1866,7 +2066,7 @@ type PutStage struct {
 
 func (x *PutStage) Reset() {
 	*x = PutStage{}
-	mi := &file_tollgate_proto_msgTypes[24]
+	mi := &file_tollgate_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1878,7 +2078,7 @@ func (x *PutStage) String() string {
 func (*PutStage) ProtoMessage() {}
 
 func (x *PutStage) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[24]
+	mi := &file_tollgate_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1891,7 +2091,7 @@ func (x *PutStage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStage.ProtoReflect.Descriptor instead.
 func (*PutStage) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{24}
+	return file_tollgate_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PutStage) GetStage() *Stage {
@@ -1925,7 +2125,7 @@ type DeleteStage struct {
 
 func (x *DeleteStage) Reset() {
 	*x = DeleteStage{}
-	mi := &file_tollgate_proto_msgTypes[25]
+	mi := &file_tollgate_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1937,7 +2137,7 @@ func (x *DeleteStage) String() string {
 func (*DeleteStage) ProtoMessage() {}
 
 func (x *DeleteStage) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[25]
+	mi := &file_tollgate_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1950,7 +2150,7 @@ func (x *DeleteStage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStage.ProtoReflect.Descriptor instead.
 func (*DeleteStage) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{25}
+	return file_tollgate_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DeleteStage) GetRestApiId() string {
@@ -1978,7 +2178,7 @@ type PutUsagePlan struct {
 
 func (x *PutUsagePlan) Reset() {
 	*x = PutUsagePlan{}
-	mi := &file_tollgate_proto_msgTypes[26]
+	mi := &file_tollgate_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1990,7 +2190,7 @@ func (x *PutUsagePlan) String() string {
 func (*PutUsagePlan) ProtoMessage() {}
 
 func (x *PutUsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[26]
+	mi := &file_tollgate_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2003,7 +2203,7 @@ func (x *PutUsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutUsagePlan.ProtoReflect.Descriptor instead.
 func (*PutUsagePlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{26}
+	return file_tollgate_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PutUsagePlan) GetPlan() *UsagePlan {
@@ -2036,7 +2236,7 @@ type DeleteUsagePlan struct {
 
 func (x *DeleteUsagePlan) Reset() {
 	*x = DeleteUsagePlan{}
-	mi := &file_tollgate_proto_msgTypes[27]
+	mi := &file_tollgate_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2048,7 +2248,7 @@ func (x *DeleteUsagePlan) String() string {
 func (*DeleteUsagePlan) ProtoMessage() {}
 
 func (x *DeleteUsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[27]
+	mi := &file_tollgate_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2061,7 +2261,7 @@ func (x *DeleteUsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUsagePlan.ProtoReflect.Descriptor instead.
 func (*DeleteUsagePlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{27}
+	return file_tollgate_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeleteUsagePlan) GetId() string {
@@ -2082,7 +2282,7 @@ type PutApiKey struct {
 
 func (x *PutApiKey) Reset() {
 	*x = PutApiKey{}
-	mi := &file_tollgate_proto_msgTypes[28]
+	mi := &file_tollgate_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2094,7 +2294,7 @@ func (x *PutApiKey) String() string {
 func (*PutApiKey) ProtoMessage() {}
 
 func (x *PutApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[28]
+	mi := &file_tollgate_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2107,7 +2307,7 @@ func (x *PutApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutApiKey.ProtoReflect.Descriptor instead.
 func (*PutApiKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{28}
+	return file_tollgate_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PutApiKey) GetKey() *ApiKey {
@@ -2140,7 +2340,7 @@ type DeleteApiKey struct {
 
 func (x *DeleteApiKey) Reset() {
 	*x = DeleteApiKey{}
-	mi := &file_tollgate_proto_msgTypes[29]
+	mi := &file_tollgate_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2152,7 +2352,7 @@ func (x *DeleteApiKey) String() string {
 func (*DeleteApiKey) ProtoMessage() {}
 
 func (x *DeleteApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[29]
+	mi := &file_tollgate_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2165,7 +2365,7 @@ func (x *DeleteApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteApiKey.ProtoReflect.Descriptor instead.
 func (*DeleteApiKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{29}
+	return file_tollgate_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DeleteApiKey) GetId() string {
@@ -2186,7 +2386,7 @@ type ImportedKey struct {
 
 func (x *ImportedKey) Reset() {
 	*x = ImportedKey{}
-	mi := &file_tollgate_proto_msgTypes[30]
+	mi := &file_tollgate_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2198,7 +2398,7 @@ func (x *ImportedKey) String() string {
 func (*ImportedKey) ProtoMessage() {}
 
 func (x *ImportedKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[30]
+	mi := &file_tollgate_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2211,7 +2411,7 @@ func (x *ImportedKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportedKey.ProtoReflect.Descriptor instead.
 func (*ImportedKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{30}
+	return file_tollgate_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ImportedKey) GetKey() *ApiKey {
@@ -2245,7 +2445,7 @@ type ImportApiKeys struct {
 
 func (x *ImportApiKeys) Reset() {
 	*x = ImportApiKeys{}
-	mi := &file_tollgate_proto_msgTypes[31]
+	mi := &file_tollgate_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2257,7 +2457,7 @@ func (x *ImportApiKeys) String() string {
 func (*ImportApiKeys) ProtoMessage() {}
 
 func (x *ImportApiKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[31]
+	mi := &file_tollgate_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2270,7 +2470,7 @@ func (x *ImportApiKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportApiKeys.ProtoReflect.Descriptor instead.
 func (*ImportApiKeys) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{31}
+	return file_tollgate_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ImportApiKeys) GetKeys() []*ImportedKey {
@@ -2297,7 +2497,7 @@ type CreateUsagePlanKey struct {
 
 func (x *CreateUsagePlanKey) Reset() {
 	*x = CreateUsagePlanKey{}
-	mi := &file_tollgate_proto_msgTypes[32]
+	mi := &file_tollgate_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2309,7 +2509,7 @@ func (x *CreateUsagePlanKey) String() string {
 func (*CreateUsagePlanKey) ProtoMessage() {}
 
 func (x *CreateUsagePlanKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[32]
+	mi := &file_tollgate_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2322,7 +2522,7 @@ func (x *CreateUsagePlanKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUsagePlanKey.ProtoReflect.Descriptor instead.
 func (*CreateUsagePlanKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{32}
+	return file_tollgate_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CreateUsagePlanKey) GetPlanId() string {
@@ -2349,7 +2549,7 @@ type DeleteUsagePlanKey struct {
 
 func (x *DeleteUsagePlanKey) Reset() {
 	*x = DeleteUsagePlanKey{}
-	mi := &file_tollgate_proto_msgTypes[33]
+	mi := &file_tollgate_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2361,7 +2561,7 @@ func (x *DeleteUsagePlanKey) String() string {
 func (*DeleteUsagePlanKey) ProtoMessage() {}
 
 func (x *DeleteUsagePlanKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[33]
+	mi := &file_tollgate_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2374,7 +2574,7 @@ func (x *DeleteUsagePlanKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUsagePlanKey.ProtoReflect.Descriptor instead.
 func (*DeleteUsagePlanKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{33}
+	return file_tollgate_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DeleteUsagePlanKey) GetPlanId() string {
@@ -2400,7 +2600,7 @@ type UpdateAccount struct {
 
 func (x *UpdateAccount) Reset() {
 	*x = UpdateAccount{}
-	mi := &file_tollgate_proto_msgTypes[34]
+	mi := &file_tollgate_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2412,7 +2612,7 @@ func (x *UpdateAccount) String() string {
 func (*UpdateAccount) ProtoMessage() {}
 
 func (x *UpdateAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[34]
+	mi := &file_tollgate_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2425,7 +2625,7 @@ func (x *UpdateAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccount.ProtoReflect.Descriptor instead.
 func (*UpdateAccount) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{34}
+	return file_tollgate_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *UpdateAccount) GetAccount() *Account {
@@ -2446,7 +2646,7 @@ type SetRemaining struct {
 
 func (x *SetRemaining) Reset() {
 	*x = SetRemaining{}
-	mi := &file_tollgate_proto_msgTypes[35]
+	mi := &file_tollgate_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2458,7 +2658,7 @@ func (x *SetRemaining) String() string {
 func (*SetRemaining) ProtoMessage() {}
 
 func (x *SetRemaining) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[35]
+	mi := &file_tollgate_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2471,7 +2671,7 @@ func (x *SetRemaining) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRemaining.ProtoReflect.Descriptor instead.
 func (*SetRemaining) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{35}
+	return file_tollgate_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SetRemaining) GetPlanId() string {
@@ -2510,7 +2710,7 @@ type CreateDefaultPlan struct {
 
 func (x *CreateDefaultPlan) Reset() {
 	*x = CreateDefaultPlan{}
-	mi := &file_tollgate_proto_msgTypes[36]
+	mi := &file_tollgate_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2522,7 +2722,7 @@ func (x *CreateDefaultPlan) String() string {
 func (*CreateDefaultPlan) ProtoMessage() {}
 
 func (x *CreateDefaultPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[36]
+	mi := &file_tollgate_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2535,7 +2735,7 @@ func (x *CreateDefaultPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDefaultPlan.ProtoReflect.Descriptor instead.
 func (*CreateDefaultPlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{36}
+	return file_tollgate_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CreateDefaultPlan) GetPlanId() string {
@@ -2574,7 +2774,7 @@ type Noop struct {
 
 func (x *Noop) Reset() {
 	*x = Noop{}
-	mi := &file_tollgate_proto_msgTypes[37]
+	mi := &file_tollgate_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2586,7 +2786,7 @@ func (x *Noop) String() string {
 func (*Noop) ProtoMessage() {}
 
 func (x *Noop) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[37]
+	mi := &file_tollgate_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2599,13 +2799,13 @@ func (x *Noop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Noop.ProtoReflect.Descriptor instead.
 func (*Noop) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{37}
+	return file_tollgate_proto_rawDescGZIP(), []int{39}
 }
 
 type Command struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	RequestId    string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`             // de-duplication: a retried command applies once
-	TimeUnixNano int64                  `protobuf:"varint,2,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"` // stamped by the node that proposes it
+	TimeUnixNano int64                  `protobuf:"varint,2,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"` // stamped by the leader when it proposes it (the ledger's clock)
 	// Types that are valid to be assigned to Body:
 	//
 	//	*Command_CreateRestApi
@@ -2634,7 +2834,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_tollgate_proto_msgTypes[38]
+	mi := &file_tollgate_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2646,7 +2846,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[38]
+	mi := &file_tollgate_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2659,7 +2859,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{38}
+	return file_tollgate_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Command) GetRequestId() string {
@@ -2981,15 +3181,16 @@ type Result struct {
 	Ids           []string               `protobuf:"bytes,5,rep,name=ids,proto3" json:"ids,omitempty"`           // ImportApiKeys
 	Warnings      []string               `protobuf:"bytes,6,rep,name=warnings,proto3" json:"warnings,omitempty"` // ImportApiKeys
 	Ledger        *LedgerBatchResult     `protobuf:"bytes,7,opt,name=ledger,proto3" json:"ledger,omitempty"`
-	TimeUnix      int64                  `protobuf:"varint,8,opt,name=time_unix,json=timeUnix,proto3" json:"time_unix,omitempty"` // the command's effective time (Unix seconds)
-	Group         []*Result              `protobuf:"bytes,9,rep,name=group,proto3" json:"group,omitempty"`                        // LedgerGroup: one result per command
+	TimeUnix      int64                  `protobuf:"varint,8,opt,name=time_unix,json=timeUnix,proto3" json:"time_unix,omitempty"`                // the command's effective time (Unix seconds)
+	Group         []*Result              `protobuf:"bytes,9,rep,name=group,proto3" json:"group,omitempty"`                                       // LedgerGroup: one result per command
+	TimeUnixNano  int64                  `protobuf:"varint,10,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"` // the command's effective time: the leader's clock when it proposed it
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_tollgate_proto_msgTypes[39]
+	mi := &file_tollgate_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3001,7 +3202,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[39]
+	mi := &file_tollgate_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3014,7 +3215,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{39}
+	return file_tollgate_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Result) GetCode() ErrorCode {
@@ -3080,6 +3281,13 @@ func (x *Result) GetGroup() []*Result {
 	return nil
 }
 
+func (x *Result) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
 type DedupRecord struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TimeUnixNano  int64                  `protobuf:"varint,1,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
@@ -3090,7 +3298,7 @@ type DedupRecord struct {
 
 func (x *DedupRecord) Reset() {
 	*x = DedupRecord{}
-	mi := &file_tollgate_proto_msgTypes[40]
+	mi := &file_tollgate_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3102,7 +3310,7 @@ func (x *DedupRecord) String() string {
 func (*DedupRecord) ProtoMessage() {}
 
 func (x *DedupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[40]
+	mi := &file_tollgate_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3115,7 +3323,7 @@ func (x *DedupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
 func (*DedupRecord) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{40}
+	return file_tollgate_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DedupRecord) GetTimeUnixNano() int64 {
@@ -3139,14 +3347,15 @@ type Snapshot struct {
 	Ledgers          map[string]*KeyLedger   `protobuf:"bytes,3,rep,name=ledgers,proto3" json:"ledgers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // "planId/keyId"
 	Dedup            map[string]*DedupRecord `protobuf:"bytes,4,rep,name=dedup,proto3" json:"dedup,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	LastTimeUnixNano int64                   `protobuf:"varint,5,opt,name=last_time_unix_nano,json=lastTimeUnixNano,proto3" json:"last_time_unix_nano,omitempty"`
-	AppliedIndex     uint64                  `protobuf:"varint,6,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"` // the last command applied into this state
+	AppliedIndex     uint64                  `protobuf:"varint,6,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`                                        // the last command applied into this state
+	Nodes            map[string]*NodeLedger  `protobuf:"bytes,7,rep,name=nodes,proto3" json:"nodes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // node id -> its batches' run and sequence (version 2)
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_tollgate_proto_msgTypes[41]
+	mi := &file_tollgate_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3158,7 +3367,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[41]
+	mi := &file_tollgate_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3171,7 +3380,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{41}
+	return file_tollgate_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Snapshot) GetVersion() uint32 {
@@ -3216,6 +3425,13 @@ func (x *Snapshot) GetAppliedIndex() uint64 {
 	return 0
 }
 
+func (x *Snapshot) GetNodes() map[string]*NodeLedger {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
 type ApplyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Command       *Command               `protobuf:"bytes,1,opt,name=command,proto3" json:"command,omitempty"`
@@ -3225,7 +3441,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_tollgate_proto_msgTypes[42]
+	mi := &file_tollgate_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3237,7 +3453,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[42]
+	mi := &file_tollgate_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3250,7 +3466,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{42}
+	return file_tollgate_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ApplyRequest) GetCommand() *Command {
@@ -3272,7 +3488,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_tollgate_proto_msgTypes[43]
+	mi := &file_tollgate_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3284,7 +3500,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[43]
+	mi := &file_tollgate_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3297,7 +3513,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{43}
+	return file_tollgate_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ApplyResponse) GetResult() *Result {
@@ -3322,7 +3538,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_tollgate_proto_msgTypes[44]
+	mi := &file_tollgate_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3334,7 +3550,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[44]
+	mi := &file_tollgate_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3347,7 +3563,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{44}
+	return file_tollgate_proto_rawDescGZIP(), []int{46}
 }
 
 type StatusResponse struct {
@@ -3362,7 +3578,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_tollgate_proto_msgTypes[45]
+	mi := &file_tollgate_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3374,7 +3590,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[45]
+	mi := &file_tollgate_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3387,7 +3603,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{45}
+	return file_tollgate_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *StatusResponse) GetNodeId() string {
@@ -3560,7 +3776,7 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2\x13.tollgate.v1.ApiKeyR\x05value:\x028\x01\x1aR\n" +
 	"\rPlanKeysEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
-	"\x05value\x18\x02 \x01(\v2\x15.tollgate.v1.PlanKeysR\x05value:\x028\x01\"\x82\x04\n" +
+	"\x05value\x18\x02 \x01(\v2\x15.tollgate.v1.PlanKeysR\x05value:\x028\x01\"\xc8\x05\n" +
 	"\tKeyLedger\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x12!\n" +
@@ -3569,7 +3785,12 @@ const file_tollgate_proto_rawDesc = "" +
 	"\agranted\x18\x05 \x03(\v2#.tollgate.v1.KeyLedger.GrantedEntryR\agranted\x12\x14\n" +
 	"\x05extra\x18\x06 \x01(\x03R\x05extra\x127\n" +
 	"\x05daily\x18\a \x03(\v2!.tollgate.v1.KeyLedger.DailyEntryR\x05daily\x12J\n" +
-	"\fperiod_extra\x18\b \x03(\v2'.tollgate.v1.KeyLedger.PeriodExtraEntryR\vperiodExtra\x1a:\n" +
+	"\fperiod_extra\x18\b \x03(\v2'.tollgate.v1.KeyLedger.PeriodExtraEntryR\vperiodExtra\x12*\n" +
+	"\x06grants\x18\t \x03(\v2\x12.tollgate.v1.GrantR\x06grants\x12=\n" +
+	"\asettled\x18\n" +
+	" \x03(\v2#.tollgate.v1.KeyLedger.SettledEntryR\asettled\x12\x1d\n" +
+	"\n" +
+	"period_end\x18\v \x01(\x03R\tperiodEnd\x1a:\n" +
 	"\fGrantedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a8\n" +
@@ -3579,7 +3800,20 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a>\n" +
 	"\x10PeriodExtraEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\x03R\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"R\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a:\n" +
+	"\fSettledEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x03R\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"^\n" +
+	"\x05Grant\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x14\n" +
+	"\x05start\x18\x02 \x01(\x03R\x05start\x12\x10\n" +
+	"\x03end\x18\x03 \x01(\x03R\x03end\x12\x14\n" +
+	"\x05units\x18\x04 \x01(\x03R\x05units\"Y\n" +
+	"\n" +
+	"NodeLedger\x12\x10\n" +
+	"\x03run\x18\x01 \x01(\tR\x03run\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12'\n" +
+	"\x04last\x18\x03 \x01(\v2\x13.tollgate.v1.ResultR\x04last\"R\n" +
 	"\fGrantRequest\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x12\x12\n" +
@@ -3593,7 +3827,7 @@ const file_tollgate_proto_rawDesc = "" +
 	"period_end\x18\x05 \x01(\x03R\tperiodEnd\x12\x14\n" +
 	"\x05limit\x18\x06 \x01(\x03R\x05limit\x12\x1c\n" +
 	"\tremaining\x18\a \x01(\x03R\tremaining\x12\x18\n" +
-	"\aunknown\x18\b \x01(\bR\aunknown\"\xba\x01\n" +
+	"\aunknown\x18\b \x01(\bR\aunknown\"\xd9\x01\n" +
 	"\vUsageReport\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x12!\n" +
@@ -3601,14 +3835,19 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x03day\x18\x04 \x01(\x03R\x03day\x12\x14\n" +
 	"\x05count\x18\x05 \x01(\x03R\x05count\x12\x18\n" +
 	"\arelease\x18\x06 \x01(\x03R\arelease\x12\x16\n" +
-	"\x06demand\x18\a \x01(\x01R\x06demand\"\xa5\x01\n" +
+	"\x06demand\x18\a \x01(\x01R\x06demand\x12\x1d\n" +
+	"\n" +
+	"period_end\x18\b \x01(\x03R\tperiodEnd\"\xc9\x01\n" +
 	"\vLedgerBatch\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x121\n" +
 	"\x06grants\x18\x02 \x03(\v2\x19.tollgate.v1.GrantRequestR\x06grants\x122\n" +
 	"\areports\x18\x03 \x03(\v2\x18.tollgate.v1.UsageReportR\areports\x12\x16\n" +
-	"\x06settle\x18\x04 \x01(\bR\x06settle\"E\n" +
+	"\x06settle\x18\x04 \x01(\bR\x06settle\x12\x10\n" +
+	"\x03run\x18\x05 \x01(\tR\x03run\x12\x10\n" +
+	"\x03seq\x18\x06 \x01(\x04R\x03seq\"b\n" +
 	"\x11LedgerBatchResult\x120\n" +
-	"\x06grants\x18\x01 \x03(\v2\x18.tollgate.v1.GrantResultR\x06grants\"?\n" +
+	"\x06grants\x18\x01 \x03(\v2\x18.tollgate.v1.GrantResultR\x06grants\x12\x1b\n" +
+	"\tstale_run\x18\x02 \x01(\bR\bstaleRun\"?\n" +
 	"\vLedgerGroup\x120\n" +
 	"\bcommands\x18\x01 \x03(\v2\x14.tollgate.v1.CommandR\bcommands\"P\n" +
 	"\bKeyShare\x12\x17\n" +
@@ -3702,7 +3941,7 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x06ledger\x18\x1a \x01(\v2\x18.tollgate.v1.LedgerBatchH\x00R\x06ledger\x12'\n" +
 	"\x04noop\x18\x1b \x01(\v2\x11.tollgate.v1.NoopH\x00R\x04noop\x12=\n" +
 	"\fledger_group\x18\x1c \x01(\v2\x18.tollgate.v1.LedgerGroupH\x00R\vledgerGroupB\x06\n" +
-	"\x04body\"\xa2\x02\n" +
+	"\x04body\"\xc8\x02\n" +
 	"\x06Result\x12*\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x16.tollgate.v1.ErrorCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
@@ -3712,24 +3951,31 @@ const file_tollgate_proto_rawDesc = "" +
 	"\bwarnings\x18\x06 \x03(\tR\bwarnings\x126\n" +
 	"\x06ledger\x18\a \x01(\v2\x1e.tollgate.v1.LedgerBatchResultR\x06ledger\x12\x1b\n" +
 	"\ttime_unix\x18\b \x01(\x03R\btimeUnix\x12)\n" +
-	"\x05group\x18\t \x03(\v2\x13.tollgate.v1.ResultR\x05group\"`\n" +
+	"\x05group\x18\t \x03(\v2\x13.tollgate.v1.ResultR\x05group\x12$\n" +
+	"\x0etime_unix_nano\x18\n" +
+	" \x01(\x03R\ftimeUnixNano\"`\n" +
 	"\vDedupRecord\x12$\n" +
 	"\x0etime_unix_nano\x18\x01 \x01(\x03R\ftimeUnixNano\x12+\n" +
-	"\x06result\x18\x02 \x01(\v2\x13.tollgate.v1.ResultR\x06result\"\xc3\x03\n" +
+	"\x06result\x18\x02 \x01(\v2\x13.tollgate.v1.ResultR\x06result\"\xce\x04\n" +
 	"\bSnapshot\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12+\n" +
 	"\x06config\x18\x02 \x01(\v2\x13.tollgate.v1.ConfigR\x06config\x12<\n" +
 	"\aledgers\x18\x03 \x03(\v2\".tollgate.v1.Snapshot.LedgersEntryR\aledgers\x126\n" +
 	"\x05dedup\x18\x04 \x03(\v2 .tollgate.v1.Snapshot.DedupEntryR\x05dedup\x12-\n" +
 	"\x13last_time_unix_nano\x18\x05 \x01(\x03R\x10lastTimeUnixNano\x12#\n" +
-	"\rapplied_index\x18\x06 \x01(\x04R\fappliedIndex\x1aR\n" +
+	"\rapplied_index\x18\x06 \x01(\x04R\fappliedIndex\x126\n" +
+	"\x05nodes\x18\a \x03(\v2 .tollgate.v1.Snapshot.NodesEntryR\x05nodes\x1aR\n" +
 	"\fLedgersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
 	"\x05value\x18\x02 \x01(\v2\x16.tollgate.v1.KeyLedgerR\x05value:\x028\x01\x1aR\n" +
 	"\n" +
 	"DedupEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
-	"\x05value\x18\x02 \x01(\v2\x18.tollgate.v1.DedupRecordR\x05value:\x028\x01\">\n" +
+	"\x05value\x18\x02 \x01(\v2\x18.tollgate.v1.DedupRecordR\x05value:\x028\x01\x1aQ\n" +
+	"\n" +
+	"NodesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12-\n" +
+	"\x05value\x18\x02 \x01(\v2\x17.tollgate.v1.NodeLedgerR\x05value:\x028\x01\">\n" +
 	"\fApplyRequest\x12.\n" +
 	"\acommand\x18\x01 \x01(\v2\x14.tollgate.v1.CommandR\acommand\"k\n" +
 	"\rApplyResponse\x12+\n" +
@@ -3763,7 +4009,7 @@ func file_tollgate_proto_rawDescGZIP() []byte {
 }
 
 var file_tollgate_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tollgate_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
+var file_tollgate_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
 var file_tollgate_proto_goTypes = []any{
 	(ErrorCode)(0),             // 0: tollgate.v1.ErrorCode
 	(*ThrottleSettings)(nil),   // 1: tollgate.v1.ThrottleSettings
@@ -3779,144 +4025,153 @@ var file_tollgate_proto_goTypes = []any{
 	(*Account)(nil),            // 11: tollgate.v1.Account
 	(*Config)(nil),             // 12: tollgate.v1.Config
 	(*KeyLedger)(nil),          // 13: tollgate.v1.KeyLedger
-	(*GrantRequest)(nil),       // 14: tollgate.v1.GrantRequest
-	(*GrantResult)(nil),        // 15: tollgate.v1.GrantResult
-	(*UsageReport)(nil),        // 16: tollgate.v1.UsageReport
-	(*LedgerBatch)(nil),        // 17: tollgate.v1.LedgerBatch
-	(*LedgerBatchResult)(nil),  // 18: tollgate.v1.LedgerBatchResult
-	(*LedgerGroup)(nil),        // 19: tollgate.v1.LedgerGroup
-	(*KeyShare)(nil),           // 20: tollgate.v1.KeyShare
-	(*CreateRestApi)(nil),      // 21: tollgate.v1.CreateRestApi
-	(*UpdateRestApi)(nil),      // 22: tollgate.v1.UpdateRestApi
-	(*DeleteRestApi)(nil),      // 23: tollgate.v1.DeleteRestApi
-	(*CreateDeployment)(nil),   // 24: tollgate.v1.CreateDeployment
-	(*PutStage)(nil),           // 25: tollgate.v1.PutStage
-	(*DeleteStage)(nil),        // 26: tollgate.v1.DeleteStage
-	(*PutUsagePlan)(nil),       // 27: tollgate.v1.PutUsagePlan
-	(*DeleteUsagePlan)(nil),    // 28: tollgate.v1.DeleteUsagePlan
-	(*PutApiKey)(nil),          // 29: tollgate.v1.PutApiKey
-	(*DeleteApiKey)(nil),       // 30: tollgate.v1.DeleteApiKey
-	(*ImportedKey)(nil),        // 31: tollgate.v1.ImportedKey
-	(*ImportApiKeys)(nil),      // 32: tollgate.v1.ImportApiKeys
-	(*CreateUsagePlanKey)(nil), // 33: tollgate.v1.CreateUsagePlanKey
-	(*DeleteUsagePlanKey)(nil), // 34: tollgate.v1.DeleteUsagePlanKey
-	(*UpdateAccount)(nil),      // 35: tollgate.v1.UpdateAccount
-	(*SetRemaining)(nil),       // 36: tollgate.v1.SetRemaining
-	(*CreateDefaultPlan)(nil),  // 37: tollgate.v1.CreateDefaultPlan
-	(*Noop)(nil),               // 38: tollgate.v1.Noop
-	(*Command)(nil),            // 39: tollgate.v1.Command
-	(*Result)(nil),             // 40: tollgate.v1.Result
-	(*DedupRecord)(nil),        // 41: tollgate.v1.DedupRecord
-	(*Snapshot)(nil),           // 42: tollgate.v1.Snapshot
-	(*ApplyRequest)(nil),       // 43: tollgate.v1.ApplyRequest
-	(*ApplyResponse)(nil),      // 44: tollgate.v1.ApplyResponse
-	(*StatusRequest)(nil),      // 45: tollgate.v1.StatusRequest
-	(*StatusResponse)(nil),     // 46: tollgate.v1.StatusResponse
-	nil,                        // 47: tollgate.v1.RestApi.TagsEntry
-	nil,                        // 48: tollgate.v1.Stage.VariablesEntry
-	nil,                        // 49: tollgate.v1.Stage.MethodSettingsEntry
-	nil,                        // 50: tollgate.v1.Stage.TagsEntry
-	nil,                        // 51: tollgate.v1.ApiStage.ThrottleEntry
-	nil,                        // 52: tollgate.v1.UsagePlan.TagsEntry
-	nil,                        // 53: tollgate.v1.ApiKey.TagsEntry
-	nil,                        // 54: tollgate.v1.PlanKeys.KeysEntry
-	nil,                        // 55: tollgate.v1.Config.RestApisEntry
-	nil,                        // 56: tollgate.v1.Config.StagesEntry
-	nil,                        // 57: tollgate.v1.Config.DeploymentsEntry
-	nil,                        // 58: tollgate.v1.Config.UsagePlansEntry
-	nil,                        // 59: tollgate.v1.Config.ApiKeysEntry
-	nil,                        // 60: tollgate.v1.Config.PlanKeysEntry
-	nil,                        // 61: tollgate.v1.KeyLedger.GrantedEntry
-	nil,                        // 62: tollgate.v1.KeyLedger.DailyEntry
-	nil,                        // 63: tollgate.v1.KeyLedger.PeriodExtraEntry
-	nil,                        // 64: tollgate.v1.Snapshot.LedgersEntry
-	nil,                        // 65: tollgate.v1.Snapshot.DedupEntry
+	(*Grant)(nil),              // 14: tollgate.v1.Grant
+	(*NodeLedger)(nil),         // 15: tollgate.v1.NodeLedger
+	(*GrantRequest)(nil),       // 16: tollgate.v1.GrantRequest
+	(*GrantResult)(nil),        // 17: tollgate.v1.GrantResult
+	(*UsageReport)(nil),        // 18: tollgate.v1.UsageReport
+	(*LedgerBatch)(nil),        // 19: tollgate.v1.LedgerBatch
+	(*LedgerBatchResult)(nil),  // 20: tollgate.v1.LedgerBatchResult
+	(*LedgerGroup)(nil),        // 21: tollgate.v1.LedgerGroup
+	(*KeyShare)(nil),           // 22: tollgate.v1.KeyShare
+	(*CreateRestApi)(nil),      // 23: tollgate.v1.CreateRestApi
+	(*UpdateRestApi)(nil),      // 24: tollgate.v1.UpdateRestApi
+	(*DeleteRestApi)(nil),      // 25: tollgate.v1.DeleteRestApi
+	(*CreateDeployment)(nil),   // 26: tollgate.v1.CreateDeployment
+	(*PutStage)(nil),           // 27: tollgate.v1.PutStage
+	(*DeleteStage)(nil),        // 28: tollgate.v1.DeleteStage
+	(*PutUsagePlan)(nil),       // 29: tollgate.v1.PutUsagePlan
+	(*DeleteUsagePlan)(nil),    // 30: tollgate.v1.DeleteUsagePlan
+	(*PutApiKey)(nil),          // 31: tollgate.v1.PutApiKey
+	(*DeleteApiKey)(nil),       // 32: tollgate.v1.DeleteApiKey
+	(*ImportedKey)(nil),        // 33: tollgate.v1.ImportedKey
+	(*ImportApiKeys)(nil),      // 34: tollgate.v1.ImportApiKeys
+	(*CreateUsagePlanKey)(nil), // 35: tollgate.v1.CreateUsagePlanKey
+	(*DeleteUsagePlanKey)(nil), // 36: tollgate.v1.DeleteUsagePlanKey
+	(*UpdateAccount)(nil),      // 37: tollgate.v1.UpdateAccount
+	(*SetRemaining)(nil),       // 38: tollgate.v1.SetRemaining
+	(*CreateDefaultPlan)(nil),  // 39: tollgate.v1.CreateDefaultPlan
+	(*Noop)(nil),               // 40: tollgate.v1.Noop
+	(*Command)(nil),            // 41: tollgate.v1.Command
+	(*Result)(nil),             // 42: tollgate.v1.Result
+	(*DedupRecord)(nil),        // 43: tollgate.v1.DedupRecord
+	(*Snapshot)(nil),           // 44: tollgate.v1.Snapshot
+	(*ApplyRequest)(nil),       // 45: tollgate.v1.ApplyRequest
+	(*ApplyResponse)(nil),      // 46: tollgate.v1.ApplyResponse
+	(*StatusRequest)(nil),      // 47: tollgate.v1.StatusRequest
+	(*StatusResponse)(nil),     // 48: tollgate.v1.StatusResponse
+	nil,                        // 49: tollgate.v1.RestApi.TagsEntry
+	nil,                        // 50: tollgate.v1.Stage.VariablesEntry
+	nil,                        // 51: tollgate.v1.Stage.MethodSettingsEntry
+	nil,                        // 52: tollgate.v1.Stage.TagsEntry
+	nil,                        // 53: tollgate.v1.ApiStage.ThrottleEntry
+	nil,                        // 54: tollgate.v1.UsagePlan.TagsEntry
+	nil,                        // 55: tollgate.v1.ApiKey.TagsEntry
+	nil,                        // 56: tollgate.v1.PlanKeys.KeysEntry
+	nil,                        // 57: tollgate.v1.Config.RestApisEntry
+	nil,                        // 58: tollgate.v1.Config.StagesEntry
+	nil,                        // 59: tollgate.v1.Config.DeploymentsEntry
+	nil,                        // 60: tollgate.v1.Config.UsagePlansEntry
+	nil,                        // 61: tollgate.v1.Config.ApiKeysEntry
+	nil,                        // 62: tollgate.v1.Config.PlanKeysEntry
+	nil,                        // 63: tollgate.v1.KeyLedger.GrantedEntry
+	nil,                        // 64: tollgate.v1.KeyLedger.DailyEntry
+	nil,                        // 65: tollgate.v1.KeyLedger.PeriodExtraEntry
+	nil,                        // 66: tollgate.v1.KeyLedger.SettledEntry
+	nil,                        // 67: tollgate.v1.Snapshot.LedgersEntry
+	nil,                        // 68: tollgate.v1.Snapshot.DedupEntry
+	nil,                        // 69: tollgate.v1.Snapshot.NodesEntry
 }
 var file_tollgate_proto_depIdxs = []int32{
-	47, // 0: tollgate.v1.RestApi.tags:type_name -> tollgate.v1.RestApi.TagsEntry
-	48, // 1: tollgate.v1.Stage.variables:type_name -> tollgate.v1.Stage.VariablesEntry
-	49, // 2: tollgate.v1.Stage.method_settings:type_name -> tollgate.v1.Stage.MethodSettingsEntry
-	50, // 3: tollgate.v1.Stage.tags:type_name -> tollgate.v1.Stage.TagsEntry
-	51, // 4: tollgate.v1.ApiStage.throttle:type_name -> tollgate.v1.ApiStage.ThrottleEntry
+	49, // 0: tollgate.v1.RestApi.tags:type_name -> tollgate.v1.RestApi.TagsEntry
+	50, // 1: tollgate.v1.Stage.variables:type_name -> tollgate.v1.Stage.VariablesEntry
+	51, // 2: tollgate.v1.Stage.method_settings:type_name -> tollgate.v1.Stage.MethodSettingsEntry
+	52, // 3: tollgate.v1.Stage.tags:type_name -> tollgate.v1.Stage.TagsEntry
+	53, // 4: tollgate.v1.ApiStage.throttle:type_name -> tollgate.v1.ApiStage.ThrottleEntry
 	7,  // 5: tollgate.v1.UsagePlan.api_stages:type_name -> tollgate.v1.ApiStage
 	1,  // 6: tollgate.v1.UsagePlan.throttle:type_name -> tollgate.v1.ThrottleSettings
 	2,  // 7: tollgate.v1.UsagePlan.quota:type_name -> tollgate.v1.QuotaSettings
-	52, // 8: tollgate.v1.UsagePlan.tags:type_name -> tollgate.v1.UsagePlan.TagsEntry
-	53, // 9: tollgate.v1.ApiKey.tags:type_name -> tollgate.v1.ApiKey.TagsEntry
-	54, // 10: tollgate.v1.PlanKeys.keys:type_name -> tollgate.v1.PlanKeys.KeysEntry
+	54, // 8: tollgate.v1.UsagePlan.tags:type_name -> tollgate.v1.UsagePlan.TagsEntry
+	55, // 9: tollgate.v1.ApiKey.tags:type_name -> tollgate.v1.ApiKey.TagsEntry
+	56, // 10: tollgate.v1.PlanKeys.keys:type_name -> tollgate.v1.PlanKeys.KeysEntry
 	1,  // 11: tollgate.v1.Account.throttle:type_name -> tollgate.v1.ThrottleSettings
-	55, // 12: tollgate.v1.Config.rest_apis:type_name -> tollgate.v1.Config.RestApisEntry
-	56, // 13: tollgate.v1.Config.stages:type_name -> tollgate.v1.Config.StagesEntry
-	57, // 14: tollgate.v1.Config.deployments:type_name -> tollgate.v1.Config.DeploymentsEntry
-	58, // 15: tollgate.v1.Config.usage_plans:type_name -> tollgate.v1.Config.UsagePlansEntry
-	59, // 16: tollgate.v1.Config.api_keys:type_name -> tollgate.v1.Config.ApiKeysEntry
-	60, // 17: tollgate.v1.Config.plan_keys:type_name -> tollgate.v1.Config.PlanKeysEntry
+	57, // 12: tollgate.v1.Config.rest_apis:type_name -> tollgate.v1.Config.RestApisEntry
+	58, // 13: tollgate.v1.Config.stages:type_name -> tollgate.v1.Config.StagesEntry
+	59, // 14: tollgate.v1.Config.deployments:type_name -> tollgate.v1.Config.DeploymentsEntry
+	60, // 15: tollgate.v1.Config.usage_plans:type_name -> tollgate.v1.Config.UsagePlansEntry
+	61, // 16: tollgate.v1.Config.api_keys:type_name -> tollgate.v1.Config.ApiKeysEntry
+	62, // 17: tollgate.v1.Config.plan_keys:type_name -> tollgate.v1.Config.PlanKeysEntry
 	11, // 18: tollgate.v1.Config.account:type_name -> tollgate.v1.Account
-	61, // 19: tollgate.v1.KeyLedger.granted:type_name -> tollgate.v1.KeyLedger.GrantedEntry
-	62, // 20: tollgate.v1.KeyLedger.daily:type_name -> tollgate.v1.KeyLedger.DailyEntry
-	63, // 21: tollgate.v1.KeyLedger.period_extra:type_name -> tollgate.v1.KeyLedger.PeriodExtraEntry
-	14, // 22: tollgate.v1.LedgerBatch.grants:type_name -> tollgate.v1.GrantRequest
-	16, // 23: tollgate.v1.LedgerBatch.reports:type_name -> tollgate.v1.UsageReport
-	15, // 24: tollgate.v1.LedgerBatchResult.grants:type_name -> tollgate.v1.GrantResult
-	39, // 25: tollgate.v1.LedgerGroup.commands:type_name -> tollgate.v1.Command
-	3,  // 26: tollgate.v1.CreateRestApi.api:type_name -> tollgate.v1.RestApi
-	3,  // 27: tollgate.v1.UpdateRestApi.api:type_name -> tollgate.v1.RestApi
-	4,  // 28: tollgate.v1.CreateDeployment.deployment:type_name -> tollgate.v1.Deployment
-	6,  // 29: tollgate.v1.CreateDeployment.stage:type_name -> tollgate.v1.Stage
-	6,  // 30: tollgate.v1.PutStage.stage:type_name -> tollgate.v1.Stage
-	8,  // 31: tollgate.v1.PutUsagePlan.plan:type_name -> tollgate.v1.UsagePlan
-	9,  // 32: tollgate.v1.PutApiKey.key:type_name -> tollgate.v1.ApiKey
-	9,  // 33: tollgate.v1.ImportedKey.key:type_name -> tollgate.v1.ApiKey
-	31, // 34: tollgate.v1.ImportApiKeys.keys:type_name -> tollgate.v1.ImportedKey
-	11, // 35: tollgate.v1.UpdateAccount.account:type_name -> tollgate.v1.Account
-	21, // 36: tollgate.v1.Command.create_rest_api:type_name -> tollgate.v1.CreateRestApi
-	22, // 37: tollgate.v1.Command.update_rest_api:type_name -> tollgate.v1.UpdateRestApi
-	23, // 38: tollgate.v1.Command.delete_rest_api:type_name -> tollgate.v1.DeleteRestApi
-	24, // 39: tollgate.v1.Command.create_deployment:type_name -> tollgate.v1.CreateDeployment
-	25, // 40: tollgate.v1.Command.put_stage:type_name -> tollgate.v1.PutStage
-	26, // 41: tollgate.v1.Command.delete_stage:type_name -> tollgate.v1.DeleteStage
-	27, // 42: tollgate.v1.Command.put_usage_plan:type_name -> tollgate.v1.PutUsagePlan
-	28, // 43: tollgate.v1.Command.delete_usage_plan:type_name -> tollgate.v1.DeleteUsagePlan
-	29, // 44: tollgate.v1.Command.put_api_key:type_name -> tollgate.v1.PutApiKey
-	30, // 45: tollgate.v1.Command.delete_api_key:type_name -> tollgate.v1.DeleteApiKey
-	32, // 46: tollgate.v1.Command.import_api_keys:type_name -> tollgate.v1.ImportApiKeys
-	33, // 47: tollgate.v1.Command.create_usage_plan_key:type_name -> tollgate.v1.CreateUsagePlanKey
-	34, // 48: tollgate.v1.Command.delete_usage_plan_key:type_name -> tollgate.v1.DeleteUsagePlanKey
-	35, // 49: tollgate.v1.Command.update_account:type_name -> tollgate.v1.UpdateAccount
-	36, // 50: tollgate.v1.Command.set_remaining:type_name -> tollgate.v1.SetRemaining
-	37, // 51: tollgate.v1.Command.create_default_plan:type_name -> tollgate.v1.CreateDefaultPlan
-	17, // 52: tollgate.v1.Command.ledger:type_name -> tollgate.v1.LedgerBatch
-	38, // 53: tollgate.v1.Command.noop:type_name -> tollgate.v1.Noop
-	19, // 54: tollgate.v1.Command.ledger_group:type_name -> tollgate.v1.LedgerGroup
-	0,  // 55: tollgate.v1.Result.code:type_name -> tollgate.v1.ErrorCode
-	18, // 56: tollgate.v1.Result.ledger:type_name -> tollgate.v1.LedgerBatchResult
-	40, // 57: tollgate.v1.Result.group:type_name -> tollgate.v1.Result
-	40, // 58: tollgate.v1.DedupRecord.result:type_name -> tollgate.v1.Result
-	12, // 59: tollgate.v1.Snapshot.config:type_name -> tollgate.v1.Config
-	64, // 60: tollgate.v1.Snapshot.ledgers:type_name -> tollgate.v1.Snapshot.LedgersEntry
-	65, // 61: tollgate.v1.Snapshot.dedup:type_name -> tollgate.v1.Snapshot.DedupEntry
-	39, // 62: tollgate.v1.ApplyRequest.command:type_name -> tollgate.v1.Command
-	40, // 63: tollgate.v1.ApplyResponse.result:type_name -> tollgate.v1.Result
-	20, // 64: tollgate.v1.ApplyResponse.shares:type_name -> tollgate.v1.KeyShare
-	5,  // 65: tollgate.v1.Stage.MethodSettingsEntry.value:type_name -> tollgate.v1.MethodSetting
-	1,  // 66: tollgate.v1.ApiStage.ThrottleEntry.value:type_name -> tollgate.v1.ThrottleSettings
-	3,  // 67: tollgate.v1.Config.RestApisEntry.value:type_name -> tollgate.v1.RestApi
-	6,  // 68: tollgate.v1.Config.StagesEntry.value:type_name -> tollgate.v1.Stage
-	4,  // 69: tollgate.v1.Config.DeploymentsEntry.value:type_name -> tollgate.v1.Deployment
-	8,  // 70: tollgate.v1.Config.UsagePlansEntry.value:type_name -> tollgate.v1.UsagePlan
-	9,  // 71: tollgate.v1.Config.ApiKeysEntry.value:type_name -> tollgate.v1.ApiKey
-	10, // 72: tollgate.v1.Config.PlanKeysEntry.value:type_name -> tollgate.v1.PlanKeys
-	13, // 73: tollgate.v1.Snapshot.LedgersEntry.value:type_name -> tollgate.v1.KeyLedger
-	41, // 74: tollgate.v1.Snapshot.DedupEntry.value:type_name -> tollgate.v1.DedupRecord
-	43, // 75: tollgate.v1.Cluster.Apply:input_type -> tollgate.v1.ApplyRequest
-	45, // 76: tollgate.v1.Cluster.Status:input_type -> tollgate.v1.StatusRequest
-	44, // 77: tollgate.v1.Cluster.Apply:output_type -> tollgate.v1.ApplyResponse
-	46, // 78: tollgate.v1.Cluster.Status:output_type -> tollgate.v1.StatusResponse
-	77, // [77:79] is the sub-list for method output_type
-	75, // [75:77] is the sub-list for method input_type
-	75, // [75:75] is the sub-list for extension type_name
-	75, // [75:75] is the sub-list for extension extendee
-	0,  // [0:75] is the sub-list for field type_name
+	63, // 19: tollgate.v1.KeyLedger.granted:type_name -> tollgate.v1.KeyLedger.GrantedEntry
+	64, // 20: tollgate.v1.KeyLedger.daily:type_name -> tollgate.v1.KeyLedger.DailyEntry
+	65, // 21: tollgate.v1.KeyLedger.period_extra:type_name -> tollgate.v1.KeyLedger.PeriodExtraEntry
+	14, // 22: tollgate.v1.KeyLedger.grants:type_name -> tollgate.v1.Grant
+	66, // 23: tollgate.v1.KeyLedger.settled:type_name -> tollgate.v1.KeyLedger.SettledEntry
+	42, // 24: tollgate.v1.NodeLedger.last:type_name -> tollgate.v1.Result
+	16, // 25: tollgate.v1.LedgerBatch.grants:type_name -> tollgate.v1.GrantRequest
+	18, // 26: tollgate.v1.LedgerBatch.reports:type_name -> tollgate.v1.UsageReport
+	17, // 27: tollgate.v1.LedgerBatchResult.grants:type_name -> tollgate.v1.GrantResult
+	41, // 28: tollgate.v1.LedgerGroup.commands:type_name -> tollgate.v1.Command
+	3,  // 29: tollgate.v1.CreateRestApi.api:type_name -> tollgate.v1.RestApi
+	3,  // 30: tollgate.v1.UpdateRestApi.api:type_name -> tollgate.v1.RestApi
+	4,  // 31: tollgate.v1.CreateDeployment.deployment:type_name -> tollgate.v1.Deployment
+	6,  // 32: tollgate.v1.CreateDeployment.stage:type_name -> tollgate.v1.Stage
+	6,  // 33: tollgate.v1.PutStage.stage:type_name -> tollgate.v1.Stage
+	8,  // 34: tollgate.v1.PutUsagePlan.plan:type_name -> tollgate.v1.UsagePlan
+	9,  // 35: tollgate.v1.PutApiKey.key:type_name -> tollgate.v1.ApiKey
+	9,  // 36: tollgate.v1.ImportedKey.key:type_name -> tollgate.v1.ApiKey
+	33, // 37: tollgate.v1.ImportApiKeys.keys:type_name -> tollgate.v1.ImportedKey
+	11, // 38: tollgate.v1.UpdateAccount.account:type_name -> tollgate.v1.Account
+	23, // 39: tollgate.v1.Command.create_rest_api:type_name -> tollgate.v1.CreateRestApi
+	24, // 40: tollgate.v1.Command.update_rest_api:type_name -> tollgate.v1.UpdateRestApi
+	25, // 41: tollgate.v1.Command.delete_rest_api:type_name -> tollgate.v1.DeleteRestApi
+	26, // 42: tollgate.v1.Command.create_deployment:type_name -> tollgate.v1.CreateDeployment
+	27, // 43: tollgate.v1.Command.put_stage:type_name -> tollgate.v1.PutStage
+	28, // 44: tollgate.v1.Command.delete_stage:type_name -> tollgate.v1.DeleteStage
+	29, // 45: tollgate.v1.Command.put_usage_plan:type_name -> tollgate.v1.PutUsagePlan
+	30, // 46: tollgate.v1.Command.delete_usage_plan:type_name -> tollgate.v1.DeleteUsagePlan
+	31, // 47: tollgate.v1.Command.put_api_key:type_name -> tollgate.v1.PutApiKey
+	32, // 48: tollgate.v1.Command.delete_api_key:type_name -> tollgate.v1.DeleteApiKey
+	34, // 49: tollgate.v1.Command.import_api_keys:type_name -> tollgate.v1.ImportApiKeys
+	35, // 50: tollgate.v1.Command.create_usage_plan_key:type_name -> tollgate.v1.CreateUsagePlanKey
+	36, // 51: tollgate.v1.Command.delete_usage_plan_key:type_name -> tollgate.v1.DeleteUsagePlanKey
+	37, // 52: tollgate.v1.Command.update_account:type_name -> tollgate.v1.UpdateAccount
+	38, // 53: tollgate.v1.Command.set_remaining:type_name -> tollgate.v1.SetRemaining
+	39, // 54: tollgate.v1.Command.create_default_plan:type_name -> tollgate.v1.CreateDefaultPlan
+	19, // 55: tollgate.v1.Command.ledger:type_name -> tollgate.v1.LedgerBatch
+	40, // 56: tollgate.v1.Command.noop:type_name -> tollgate.v1.Noop
+	21, // 57: tollgate.v1.Command.ledger_group:type_name -> tollgate.v1.LedgerGroup
+	0,  // 58: tollgate.v1.Result.code:type_name -> tollgate.v1.ErrorCode
+	20, // 59: tollgate.v1.Result.ledger:type_name -> tollgate.v1.LedgerBatchResult
+	42, // 60: tollgate.v1.Result.group:type_name -> tollgate.v1.Result
+	42, // 61: tollgate.v1.DedupRecord.result:type_name -> tollgate.v1.Result
+	12, // 62: tollgate.v1.Snapshot.config:type_name -> tollgate.v1.Config
+	67, // 63: tollgate.v1.Snapshot.ledgers:type_name -> tollgate.v1.Snapshot.LedgersEntry
+	68, // 64: tollgate.v1.Snapshot.dedup:type_name -> tollgate.v1.Snapshot.DedupEntry
+	69, // 65: tollgate.v1.Snapshot.nodes:type_name -> tollgate.v1.Snapshot.NodesEntry
+	41, // 66: tollgate.v1.ApplyRequest.command:type_name -> tollgate.v1.Command
+	42, // 67: tollgate.v1.ApplyResponse.result:type_name -> tollgate.v1.Result
+	22, // 68: tollgate.v1.ApplyResponse.shares:type_name -> tollgate.v1.KeyShare
+	5,  // 69: tollgate.v1.Stage.MethodSettingsEntry.value:type_name -> tollgate.v1.MethodSetting
+	1,  // 70: tollgate.v1.ApiStage.ThrottleEntry.value:type_name -> tollgate.v1.ThrottleSettings
+	3,  // 71: tollgate.v1.Config.RestApisEntry.value:type_name -> tollgate.v1.RestApi
+	6,  // 72: tollgate.v1.Config.StagesEntry.value:type_name -> tollgate.v1.Stage
+	4,  // 73: tollgate.v1.Config.DeploymentsEntry.value:type_name -> tollgate.v1.Deployment
+	8,  // 74: tollgate.v1.Config.UsagePlansEntry.value:type_name -> tollgate.v1.UsagePlan
+	9,  // 75: tollgate.v1.Config.ApiKeysEntry.value:type_name -> tollgate.v1.ApiKey
+	10, // 76: tollgate.v1.Config.PlanKeysEntry.value:type_name -> tollgate.v1.PlanKeys
+	13, // 77: tollgate.v1.Snapshot.LedgersEntry.value:type_name -> tollgate.v1.KeyLedger
+	43, // 78: tollgate.v1.Snapshot.DedupEntry.value:type_name -> tollgate.v1.DedupRecord
+	15, // 79: tollgate.v1.Snapshot.NodesEntry.value:type_name -> tollgate.v1.NodeLedger
+	45, // 80: tollgate.v1.Cluster.Apply:input_type -> tollgate.v1.ApplyRequest
+	47, // 81: tollgate.v1.Cluster.Status:input_type -> tollgate.v1.StatusRequest
+	46, // 82: tollgate.v1.Cluster.Apply:output_type -> tollgate.v1.ApplyResponse
+	48, // 83: tollgate.v1.Cluster.Status:output_type -> tollgate.v1.StatusResponse
+	82, // [82:84] is the sub-list for method output_type
+	80, // [80:82] is the sub-list for method input_type
+	80, // [80:80] is the sub-list for extension type_name
+	80, // [80:80] is the sub-list for extension extendee
+	0,  // [0:80] is the sub-list for field type_name
 }
 
 func init() { file_tollgate_proto_init() }
@@ -3925,7 +4180,7 @@ func file_tollgate_proto_init() {
 		return
 	}
 	file_tollgate_proto_msgTypes[4].OneofWrappers = []any{}
-	file_tollgate_proto_msgTypes[38].OneofWrappers = []any{
+	file_tollgate_proto_msgTypes[40].OneofWrappers = []any{
 		(*Command_CreateRestApi)(nil),
 		(*Command_UpdateRestApi)(nil),
 		(*Command_DeleteRestApi)(nil),
@@ -3952,7 +4207,7 @@ func file_tollgate_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tollgate_proto_rawDesc), len(file_tollgate_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   65,
+			NumMessages:   69,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -33,6 +33,7 @@ type serveConfig struct {
 	Join            []string
 	BootstrapExpect int
 	ReapAfter       time.Duration
+	MaxClockSkew    time.Duration
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -54,6 +55,7 @@ func addServeFlags(fs *pflag.FlagSet) {
 	fs.StringSlice("join", nil, "comma-separated gossip addresses of nodes to join [none]")
 	fs.Int("bootstrap-expect", 1, "nodes to wait for (by gossip) before bootstrapping Raft once")
 	fs.Duration("reap-after", 3*time.Minute, "how long a dead node stays in Raft before it is removed (never below quorum)")
+	fs.Duration("max-clock-skew", time.Second, "how far this node's clock may differ from the leader's before /healthz and the log say so (quota periods always follow the leader's clock)")
 	fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.String("log-format", "text", "log format: text or json")
 	fs.Duration("shutdown-timeout", 15*time.Second, "how long a stop waits for requests in flight and the last usage report")
@@ -96,6 +98,7 @@ func loadServeConfig(fs *pflag.FlagSet) (*serveConfig, error) {
 		Join:            splitList(v.GetStringSlice("join")),
 		BootstrapExpect: v.GetInt("bootstrap-expect"),
 		ReapAfter:       v.GetDuration("reap-after"),
+		MaxClockSkew:    v.GetDuration("max-clock-skew"),
 		LogLevel:        v.GetString("log-level"),
 		LogFormat:       v.GetString("log-format"),
 		ShutdownTimeout: v.GetDuration("shutdown-timeout"),
@@ -158,6 +161,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.ReapAfter <= 0 {
 		errs = append(errs, fmt.Errorf("--reap-after must be positive, got %s", c.ReapAfter))
+	}
+	if c.MaxClockSkew <= 0 {
+		errs = append(errs, fmt.Errorf("--max-clock-skew must be positive, got %s", c.MaxClockSkew))
 	}
 	if err := checkAdminExposure(c.AdminListen, c.AdminInsecure); err != nil {
 		errs = append(errs, err)

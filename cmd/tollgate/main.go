@@ -74,6 +74,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 		return err
 	}
 	log := base.With("node", nodeID)
+	clock := faultClock(log)
 	adv, found := advertiseIP(cfg.AdvertiseAddr)
 	if !found {
 		log.Warn("no non-loopback address found; advertising loopback", "advertise", adv)
@@ -103,6 +104,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 		Timings:           timings,
 		Logger:            base, // the node adds its id
 		RaftLogLevel:      raftLevel,
+		Now:               clock,
 	})
 	if err != nil {
 		return fmt.Errorf("start cluster node: %w", err)
@@ -143,11 +145,16 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	}
 	cancel()
 
-	pool, err := cluster.NewQuotaPool(cluster.QuotaPoolConfig{NodeID: nodeID, Ledger: node, LiveNodes: node.LiveNodes, Logger: log})
+	pool, err := cluster.NewQuotaPool(cluster.QuotaPoolConfig{
+		NodeID: nodeID, Ledger: node, LiveNodes: node.LiveNodes, Logger: log,
+		Now: clock, MaxClockSkew: cfg.MaxClockSkew,
+	})
 	if err != nil {
 		return err
 	}
-	node.OnQuotaChange(pool.Nudge) // exhausted keys ask again as soon as the log frees quota
+	// Keys ask again as soon as the log frees quota, and hand back what
+	// they hold when it revokes it.
+	node.OnQuotaChange(pool.Event)
 	pool.Start()
 
 	reg := prometheus.NewRegistry()
@@ -160,7 +167,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	if err != nil {
 		return err
 	}
-	px, err := proxy.New(proxy.Config{Source: node, Ledger: ledger{pool}, Logger: log, Metrics: reg, NodeShare: node.EvenShare})
+	px, err := proxy.New(proxy.Config{Source: node, Ledger: ledger{pool}, Logger: log, Metrics: reg, NodeShare: node.EvenShare, Clock: proxy.ClockFunc(clock)})
 	if err != nil {
 		return err
 	}

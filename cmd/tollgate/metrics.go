@@ -33,5 +33,11 @@ func registerClusterMetrics(reg prometheus.Registerer, node *cluster.Node, pool 
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "tollgate_quota_batches_total", Help: "Ledger batches (grants and usage reports) this node sent.",
 		}, func() float64 { return float64(pool.Batches.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tollgate_clock_offset_seconds", Help: "The leader's clock minus this node's, as the last ledger batch measured it.",
+		}, func() float64 { off, _ := pool.ClockOffset(); return off.Seconds() }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tollgate_clock_skewed", Help: "1 when this node's clock differs from the leader's beyond --max-clock-skew.",
+		}, func() float64 { _, skewed := pool.ClockOffset(); return b2f(skewed) }),
 	)
 }

@@ -37,7 +37,7 @@ type FSM struct {
 
 	mu      sync.RWMutex
 	ledgers map[string]map[string]*pb.KeyLedger // plan id -> key id -> ledger
-	nodes   map[string]*pb.NodeLedger             // node id -> its batches' run and sequence
+	nodes   map[string]*pb.NodeLedger           // node id -> its batches' run and sequence
 	dedup   map[string]*pb.DedupRecord
 	lastTS  int64 // Unix nanoseconds: the latest time of any applied command
 

@@ -117,9 +117,9 @@ type QuotaPool struct {
 
 	// offset is the leader's clock minus this node's, in nanoseconds, as
 	// measured by the last batch: quota periods follow the leader's clock.
-	offset    atomic.Int64
-	skewWarn  time.Time // when the skew was last logged (run loop only)
-	skewed    atomic.Bool
+	offset   atomic.Int64
+	skewWarn time.Time // when the skew was last logged (run loop only)
+	skewed   atomic.Bool
 
 	// Batches counts the batches applied (for tests and metrics).
 	Batches atomic.Int64

@@ -42,10 +42,10 @@ func quotaOf(p *pb.UsagePlan) usageQuota {
 // quota, remaining is -1. l may be nil (no usage yet).
 //
 // Units the ledger settled (a node stopped holding them, so they count as
-// spent) are in no day's used, but come off remaining from the day they
-// were charged to, so today's remaining is what the ledger counts.
+// spent) are in no day's used, but come off the remaining of every period
+// that overlaps theirs, from its first day, as the ledger counts them.
 func keyUsage(l *pb.KeyLedger, q usageQuota, start, end time.Time) [][2]int64 {
-	daily, settled := l.GetDaily(), l.GetSettled()
+	daily := l.GetDaily()
 	var out [][2]int64
 	var curStart int64
 	var sum int64
@@ -61,11 +61,18 @@ func keyUsage(l *pb.KeyLedger, q usageQuota, start, end time.Time) [][2]int64 {
 			// A new period (or the first day): count its earlier days.
 			curStart = ps
 			sum = 0
+			_, pe := q.Bounds(d.Unix())
+			period := limiter.Span{Start: ps, End: pe}
+			for _, g := range l.GetSettled() {
+				if period.Overlaps(limiter.Span{Start: g.Start, End: g.End}) {
+					sum += g.Units
+				}
+			}
 			for x := limiter.DayOf(ps); x < day; x++ {
-				sum += daily[x] + settled[x]
+				sum += daily[x]
 			}
 		}
-		sum += used + settled[day]
+		sum += used
 		out = append(out, [2]int64{used, max(0, q.Limit+l.GetPeriodExtra()[ps]-sum)})
 	}
 	return out

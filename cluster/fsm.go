@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tollgate/tollgate/limiter"
 	pb "github.com/tollgate/tollgate/proto"
 )
 
@@ -399,12 +400,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 
 // upgradeLedgerV1 converts a ledger of snapshot version 1 (used and
 // granted for the current period only): units granted then are settled
-// (their nodes restart into a new run and settle them anyway), and used
-// units no day holds are settled on the period's first day.
+// (their nodes restart into a new run and settle them anyway), and so are
+// used units no day holds, over the period until the snapshot's time.
 func upgradeLedgerV1(l *pb.KeyLedger, sec int64) {
-	if l.Settled == nil {
-		l.Settled = map[int64]int64{}
-	}
 	if l.PeriodStart != 0 {
 		first := DayOf(l.PeriodStart)
 		var inDays int64
@@ -413,15 +411,13 @@ func upgradeLedgerV1(l *pb.KeyLedger, sec int64) {
 				inDays += n
 			}
 		}
-		var held int64
+		settled := max(l.Used-inDays, 0)
 		for _, g := range l.Granted {
-			held += g
+			settled += g
 		}
-		if extra := l.Used - inDays; extra > 0 {
-			l.Settled[first] += extra
-		}
-		if held > 0 {
-			l.Settled[max(first, DayOf(sec))] += held
+		if settled > 0 {
+			end := limiter.DayStart(max(first, DayOf(sec)) + 1)
+			l.Settled = append(l.Settled, &pb.Grant{Start: l.PeriodStart, End: end, Units: settled})
 		}
 		if l.Extra != 0 {
 			if l.PeriodExtra == nil {
@@ -432,7 +428,6 @@ func upgradeLedgerV1(l *pb.KeyLedger, sec int64) {
 	}
 	l.Used, l.Granted, l.Extra = 0, nil, 0
 }
-
 // fillConfigMaps makes every map of a decoded Config non-nil, so apply code
 // can write to them.
 func fillConfigMaps(c *pb.Config) {

@@ -51,9 +51,6 @@ func (f *FSM) ledgerOf(planID, keyID string) *pb.KeyLedger {
 	if l.Daily == nil {
 		l.Daily = map[int64]int64{}
 	}
-	if l.Settled == nil {
-		l.Settled = map[int64]int64{}
-	}
 	if l.PeriodExtra == nil {
 		l.PeriodExtra = map[int64]int64{}
 	}
@@ -64,7 +61,7 @@ func (f *FSM) ledgerOf(planID, keyID string) *pb.KeyLedger {
 type periodView struct {
 	span     limiter.Span
 	limit    int64 // plan limit + the period's extension
-	consumed int64 // reported + settled in the period's days
+	consumed int64 // reported on the period's days + settled by grants overlapping it
 	held     int64 // units of grants whose period overlaps this one
 }
 
@@ -74,14 +71,20 @@ func (v periodView) avail() int64 { return v.limit - v.consumed - v.held }
 // counts against every period its own overlaps: after a change of the
 // plan's period or offset, units handed out under the old calendar stay
 // counted until they are reported or handed back, so a plan edit never
-// makes a unit spendable twice.
+// makes a unit spendable twice. Settled units count the same way, for
+// good: nobody knows on which day of their period they were spent.
 func viewAt(l *pb.KeyLedger, q limiter.Quota, sec int64) periodView {
 	start, end := q.Bounds(sec)
 	v := periodView{span: limiter.Span{Start: start, End: end}}
 	v.limit = q.Limit + l.PeriodExtra[start]
 	first, last := v.span.Days()
 	for d := first; d <= last; d++ {
-		v.consumed += l.Daily[d] + l.Settled[d]
+		v.consumed += l.Daily[d]
+	}
+	for _, g := range l.Settled {
+		if v.span.Overlaps(limiter.Span{Start: g.Start, End: g.End}) {
+			v.consumed += g.Units
+		}
 	}
 	for _, g := range l.Grants {
 		if v.span.Overlaps(limiter.Span{Start: g.Start, End: g.End}) {
@@ -106,19 +109,20 @@ func dropEmpty(l *pb.KeyLedger) {
 	l.Grants = slices.DeleteFunc(l.Grants, func(g *pb.Grant) bool { return g.Units <= 0 })
 }
 
-// settleGrant turns a grant's units into settled usage: they may have been
-// spent on any day from the grant to now, so they are charged to the latest
-// such day, which every later period that could contain a spend contains.
-func settleGrant(l *pb.KeyLedger, g *pb.Grant, sec int64) {
+// settleGrant turns a grant's units into settled units: they may have
+// been spent on any day of the grant's period.
+func settleGrant(l *pb.KeyLedger, g *pb.Grant) {
 	if g.Units <= 0 {
 		return
 	}
-	span := limiter.Span{Start: g.Start, End: g.End}
-	day := span.ClampDay(DayOf(sec))
-	if l.Settled == nil {
-		l.Settled = map[int64]int64{}
+	for _, s := range l.Settled {
+		if s.Start == g.Start && s.End == g.End {
+			s.Units += g.Units
+			g.Units = 0
+			return
+		}
 	}
-	l.Settled[day] += g.Units
+	l.Settled = append(l.Settled, &pb.Grant{Start: g.Start, End: g.End, Units: g.Units})
 	g.Units = 0
 }
 
@@ -127,7 +131,7 @@ func prune(l *pb.KeyLedger, sec int64) {
 	changed := false
 	for _, g := range l.Grants {
 		if g.End+lapsedGrantDays*limiter.SecondsPerDay <= sec {
-			settleGrant(l, g, sec)
+			settleGrant(l, g)
 			changed = true
 		}
 	}
@@ -140,11 +144,7 @@ func prune(l *pb.KeyLedger, sec int64) {
 			delete(l.Daily, d)
 		}
 	}
-	for d := range l.Settled {
-		if d < oldest {
-			delete(l.Settled, d)
-		}
-	}
+	l.Settled = slices.DeleteFunc(l.Settled, func(g *pb.Grant) bool { return g.End < limiter.DayStart(oldest) })
 	for ps := range l.PeriodExtra {
 		if ps < limiter.DayStart(oldest) {
 			delete(l.PeriodExtra, ps)
@@ -163,13 +163,13 @@ func keyInPlan(c *pb.Config, planID, keyID string) bool {
 
 // settleNode counts every unit a node holds as consumed: it holds them no
 // more (it restarted, or it was removed), and they may have been spent.
-func (f *FSM) settleNode(node string, sec int64) {
+func (f *FSM) settleNode(node string) {
 	for _, m := range f.ledgers {
 		for _, l := range m {
 			hit := false
 			for _, g := range l.Grants {
 				if g.NodeId == node {
-					settleGrant(l, g, sec)
+					settleGrant(l, g)
 					hit = true
 				}
 			}
@@ -190,7 +190,7 @@ func (f *FSM) applyLedger(a *applyCtx, c *pb.Config, b *pb.LedgerBatch) *pb.Resu
 	switch {
 	case b.Settle:
 		// A new run (or a removed node): what it held may have been spent.
-		f.settleNode(node, a.sec)
+		f.settleNode(node)
 		if b.Run == "" {
 			delete(f.nodes, node)
 		} else {
@@ -293,7 +293,7 @@ func (f *FSM) applyGrant(a *applyCtx, c *pb.Config, node string, g *pb.GrantRequ
 
 // applySetRemaining is UpdateUsage: the key's remaining quota for the
 // current period becomes m.Remaining, by extending (or shrinking) the
-// period's limit: limit + extension − (reported + settled) = remaining.
+// period's limit: limit + extension − consumed (reported + settled) = remaining.
 // Units nodes hold stay counted until they are reported or handed back, so
 // they come off the new remaining; a decrease also revokes them (see
 // quotaEvents), so nodes hand back what they did not spend.

@@ -278,7 +278,12 @@ func usedNow(l *pb.KeyLedger) int64 {
 	}
 	var s int64
 	for d := DayOf(l.PeriodStart); d < DayOf(l.PeriodEnd-1)+1; d++ {
-		s += l.Daily[d] + l.Settled[d]
+		s += l.Daily[d]
+	}
+	for _, g := range l.Settled {
+		if g.Start < l.PeriodEnd && l.PeriodStart < g.End {
+			s += g.Units
+		}
 	}
 	return s
 }

@@ -561,13 +561,13 @@ func (c *Counter) Take(ctx context.Context, now time.Time) limiter.QuotaDecision
 		g := c.cur.Load()
 		switch st {
 		case stateNoQuota:
-			if sec < c.checkUntil.Load() && g != nil {
+			if c.fresh(sec) && g != nil {
 				c.use(now)
 				g.record(c, DayOf(sec))
 				return limiter.QuotaDecision{Status: limiter.QuotaAllowed, Limit: -1, Remaining: -1}
 			}
 		case stateUnknown:
-			if sec < c.checkUntil.Load() {
+			if c.fresh(sec) {
 				return limiter.QuotaDecision{Status: limiter.QuotaUnknown}
 			}
 		case stateActive, stateExhausted:
@@ -610,6 +610,14 @@ func (c *Counter) Take(ctx context.Context, now time.Time) limiter.QuotaDecision
 			return limiter.QuotaDecision{Status: limiter.QuotaUnavailable, RetryAfter: time.Second}
 		}
 	}
+}
+
+// fresh tells whether a "no quota" or "unknown key" answer still holds at
+// ledger second sec: for recheckAfter after it came, and not if the clock
+// went back before it.
+func (c *Counter) fresh(sec int64) bool {
+	until := c.checkUntil.Load()
+	return sec < until && sec >= until-int64(recheckAfter/time.Second)
 }
 
 // Count records one admitted request of a plan without a quota.
@@ -788,8 +796,8 @@ func (c *Counter) grantRequest(now time.Time, live int, cfg QuotaPoolConfig) *pb
 	if !c.wantRefill.Load() || c.inflight {
 		return nil
 	}
-	if now.Sub(c.lastAsk) < c.askEvery {
-		return nil // an exhausted or lapsed answer: ask again after askEvery
+	if d := now.Sub(c.lastAsk); d >= 0 && d < c.askEvery {
+		return nil // an exhausted or lapsed answer: ask again after askEvery (at once if the clock went back)
 	}
 	remaining := int64(-1)
 	if g := c.cur.Load(); g != nil && g.span.End != 0 {
@@ -813,7 +821,12 @@ func (c *Counter) grantRequest(now time.Time, live int, cfg QuotaPoolConfig) *pb
 
 // idleRelease hands back the units of a key that is no longer used here.
 func (c *Counter) idleRelease(now time.Time, idle time.Duration) {
-	if c.state.Load() != stateActive || now.UnixNano()-c.lastUse.Load() < int64(idle) {
+	last := c.lastUse.Load()
+	if last > now.UnixNano() {
+		c.lastUse.CompareAndSwap(last, now.UnixNano()) // the clock went back: idle from now
+		return
+	}
+	if c.state.Load() != stateActive || now.UnixNano()-last < int64(idle) {
 		return
 	}
 	c.mu.Lock()

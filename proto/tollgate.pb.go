@@ -1084,11 +1084,11 @@ func (x *Config) GetIndex() uint64 {
 }
 
 // KeyLedger is the ledger of one API key in one usage plan. Every unit a
-// node may spend is either reported (daily), settled (settled) or held
-// (grants). Invariant at every applied index, for the quota period P that
-// contains the entry's time, while the limit is not lowered:
+// node may spend is either reported (daily), settled or held (grants).
+// Invariant at every applied index, for the quota period P that contains
+// the entry's time, while the limit is not lowered:
 //
-//	daily(P) + settled(P) + held(grants overlapping P) <= limit + period_extra[P]
+//	daily(P) + settled(overlapping P) + held(overlapping P) <= limit + period_extra[P]
 //
 // (cluster/DESIGN.md, "The quota ledger").
 type KeyLedger struct {
@@ -1098,14 +1098,17 @@ type KeyLedger struct {
 	PeriodStart int64                  `protobuf:"varint,3,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"` // the latest period a grant was decided in (Unix seconds)
 	// Fields 4, 5 and 6 were the ledger of snapshot version 1 (used,
 	// granted per node, extra); Restore converts them.
-	Used          int64            `protobuf:"varint,4,opt,name=used,proto3" json:"used,omitempty"`
-	Granted       map[string]int64 `protobuf:"bytes,5,rep,name=granted,proto3" json:"granted,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	Extra         int64            `protobuf:"varint,6,opt,name=extra,proto3" json:"extra,omitempty"`
-	Daily         map[int64]int64  `protobuf:"bytes,7,rep,name=daily,proto3" json:"daily,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`                                // Unix day number (UTC) -> reported requests that day
-	PeriodExtra   map[int64]int64  `protobuf:"bytes,8,rep,name=period_extra,json=periodExtra,proto3" json:"period_extra,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"` // period start -> extension of that period's limit
-	Grants        []*Grant         `protobuf:"bytes,9,rep,name=grants,proto3" json:"grants,omitempty"`                                                                                                          // units handed out, not yet reported or handed back
-	Settled       map[int64]int64  `protobuf:"bytes,10,rep,name=settled,proto3" json:"settled,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`                           // day -> units of settled grants (they may have been spent)
-	PeriodEnd     int64            `protobuf:"varint,11,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`                                                                                 // end of period_start's period
+	Used        int64            `protobuf:"varint,4,opt,name=used,proto3" json:"used,omitempty"`
+	Granted     map[string]int64 `protobuf:"bytes,5,rep,name=granted,proto3" json:"granted,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Extra       int64            `protobuf:"varint,6,opt,name=extra,proto3" json:"extra,omitempty"`
+	Daily       map[int64]int64  `protobuf:"bytes,7,rep,name=daily,proto3" json:"daily,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`                                // Unix day number (UTC) -> reported requests that day
+	PeriodExtra map[int64]int64  `protobuf:"bytes,8,rep,name=period_extra,json=periodExtra,proto3" json:"period_extra,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"` // period start -> extension of that period's limit
+	Grants      []*Grant         `protobuf:"bytes,9,rep,name=grants,proto3" json:"grants,omitempty"`                                                                                                          // units handed out, not yet reported or handed back
+	// Units of grants whose node stopped holding them (it restarted, or was
+	// removed): they may have been spent on any day of their period, so
+	// they count against every period that overlaps it. node_id is empty.
+	Settled       []*Grant `protobuf:"bytes,10,rep,name=settled,proto3" json:"settled,omitempty"`
+	PeriodEnd     int64    `protobuf:"varint,11,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"` // end of period_start's period
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1203,7 +1206,7 @@ func (x *KeyLedger) GetGrants() []*Grant {
 	return nil
 }
 
-func (x *KeyLedger) GetSettled() map[int64]int64 {
+func (x *KeyLedger) GetSettled() []*Grant {
 	if x != nil {
 		return x.Settled
 	}
@@ -3776,7 +3779,7 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2\x13.tollgate.v1.ApiKeyR\x05value:\x028\x01\x1aR\n" +
 	"\rPlanKeysEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
-	"\x05value\x18\x02 \x01(\v2\x15.tollgate.v1.PlanKeysR\x05value:\x028\x01\"\xc8\x05\n" +
+	"\x05value\x18\x02 \x01(\v2\x15.tollgate.v1.PlanKeysR\x05value:\x028\x01\"\xfb\x04\n" +
 	"\tKeyLedger\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x12!\n" +
@@ -3786,9 +3789,9 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x05extra\x18\x06 \x01(\x03R\x05extra\x127\n" +
 	"\x05daily\x18\a \x03(\v2!.tollgate.v1.KeyLedger.DailyEntryR\x05daily\x12J\n" +
 	"\fperiod_extra\x18\b \x03(\v2'.tollgate.v1.KeyLedger.PeriodExtraEntryR\vperiodExtra\x12*\n" +
-	"\x06grants\x18\t \x03(\v2\x12.tollgate.v1.GrantR\x06grants\x12=\n" +
+	"\x06grants\x18\t \x03(\v2\x12.tollgate.v1.GrantR\x06grants\x12,\n" +
 	"\asettled\x18\n" +
-	" \x03(\v2#.tollgate.v1.KeyLedger.SettledEntryR\asettled\x12\x1d\n" +
+	" \x03(\v2\x12.tollgate.v1.GrantR\asettled\x12\x1d\n" +
 	"\n" +
 	"period_end\x18\v \x01(\x03R\tperiodEnd\x1a:\n" +
 	"\fGrantedEntry\x12\x10\n" +
@@ -3799,9 +3802,6 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\x03R\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a>\n" +
 	"\x10PeriodExtraEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\x03R\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a:\n" +
-	"\fSettledEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\x03R\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"^\n" +
 	"\x05Grant\x12\x17\n" +
@@ -4009,7 +4009,7 @@ func file_tollgate_proto_rawDescGZIP() []byte {
 }
 
 var file_tollgate_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tollgate_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
+var file_tollgate_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_tollgate_proto_goTypes = []any{
 	(ErrorCode)(0),             // 0: tollgate.v1.ErrorCode
 	(*ThrottleSettings)(nil),   // 1: tollgate.v1.ThrottleSettings
@@ -4077,10 +4077,9 @@ var file_tollgate_proto_goTypes = []any{
 	nil,                        // 63: tollgate.v1.KeyLedger.GrantedEntry
 	nil,                        // 64: tollgate.v1.KeyLedger.DailyEntry
 	nil,                        // 65: tollgate.v1.KeyLedger.PeriodExtraEntry
-	nil,                        // 66: tollgate.v1.KeyLedger.SettledEntry
-	nil,                        // 67: tollgate.v1.Snapshot.LedgersEntry
-	nil,                        // 68: tollgate.v1.Snapshot.DedupEntry
-	nil,                        // 69: tollgate.v1.Snapshot.NodesEntry
+	nil,                        // 66: tollgate.v1.Snapshot.LedgersEntry
+	nil,                        // 67: tollgate.v1.Snapshot.DedupEntry
+	nil,                        // 68: tollgate.v1.Snapshot.NodesEntry
 }
 var file_tollgate_proto_depIdxs = []int32{
 	49, // 0: tollgate.v1.RestApi.tags:type_name -> tollgate.v1.RestApi.TagsEntry
@@ -4106,7 +4105,7 @@ var file_tollgate_proto_depIdxs = []int32{
 	64, // 20: tollgate.v1.KeyLedger.daily:type_name -> tollgate.v1.KeyLedger.DailyEntry
 	65, // 21: tollgate.v1.KeyLedger.period_extra:type_name -> tollgate.v1.KeyLedger.PeriodExtraEntry
 	14, // 22: tollgate.v1.KeyLedger.grants:type_name -> tollgate.v1.Grant
-	66, // 23: tollgate.v1.KeyLedger.settled:type_name -> tollgate.v1.KeyLedger.SettledEntry
+	14, // 23: tollgate.v1.KeyLedger.settled:type_name -> tollgate.v1.Grant
 	42, // 24: tollgate.v1.NodeLedger.last:type_name -> tollgate.v1.Result
 	16, // 25: tollgate.v1.LedgerBatch.grants:type_name -> tollgate.v1.GrantRequest
 	18, // 26: tollgate.v1.LedgerBatch.reports:type_name -> tollgate.v1.UsageReport
@@ -4146,9 +4145,9 @@ var file_tollgate_proto_depIdxs = []int32{
 	42, // 60: tollgate.v1.Result.group:type_name -> tollgate.v1.Result
 	42, // 61: tollgate.v1.DedupRecord.result:type_name -> tollgate.v1.Result
 	12, // 62: tollgate.v1.Snapshot.config:type_name -> tollgate.v1.Config
-	67, // 63: tollgate.v1.Snapshot.ledgers:type_name -> tollgate.v1.Snapshot.LedgersEntry
-	68, // 64: tollgate.v1.Snapshot.dedup:type_name -> tollgate.v1.Snapshot.DedupEntry
-	69, // 65: tollgate.v1.Snapshot.nodes:type_name -> tollgate.v1.Snapshot.NodesEntry
+	66, // 63: tollgate.v1.Snapshot.ledgers:type_name -> tollgate.v1.Snapshot.LedgersEntry
+	67, // 64: tollgate.v1.Snapshot.dedup:type_name -> tollgate.v1.Snapshot.DedupEntry
+	68, // 65: tollgate.v1.Snapshot.nodes:type_name -> tollgate.v1.Snapshot.NodesEntry
 	41, // 66: tollgate.v1.ApplyRequest.command:type_name -> tollgate.v1.Command
 	42, // 67: tollgate.v1.ApplyResponse.result:type_name -> tollgate.v1.Result
 	22, // 68: tollgate.v1.ApplyResponse.shares:type_name -> tollgate.v1.KeyShare
@@ -4207,7 +4206,7 @@ func file_tollgate_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tollgate_proto_rawDesc), len(file_tollgate_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   69,
+			NumMessages:   68,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

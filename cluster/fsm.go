@@ -428,6 +428,7 @@ func upgradeLedgerV1(l *pb.KeyLedger, sec int64) {
 	}
 	l.Used, l.Granted, l.Extra = 0, nil, 0
 }
+
 // fillConfigMaps makes every map of a decoded Config non-nil, so apply code
 // can write to them.
 func fillConfigMaps(c *pb.Config) {

@@ -45,8 +45,9 @@ import (
 // At the end it heals every fault and checks that every key with quota
 // left is admitted again (nothing stuck in a grant nobody spends).
 //
-// A failing seed is printed with the last steps; TOLLGATE_SIM_SEED=n
-// replays it alone, TOLLGATE_SIM_SEEDS=n runs more.
+// It runs 2000 seeds (150 under the race detector or -short; .ci/run runs
+// the 2000 without it). A failing seed is printed with the last steps;
+// TOLLGATE_SIM_SEED=n replays it alone, TOLLGATE_SIM_SEEDS=n runs more.
 
 const (
 	simNodes = 3
@@ -536,9 +537,9 @@ func simSeeds(t *testing.T) (first, count int64) {
 		}
 		return n, 1
 	}
-	count = 1500
-	if testing.Short() {
-		count = 200
+	count = 2000
+	if raceEnabled || testing.Short() {
+		count = 150
 	}
 	if v := os.Getenv("TOLLGATE_SIM_SEEDS"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

@@ -35,7 +35,7 @@ var (
 	ErrTimeout        = errors.New("the command did not commit in time")
 	ErrClosed         = errors.New("the node is shut down")
 	// ErrDataDirInUse: another process holds the data dir's Raft log.
-	ErrDataDirInUse = errors.New("the data dir is in use by another process")
+	ErrDataDirInUse = errors.New("data dir in use")
 )
 
 // RaftTimings are the Raft timeouts. Zero fields take the defaults, chosen
@@ -760,7 +760,7 @@ func openStore(dataDir string, timeout time.Duration) (*raftboltdb.BoltStore, st
 		if pid, ok := livePID(pidPath); ok {
 			holder = fmt.Sprintf("process %d", pid)
 		}
-		return nil, "", fmt.Errorf("%w: data dir %s: %s holds %s (waited %s); stop it or use another data dir",
+		return nil, "", fmt.Errorf("%w: %s: %s holds %s (waited %s for its lock); stop it or use another data dir",
 			ErrDataDirInUse, dataDir, holder, path, timeout)
 	}
 	if err != nil {

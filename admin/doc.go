@@ -47,7 +47,7 @@
 //	GET    /apikeys/{id}                             GetApiKey (includeValue)
 //	PATCH  /apikeys/{id}                             UpdateApiKey
 //	DELETE /apikeys/{id}                             DeleteApiKey
-//	GET    /healthz                                  {"status":"ok"}
+//	GET    /healthz                                  {"status":"ok","caughtUp":true,"appliedIndex":N,"targetIndex":M}
 //	GET    /metrics                                  Prometheus text
 //
 // # Wire rules

@@ -43,6 +43,16 @@ type Config struct {
 	// ClusterStatus, when set, is served as JSON on GET /cluster (an
 	// extension): the leader, the members and this node's applied index.
 	ClusterStatus func() any
+	// Ready, when set, tells whether this node has caught up with the
+	// cluster since it started. Until it has, every route of the API but
+	// /healthz, /metrics and /cluster answers 503 ServiceUnavailableException
+	// with Retry-After (writes too: they check the current state before
+	// they go to Raft), and /healthz answers 503. It is read on every
+	// request and must be cheap. Default: always ready.
+	Ready func() bool
+	// Progress, when set, gives the Raft indexes /healthz shows: the last
+	// one this node applied and the one it must reach to be ready.
+	Progress func() (applied, target uint64)
 }
 
 // Validate reports whether the configuration can build a Server.
@@ -63,6 +73,8 @@ type Server struct {
 	metrics  *metrics
 	reg      *prometheus.Registry
 	cluster  func() any
+	ready    func() bool
+	progress func() (applied, target uint64)
 }
 
 // New builds a Server from a validated Config.
@@ -70,7 +82,8 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{store: cfg.Store, now: cfg.Now, log: cfg.Logger, reg: cfg.Registry, cluster: cfg.ClusterStatus}
+	s := &Server{store: cfg.Store, now: cfg.Now, log: cfg.Logger, reg: cfg.Registry, cluster: cfg.ClusterStatus,
+		ready: cfg.Ready, progress: cfg.Progress}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -105,10 +118,7 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 }
 
 func (s *Server) routes() {
-	s.handle("GET /healthz", func(w http.ResponseWriter, r *http.Request) *apiError {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-		return nil
-	})
+	s.handle("GET /healthz", s.healthz)
 	metricsHandler := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
 	s.handle("GET /metrics", func(w http.ResponseWriter, r *http.Request) *apiError {
 		metricsHandler.ServeHTTP(w, r)
@@ -184,6 +194,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case pattern == "":
 		route = "unmatched"
 		s.unmatched(rec, r)
+	case !s.isReady() && !ungated[pattern]:
+		s.writeError(rec, r, unavailable("This node has not caught up with the cluster since it started; retry shortly or ask another node"))
 	default:
 		s.mux.ServeHTTP(rec, r)
 	}

@@ -10,13 +10,16 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
@@ -31,6 +34,8 @@ var (
 	ErrUnknownOutcome = errors.New("leadership was lost while the command was in flight; its outcome is unknown")
 	ErrTimeout        = errors.New("the command did not commit in time")
 	ErrClosed         = errors.New("the node is shut down")
+	// ErrDataDirInUse: another process holds the data dir's Raft log.
+	ErrDataDirInUse = errors.New("data dir in use")
 )
 
 // RaftTimings are the Raft timeouts. Zero fields take the defaults, chosen
@@ -105,6 +110,10 @@ type NodeConfig struct {
 	// RaftLogLevel is raft's log level ("debug", "info", "warn", "error").
 	// Default "info".
 	RaftLogLevel string
+	// LockTimeout bounds the wait for the data dir's lock (raft.db), held
+	// by any other process that opened the same data dir; then Open fails
+	// with ErrDataDirInUse. Default 500ms.
+	LockTimeout time.Duration
 }
 
 // Validate checks the configuration and fills defaults.
@@ -154,6 +163,9 @@ func (c *NodeConfig) Validate() error {
 	if c.RaftLogLevel == "" {
 		c.RaftLogLevel = "info"
 	}
+	if c.LockTimeout <= 0 {
+		c.LockTimeout = 500 * time.Millisecond
+	}
 	return nil
 }
 
@@ -183,6 +195,11 @@ type Node struct {
 	// missingSince remembers when a Raft server was first seen without
 	// a gossip member (reconcile loop only).
 	missingSince map[string]time.Time
+
+	// pidFile is the data dir's pid file, written once this node holds
+	// the lock on raft.db ("" until then).
+	pidFile string
+	catchUp catchUp
 }
 
 // Open starts a node: it opens the data dir, starts Raft and, on a fresh
@@ -208,9 +225,8 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	n.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
-	if err != nil {
-		return nil, fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.DataDir, "raft.db"), err)
+	if n.store, n.pidFile, err = openStore(cfg.DataDir, cfg.LockTimeout); err != nil {
+		return nil, err
 	}
 	hl := hclog.New(&hclog.LoggerOptions{
 		Name:   "raft",
@@ -244,6 +260,10 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
+	// NewRaft restored the latest snapshot; the log after it is applied
+	// again once a leader commits it. Until then the state is stale.
+	last := n.raft.LastIndex()
+	n.catchUp.init(hasState, last, lastCommandIndex(logs, last, n.fsm.AppliedIndex()))
 	if !hasState && cfg.BootstrapExpect == 1 && len(cfg.Join) == 0 {
 		f := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
 			ID: raft.ServerID(cfg.NodeID), Address: n.transport.LocalAddr(),
@@ -278,7 +298,8 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.wg.Add(3)
+	n.wg.Add(4)
+	go n.watchCaughtUp()
 	go n.joinLoop()
 	go n.reconcileLoop()
 	go n.group.run()
@@ -359,22 +380,16 @@ func (n *Node) WaitLeader(ctx context.Context) error {
 	}
 }
 
-// WaitCaughtUp waits until a leader is known and this node applied every
-// entry its log held when it opened: on restart, Raft re-applies the log
-// only once the cluster has a leader, and until then the state is stale.
+// WaitCaughtUp waits until the node is caught up (see CaughtUp).
 func (n *Node) WaitCaughtUp(ctx context.Context) error {
-	target := n.raft.LastIndex()
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if id, _ := n.Leader(); id != "" && n.raft.AppliedIndex() >= target {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("catching up to raft index %d (applied %d): %w", target, n.raft.AppliedIndex(), ctx.Err())
-		case <-t.C:
-		}
+	select {
+	case <-n.catchUp.done:
+		return nil
+	case <-ctx.Done():
+		r := n.Readiness()
+		return fmt.Errorf("catching up to raft index %d (applied %d): %w", r.TargetIndex, r.AppliedIndex, ctx.Err())
+	case <-n.stop:
+		return ErrClosed
 	}
 }
 
@@ -566,9 +581,223 @@ func (n *Node) Close() error {
 		if n.transport != nil {
 			errs = append(errs, n.transport.Close())
 		}
+		if n.pidFile != "" {
+			// Before the lock goes: the next holder writes its own.
+			errs = append(errs, removePIDFile(n.pidFile))
+		}
 		if n.store != nil {
 			errs = append(errs, n.store.Close())
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// Catching up after a start.
+//
+// A node serves its state only once it is caught up, so that a restarted
+// node never answers from a state older than what it had applied before it
+// stopped (a valid key refused, an empty list of plans). It is caught up
+// once a leader is known and:
+//   - a node that opened a data dir with state: Raft applied every entry
+//     its log held at open (raft.LastIndex), and the FSM applied the last
+//     command among them. Should the leader have cut the log back below
+//     that index (its tail was never committed), it is caught up once it
+//     applied the whole log it holds and that log is all committed;
+//   - a fresh node (no state at open): it applied what the leader had
+//     applied when it first asked (the leader's Status over gRPC), or, when
+//     it leads, everything committed.
+//
+// Caught up is a one-way latch, checked by one goroutine every 10ms until it
+// holds: requests read an atomic.
+
+// catchUp is a node's progress towards being caught up.
+type catchUp struct {
+	fresh     bool   // no Raft state at open
+	target    uint64 // raft.LastIndex() at open
+	targetCmd uint64 // the last command index at or below target (0: none after the snapshot)
+
+	leaderTarget atomic.Uint64 // fresh node: the leader's applied index, once asked
+	asked        atomic.Bool   // fresh node: leaderTarget is set
+	ready        atomic.Bool
+	done         chan struct{} // closed when ready
+}
+
+func (c *catchUp) init(hasState bool, target, targetCmd uint64) {
+	c.fresh, c.target, c.targetCmd = !hasState, target, targetCmd
+	c.done = make(chan struct{})
+}
+
+// lastCommandIndex returns the index of the last command entry of the log
+// at or below from and above floor, or 0 when there is none (entries at or
+// below floor are in the FSM already).
+func lastCommandIndex(logs raft.LogStore, from, floor uint64) uint64 {
+	var l raft.Log
+	for i := from; i > floor; i-- {
+		if err := logs.GetLog(i, &l); err != nil {
+			return 0 // compacted: a snapshot holds it
+		}
+		if l.Type == raft.LogCommand {
+			return i
+		}
+	}
+	return 0
+}
+
+// CaughtUp tells whether this node has caught up since it opened, and may
+// serve its state. It costs one atomic load.
+func (n *Node) CaughtUp() bool { return n.catchUp.ready.Load() }
+
+// Readiness is whether a node serves its state, and how far it is.
+type Readiness struct {
+	// CaughtUp: the node serves its state (see Node.CaughtUp).
+	CaughtUp bool `json:"caughtUp"`
+	// AppliedIndex is the last Raft index this node applied.
+	AppliedIndex uint64 `json:"appliedIndex"`
+	// TargetIndex is the index to reach: the last index of the log at
+	// open, or for a fresh node the leader's applied index (0 until known).
+	TargetIndex uint64 `json:"targetIndex"`
+	// Leader is the leader's id, "" when none is known.
+	Leader string `json:"leader"`
+}
+
+// Readiness reports whether this node is caught up and how far it is.
+func (n *Node) Readiness() Readiness {
+	c := &n.catchUp
+	leader, _ := n.Leader()
+	r := Readiness{CaughtUp: c.ready.Load(), AppliedIndex: n.raft.AppliedIndex(), TargetIndex: c.target, Leader: leader}
+	if c.fresh {
+		r.TargetIndex = c.leaderTarget.Load()
+	}
+	return r
+}
+
+// watchCaughtUp sets the caught-up latch once it holds.
+func (n *Node) watchCaughtUp() {
+	defer n.wg.Done()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !n.isCaughtUp() {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+	}
+	n.catchUp.ready.Store(true)
+	close(n.catchUp.done)
+	r := n.Readiness()
+	n.log.Info("caught up", "applied_index", r.AppliedIndex, "target_index", r.TargetIndex, "leader", r.Leader)
+}
+
+func (n *Node) isCaughtUp() bool {
+	c := &n.catchUp
+	leader, _ := n.Leader()
+	if leader == "" {
+		return false
+	}
+	applied := n.raft.AppliedIndex()
+	if c.fresh {
+		if leader == n.ID() {
+			commit := n.raft.CommitIndex()
+			return commit > 0 && applied >= commit
+		}
+		if !c.asked.Load() {
+			idx, err := n.leaderApplied(leader)
+			if err != nil {
+				return false
+			}
+			c.leaderTarget.Store(idx)
+			c.asked.Store(true)
+		}
+		return n.fsm.AppliedIndex() >= c.leaderTarget.Load()
+	}
+	if applied >= c.target && n.fsm.AppliedIndex() >= c.targetCmd {
+		return true
+	}
+	last := n.raft.LastIndex()
+	return last < c.target && n.raft.CommitIndex() >= last && applied >= last
+}
+
+// leaderApplied asks the leader for its applied index.
+func (n *Node) leaderApplied(leader string) (uint64, error) {
+	m, ok := n.gossip.Member(leader)
+	if !ok || m.GRPCAddr == "" {
+		return 0, ErrNotLeader
+	}
+	c, err := n.peers.client(m.GRPCAddr)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	resp, err := c.Status(ctx, &pb.StatusRequest{})
+	if err != nil {
+		return 0, err
+	}
+	return resp.GetAppliedIndex(), nil
+}
+
+// The data dir's lock.
+//
+// bolt locks raft.db (flock) for as long as a process has it open. A second
+// process on the same data dir waits for LockTimeout, then fails with
+// ErrDataDirInUse naming the holder: the pid the holder wrote to
+// tollgate.pid once it held the lock. A pid file is simpler than reading
+// /proc/locks (Linux only, by inode) and works in any container; it may be
+// stale only after a crash, and then the lock is free and the next holder
+// overwrites it. A pid that is not a live process is not named.
+
+const pidFileName = "tollgate.pid"
+
+// openStore opens the data dir's Raft log and stable store, waiting at most
+// timeout for the lock, and writes the pid file.
+func openStore(dataDir string, timeout time.Duration) (*raftboltdb.BoltStore, string, error) {
+	path := filepath.Join(dataDir, "raft.db")
+	pidPath := filepath.Join(dataDir, pidFileName)
+	store, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &bbolt.Options{Timeout: timeout}})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		holder := "another process"
+		if pid, ok := livePID(pidPath); ok {
+			holder = fmt.Sprintf("process %d", pid)
+		}
+		return nil, "", fmt.Errorf("%w: %s: %s holds %s (waited %s for its lock); stop it or use another data dir",
+			ErrDataDirInUse, dataDir, holder, path, timeout)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("open raft log %s: %w", path, err)
+	}
+	if err := os.WriteFile(pidPath, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		store.Close()
+		return nil, "", fmt.Errorf("write pid file: %w", err)
+	}
+	return store, pidPath, nil
+}
+
+// livePID reads a pid file and tells whether its process is alive.
+func livePID(path string) (int, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return 0, false
+	}
+	// Signal 0 checks only that the process exists; EPERM means it
+	// exists but belongs to another user.
+	if err := p.Signal(syscall.Signal(0)); err != nil && !errors.Is(err, syscall.EPERM) {
+		return 0, false
+	}
+	return pid, true
+}
+
+func removePIDFile(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove pid file: %w", err)
+	}
+	return nil
 }

@@ -124,6 +124,11 @@ type Config struct {
 	// must be cheap (it is read on every request). Default: 1, a cluster
 	// of one.
 	NodeShare func() float64
+	// Ready tells whether this node's state is current enough to serve
+	// (a node that restarted has applied its log again). While it says
+	// no, every request is answered 503 with Retry-After. It must be cheap
+	// (it is read on every request). Default: always ready.
+	Ready func() bool
 }
 
 // Validate reports the first problem of c, wrapping ErrInvalidConfig.

@@ -30,6 +30,9 @@
 //
 // # Checks, in order
 //
+//  0. the node is ready (Config.Ready): a node that has not caught up with
+//     the cluster since it started answers every request 503 with
+//     Retry-After 1, since its state may lack keys, plans and stages;
 //  1. path and headers (400);
 //  2. route: no such API or stage → 403 {"message":"Forbidden"} (the
 //     original answers 403 "Missing Authentication Token" for unknown

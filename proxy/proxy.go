@@ -29,6 +29,7 @@ type Proxy struct {
 	rp              *httputil.ReverseProxy
 
 	nodeShare func() float64
+	ready     func() bool
 
 	table atomic.Pointer[table]
 	mu    sync.Mutex // held by the one goroutine rebuilding the table
@@ -52,6 +53,7 @@ func New(cfg Config) (*Proxy, error) {
 		allowUnderscore: cfg.AllowUnderscoreHeaders,
 		log:             cfg.Logger,
 		nodeShare:       cfg.NodeShare,
+		ready:           cfg.Ready,
 	}
 	if p.nodeShare == nil {
 		p.nodeShare = func() float64 { return 1 }
@@ -110,6 +112,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex.now = p.clock.Now()
 	ex.mono = int64(ex.now.Sub(p.epoch))
 	defer p.record(ex)
+	if p.ready != nil && !p.ready() {
+		// A stale state would refuse valid keys: ask the client to retry.
+		ex.reason = "this node has not caught up with the cluster since it started"
+		ex.retry = time.Second
+		id := newRequestID()
+		p.logAnswer(r, ex, &ansUnavailable, id)
+		ex.reply(w, &ansUnavailable, id)
+		return
+	}
 	if a := p.decide(ex, p.current(), r); a != nil {
 		id := newRequestID()
 		p.logAnswer(r, ex, a, id)

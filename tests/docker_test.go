@@ -111,9 +111,17 @@ func TestDockerPartition(t *testing.T) {
 			AdminURL: "http://" + strings.Split(docker(t, "port", names[i], "9090/tcp"), "\n")[0],
 		}
 	}
-	eventually(t, 60*time.Second, "three voters and a leader", func() bool {
+	eventually(t, 60*time.Second, "three voters, a leader, and every node caught up", func() bool {
 		v, ok := nodes[0].cluster()
-		return ok && v.Leader != "" && v.voters() == 3
+		if !ok || v.Leader == "" || v.voters() != 3 {
+			return false
+		}
+		for _, g := range nodes {
+			if g.admin("GET", "/healthz", nil).Status != 200 {
+				return false
+			}
+		}
+		return true
 	})
 
 	// The upstream is each container's own loopback, where nothing

@@ -133,18 +133,6 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	log.Info("listening", "plane", "data", "addr", dataLn.Addr().String())
 	log.Info("listening", "plane", "admin", "addr", adminLn.Addr().String())
 
-	// Serve once the state is current; a node that cannot reach a quorum
-	// serves anyway after a while (reads may be stale, writes answer 503).
-	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	if err := node.WaitCaughtUp(waitCtx); err != nil {
-		if ctx.Err() != nil {
-			cancel()
-			return nil // stopped while starting
-		}
-		log.Warn("serving before the state caught up with the cluster", "err", err)
-	}
-	cancel()
-
 	pool, err := cluster.NewQuotaPool(cluster.QuotaPoolConfig{
 		NodeID: nodeID, Ledger: node, LiveNodes: node.LiveNodes, Logger: log,
 		Now: clock, MaxClockSkew: cfg.MaxClockSkew,
@@ -163,11 +151,19 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	adminSrv, err := admin.New(admin.Config{
 		Store: node, Registry: reg, Logger: log,
 		ClusterStatus: func() any { return node.ClusterStatus() },
+		Ready:         node.CaughtUp,
+		Progress: func() (uint64, uint64) {
+			r := node.Readiness()
+			return r.AppliedIndex, r.TargetIndex
+		},
 	})
 	if err != nil {
 		return err
 	}
-	px, err := proxy.New(proxy.Config{Source: node, Ledger: ledger{pool}, Logger: log, Metrics: reg, NodeShare: node.EvenShare, Clock: proxy.ClockFunc(clock)})
+	px, err := proxy.New(proxy.Config{
+		Source: node, Ledger: ledger{pool}, Logger: log, Metrics: reg,
+		NodeShare: node.EvenShare, Clock: proxy.ClockFunc(clock), Ready: node.CaughtUp,
+	})
 	if err != nil {
 		return err
 	}
@@ -178,7 +174,26 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	errc := make(chan error, 2)
 	go func() { errc <- serveHTTP(dataHTTP, dataLn) }()
 	go func() { errc <- serveHTTP(adminHTTP, adminLn) }()
-	log.Info("tollgate is ready")
+	// Until this node applied the log it had (or, fresh, the leader's
+	// state), both planes answer 503 with Retry-After and /healthz says
+	// so: a stale state would refuse valid keys and list nothing.
+	if !node.CaughtUp() {
+		r := node.Readiness()
+		log.Info("serving; answering 503 until this node catches up with the cluster",
+			"applied_index", r.AppliedIndex, "target_index", r.TargetIndex)
+	}
+	readyCtx, readyCancel := context.WithCancel(ctx)
+	readyDone := make(chan struct{})
+	go func() {
+		defer close(readyDone)
+		if node.WaitCaughtUp(readyCtx) == nil {
+			log.Info("tollgate is ready")
+		}
+	}()
+	defer func() {
+		readyCancel()
+		<-readyDone
+	}()
 
 	select {
 	case <-ctx.Done():

@@ -156,6 +156,12 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	// they hold when it revokes it.
 	node.OnQuotaChange(pool.Event)
 	pool.Start()
+	shares, err := cluster.NewShareBook(cluster.ShareBookConfig{NodeID: nodeID, Exchange: node, Now: clock, Logger: log})
+	if err != nil {
+		return err
+	}
+	shares.Start()
+	defer shares.Close()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -167,7 +173,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	if err != nil {
 		return err
 	}
-	px, err := proxy.New(proxy.Config{Source: node, Ledger: ledger{pool}, Logger: log, Metrics: reg, NodeShare: node.EvenShare, Clock: proxy.ClockFunc(clock)})
+	px, err := proxy.New(proxy.Config{Source: node, Ledger: ledger{pool}, Logger: log, Metrics: reg, Shares: shares, Clock: proxy.ClockFunc(clock)})
 	if err != nil {
 		return err
 	}

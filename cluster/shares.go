@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -228,7 +229,7 @@ func (b *ShareBook) request(now time.Time) *pb.ShareRequest {
 	defer b.mu.Unlock()
 	b.seq++
 	req := &pb.ShareRequest{NodeId: b.cfg.NodeID, Incarnation: b.incarnation, Seq: b.seq}
-	for _, id := range sortedKeys(b.entries) {
+	for _, id := range slices.Sorted(maps.Keys(b.entries)) {
 		e := b.entries[id]
 		a := e.share.Attempts()
 		e.meter.Observe(a-e.seen, now)
@@ -276,15 +277,6 @@ func (b *ShareBook) answer(seq uint64, resp *pb.ShareResponse, ok bool) {
 	b.tried = seq
 	close(b.ended)
 	b.ended = make(chan struct{})
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }
 
 // ErrStaleShareRequest: the leader has seen a later exchange from the node.
@@ -359,10 +351,10 @@ func (l *shareLeader) exchange(req *pb.ShareRequest, live []string, term uint64,
 			complete = false
 		}
 	}
-	ids := sortedKeys(l.nodes)
+	ids := slices.Sorted(maps.Keys(l.nodes))
 	me := slices.Index(ids, req.NodeId)
 	resp := &pb.ShareResponse{}
-	for _, th := range sortedKeys(l.active) {
+	for _, th := range slices.Sorted(maps.Keys(l.active)) {
 		if now.Sub(l.active[th]) >= l.idle {
 			delete(l.active, th)
 			continue

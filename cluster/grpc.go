@@ -15,7 +15,8 @@ import (
 	pb "github.com/tollgate/tollgate/proto"
 )
 
-// rpcServer answers other nodes: Apply (only on the leader) and Status.
+// rpcServer answers other nodes: Apply and Shares (only on the leader) and
+// Status.
 type rpcServer struct {
 	pb.UnimplementedClusterServer
 	n *Node
@@ -25,11 +26,19 @@ func (s *rpcServer) Apply(ctx context.Context, req *pb.ApplyRequest) (*pb.ApplyR
 	if req.GetCommand() == nil || req.Command.Body == nil {
 		return nil, status.Error(codes.InvalidArgument, "command is missing")
 	}
-	res, shares, err := s.n.propose(ctx, req.Command)
+	res, err := s.n.propose(ctx, req.Command)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.ApplyResponse{Result: res, Shares: shares}, nil
+	return &pb.ApplyResponse{Result: res}, nil
+}
+
+func (s *rpcServer) Shares(ctx context.Context, req *pb.ShareRequest) (*pb.ShareResponse, error) {
+	resp, err := s.n.leadShares(req)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return resp, nil
 }
 
 func (s *rpcServer) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -136,100 +135,5 @@ func (g *groupCommit) apply(batch []*groupReq) {
 	}
 }
 
-// shareStale is how long a node's reported demand for a key counts.
-const shareStale = 3 * time.Second
-
-// shareFloor gives every live node at least this fraction of the mean
-// demand as weight, so a node that sees no traffic for a key now still
-// admits some when traffic moves to it.
-const shareFloor = 0.05
-
-// shareTable is the leader's view of each node's offered demand per key,
-// from the ledger batches. It is soft state, not replicated: a new leader
-// rebuilds it within a report interval.
-type shareTable struct {
-	mu     sync.Mutex
-	demand map[counterKey]map[string]demandSample
-	pruned time.Time
-}
-
-type demandSample struct {
-	rate float64
-	at   time.Time
-}
-
-func newShareTable() *shareTable {
-	return &shareTable{demand: map[counterKey]map[string]demandSample{}}
-}
-
-// observe records the demand a node reported.
-func (t *shareTable) observe(b *pb.LedgerBatch, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, r := range b.Reports {
-		if r.Demand <= 0 {
-			continue
-		}
-		k := counterKey{r.PlanId, r.KeyId}
-		m := t.demand[k]
-		if m == nil {
-			m = map[string]demandSample{}
-			t.demand[k] = m
-		}
-		m[b.NodeId] = demandSample{rate: r.Demand, at: now}
-	}
-	if now.Sub(t.pruned) > 10*shareStale {
-		t.pruned = now
-		for k, m := range t.demand {
-			for node, s := range m {
-				if now.Sub(s.at) > shareStale {
-					delete(m, node)
-				}
-			}
-			if len(m) == 0 {
-				delete(t.demand, k)
-			}
-		}
-	}
-}
-
-// sharesFor computes the sending node's share of each key it reported
-// demand for: its demand over the demand of all live nodes, every live
-// node weighted at least shareFloor of the mean.
-func (t *shareTable) sharesFor(b *pb.LedgerBatch, live int, now time.Time) []*pb.KeyShare {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var out []*pb.KeyShare
-	for _, r := range b.Reports {
-		if r.Demand <= 0 {
-			continue
-		}
-		m := t.demand[counterKey{r.PlanId, r.KeyId}]
-		total, nodes, mine := 0.0, 0, 0.0
-		for node, s := range m {
-			if now.Sub(s.at) > shareStale {
-				continue
-			}
-			total += s.rate
-			nodes++
-			if node == b.NodeId {
-				mine = s.rate
-			}
-		}
-		n := max(live, nodes, 1)
-		share := 1 / float64(n)
-		if total > 0 {
-			floor := shareFloor * total / float64(n)
-			share = (mine + floor) / (total + float64(n)*floor)
-		}
-		out = append(out, &pb.KeyShare{PlanId: r.PlanId, KeyId: r.KeyId, Share: share})
-	}
-	return out
-}
-
 // LiveNodes is the number of cluster members gossip sees alive (at least 1).
 func (n *Node) LiveNodes() int { return int(max(n.gossip.alive.Load(), 1)) }
-
-// EvenShare is this node's even share of a cluster-wide throttle: one over
-// the live nodes. It is cheap enough for the request path.
-func (n *Node) EvenShare() float64 { return 1 / float64(n.LiveNodes()) }

@@ -63,8 +63,7 @@ func (m *MemStore) Apply(ctx context.Context, cmd *pb.Command) (*pb.Result, erro
 }
 
 // ApplyLedger applies a ledger batch: MemStore is a quota ledger for a
-// QuotaPool of one node, whose share of every throttle is whole.
-func (m *MemStore) ApplyLedger(ctx context.Context, cmd *pb.Command) (*pb.Result, []*pb.KeyShare, error) {
-	res, err := m.Apply(ctx, cmd)
-	return res, nil, err
+// QuotaPool of one node.
+func (m *MemStore) ApplyLedger(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
+	return m.Apply(ctx, cmd)
 }

@@ -184,7 +184,7 @@ type Node struct {
 	peers    peers
 
 	group  *groupCommit
-	shares *shareTable
+	shares *shareLeader
 	groups atomic.Int64 // group commits of more than one batch
 	stats  stats
 
@@ -214,7 +214,7 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		cfg: cfg, fsm: NewFSM(), log: cfg.Logger.With("node", cfg.NodeID),
 		reconcileCh: make(chan struct{}, 1), stop: make(chan struct{}),
 		missingSince: map[string]time.Time{},
-		shares:       newShareTable(),
+		shares:       newShareLeader(shareIdle),
 	}
 	n.group = newGroupCommit(n)
 	defer func() {
@@ -400,18 +400,16 @@ func (n *Node) WaitCaughtUp(ctx context.Context) error {
 // the command a request id when it has none, which makes every retry
 // safe; the leader stamps its time.
 func (n *Node) Apply(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
-	res, _, err := n.apply(ctx, cmd)
-	return res, err
-}
-
-// ApplyLedger applies a ledger batch like Apply, and also returns this
-// node's shares of the throttles of the keys the batch reported demand
-// for, as the leader computed them from every node's demand.
-func (n *Node) ApplyLedger(ctx context.Context, cmd *pb.Command) (*pb.Result, []*pb.KeyShare, error) {
 	return n.apply(ctx, cmd)
 }
 
-func (n *Node) apply(ctx context.Context, cmd *pb.Command) (*pb.Result, []*pb.KeyShare, error) {
+// ApplyLedger applies a ledger batch like Apply (the quota pool's
+// LedgerClient).
+func (n *Node) ApplyLedger(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
+	return n.apply(ctx, cmd)
+}
+
+func (n *Node) apply(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
 	if cmd.RequestId == "" {
 		cmd.RequestId = newRequestID()
 	}
@@ -421,72 +419,63 @@ func (n *Node) apply(ctx context.Context, cmd *pb.Command) (*pb.Result, []*pb.Ke
 		defer cancel()
 	}
 	for {
-		res, shares, err := n.applyOnce(ctx, cmd)
+		res, err := n.applyOnce(ctx, cmd)
 		if err == nil {
-			return res, shares, nil
+			return res, nil
 		}
 		if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrUnknownOutcome) {
-			return nil, nil, err
+			return nil, err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, nil, err
+			return nil, err
 		case <-n.stop:
-			return nil, nil, ErrClosed
+			return nil, ErrClosed
 		case <-time.After(25 * time.Millisecond): // wait for an election or a new leader
 		}
 	}
 }
 
-func (n *Node) applyOnce(ctx context.Context, cmd *pb.Command) (*pb.Result, []*pb.KeyShare, error) {
+func (n *Node) applyOnce(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
 	if n.raft.State() == raft.Leader {
 		return n.propose(ctx, cmd)
 	}
 	leader, _ := n.Leader()
 	if leader == "" || leader == n.ID() {
-		return nil, nil, ErrNotLeader
+		return nil, ErrNotLeader
 	}
 	m, ok := n.gossip.Member(leader)
 	if !ok || m.GRPCAddr == "" {
-		return nil, nil, ErrNotLeader
+		return nil, ErrNotLeader
 	}
 	c, err := n.peers.client(m.GRPCAddr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrNotLeader, err)
+		return nil, fmt.Errorf("%w: %v", ErrNotLeader, err)
 	}
 	n.stats.forwards.Add(1)
 	resp, err := c.Apply(ctx, &pb.ApplyRequest{Command: cmd})
 	if err != nil {
 		n.stats.forwardErrors.Add(1)
-		return nil, nil, fromStatus(err)
+		return nil, fromStatus(err)
 	}
 	res := resp.GetResult()
 	if res == nil {
-		return nil, nil, errors.New("the leader answered without a result")
+		return nil, errors.New("the leader answered without a result")
 	}
 	if _, ledger := cmd.Body.(*pb.Command_Ledger); !ledger {
 		n.waitApplied(ctx, res.Index) // read-your-writes for configuration
 	}
-	return res, resp.GetShares(), nil
+	return res, nil
 }
 
 // propose applies a command on the leader, stamped with the leader's
-// time: ledger batches go through the group commit and come back with the
-// sender's throttle shares.
-func (n *Node) propose(ctx context.Context, cmd *pb.Command) (*pb.Result, []*pb.KeyShare, error) {
+// time: ledger batches go through the group commit.
+func (n *Node) propose(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
 	stamp(cmd, n.cfg.Now())
-	lb, ok := cmd.Body.(*pb.Command_Ledger)
-	if !ok {
-		res, err := n.applyLocal(ctx, cmd)
-		return res, nil, err
+	if _, ok := cmd.Body.(*pb.Command_Ledger); !ok {
+		return n.applyLocal(ctx, cmd)
 	}
-	now := n.cfg.Now()
-	n.shares.observe(lb.Ledger, now)
-	res, err := n.group.commit(ctx, cmd)
-	if err != nil {
-		return nil, nil, err
-	}
-	return res, n.shares.sharesFor(lb.Ledger, n.LiveNodes(), now), nil
+	return n.group.commit(ctx, cmd)
 }
 
 // waitApplied waits, within ctx, until this node applied index.

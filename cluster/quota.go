@@ -14,10 +14,9 @@ import (
 )
 
 // LedgerClient applies a ledger batch through Raft (each batch carries its
-// own request id, so a resent batch applies once) and answers this node's
-// shares of the throttles of the keys whose demand the batch reported.
+// own request id, so a resent batch applies once).
 type LedgerClient interface {
-	ApplyLedger(ctx context.Context, cmd *pb.Command) (*pb.Result, []*pb.KeyShare, error)
+	ApplyLedger(ctx context.Context, cmd *pb.Command) (*pb.Result, error)
 }
 
 // QuotaPoolConfig configures a QuotaPool.
@@ -219,7 +218,6 @@ func (p *QuotaPool) Counter(planID, keyID string) *Counter {
 	c := p.counters[k]
 	if c == nil {
 		c = &Counter{pool: p, planID: planID, keyID: keyID, waitCh: make(chan struct{})}
-		c.packedShare.Store(packShare(1/float64(p.cfg.LiveNodes()), 1))
 		c.lastUse.Store(p.cfg.Now().UnixNano())
 		p.counters[k] = c
 	}
@@ -297,7 +295,7 @@ func (p *QuotaPool) cycle(final bool) bool {
 func (p *QuotaPool) send() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.BatchTimeout)
 	sent := p.cfg.Now()
-	res, shares, err := p.cfg.Ledger.ApplyLedger(ctx, p.pending)
+	res, err := p.cfg.Ledger.ApplyLedger(ctx, p.pending)
 	cancel()
 	if err == nil && res.Code != pb.ErrorCode_ERROR_CODE_NONE {
 		err = fmt.Errorf("ledger refused the batch: %s", res.Message)
@@ -324,9 +322,6 @@ func (p *QuotaPool) send() bool {
 	p.measureSkew(res.GetTimeUnixNano(), sent, now)
 	for _, g := range res.GetLedger().GetGrants() {
 		p.Counter(g.PlanId, g.KeyId).applyGrant(g, res.GetIndex(), p.ledgerSec(now))
-	}
-	for _, sh := range shares {
-		p.Counter(sh.PlanId, sh.KeyId).setShare(sh.Share, now)
 	}
 	return true
 }
@@ -355,7 +350,6 @@ func (p *QuotaPool) measureSkew(stamp int64, sent, got time.Time) {
 func (p *QuotaPool) buildBatch(now time.Time, final bool) *pb.Command {
 	b := &pb.LedgerBatch{NodeId: p.cfg.NodeID, Settle: !p.settled, Run: p.runID}
 	live := p.cfg.LiveNodes()
-	sec := p.ledgerSec(now)
 	p.more = false
 	for _, c := range p.snapshotCounters() {
 		if len(b.Reports)+len(b.Grants) >= maxBatchItems {
@@ -369,15 +363,7 @@ func (p *QuotaPool) buildBatch(now time.Time, final bool) *pb.Command {
 		} else {
 			c.idleRelease(now, p.cfg.IdleRelease)
 		}
-		n := len(b.Reports)
 		b.Reports = c.collectReports(b.Reports, now)
-		if d, due := c.demand(now, p.cfg.ReportInterval, live); due {
-			if len(b.Reports) > n {
-				b.Reports[len(b.Reports)-1].Demand = d
-			} else {
-				b.Reports = append(b.Reports, &pb.UsageReport{PlanId: c.planID, KeyId: c.keyID, Day: DayOf(sec), Demand: d})
-			}
-		}
 		if final {
 			continue
 		}
@@ -489,65 +475,6 @@ type Counter struct {
 	askEvery time.Duration
 	lastSeen int64 // admitted at the last refill decision
 	meter    limiter.DemandMeter
-
-	// Throttle share: the node's share of the key's plan throttle, packed
-	// with a version so one atomic load reads both (see packShare).
-	attempts     atomic.Int64 // requests for the key here, throttled too
-	packedShare  atomic.Uint64
-	seenAttempts int64 // attempts at the last demand reading (under mu)
-	attemptMeter limiter.DemandMeter
-	lastDemand   time.Time // when demand was last reported
-	shareAt      time.Time // when the leader last set the share
-}
-
-// packShare packs a share (0, 1] with a version: the high 32 bits hold
-// the version, the low 32 bits the share in billionths.
-func packShare(share float64, version uint32) uint64 {
-	return uint64(version)<<32 | uint64(uint32(min(max(share, 1e-9), 1)*1e9))
-}
-
-// Attempt records one request for the key on this node, throttled or not.
-func (c *Counter) Attempt() { c.attempts.Add(1) }
-
-// Share is this node's share of the key's plan throttle and its version.
-func (c *Counter) Share() (float64, uint64) {
-	p := c.packedShare.Load()
-	return float64(uint32(p)) / 1e9, p >> 32
-}
-
-// setShare stores a new share when it moved by more than 1%.
-func (c *Counter) setShare(share float64, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.shareAt = now
-	old := c.packedShare.Load()
-	cur := float64(uint32(old)) / 1e9
-	if share <= 0 || share > 1 || (share > cur*0.99 && share < cur*1.01) {
-		return
-	}
-	c.packedShare.Store(packShare(share, uint32(old>>32)+1))
-}
-
-// demand returns the key's recent offered rate on this node, and whether
-// it is due in this batch (at most once a report interval, while the key
-// sees traffic). When the leader has not set a share lately, the share
-// falls back to an even split between the live nodes.
-func (c *Counter) demand(now time.Time, every time.Duration, live int) (float64, bool) {
-	c.mu.Lock()
-	a := c.attempts.Load()
-	c.attemptMeter.Observe(a-c.seenAttempts, now)
-	c.seenAttempts = a
-	rate := c.attemptMeter.Rate()
-	stale := now.Sub(c.shareAt) > shareStale
-	due := rate > 0.01 && now.Sub(c.lastDemand) >= every
-	if due {
-		c.lastDemand = now
-	}
-	c.mu.Unlock()
-	if stale {
-		c.setShare(1/float64(max(live, 1)), time.Time{})
-	}
-	return rate, due
 }
 
 // Take spends one unit of the key's quota. It waits (bounded by ctx) only

@@ -309,7 +309,7 @@ func (s *switchLedger) maxSent() int {
 	return n
 }
 
-func (s *switchLedger) ApplyLedger(ctx context.Context, cmd *pb.Command) (*pb.Result, []*pb.KeyShare, error) {
+func (s *switchLedger) ApplyLedger(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
 	s.mu.Lock()
 	if s.sent == nil {
 		s.sent = map[string]int{}
@@ -324,15 +324,15 @@ func (s *switchLedger) ApplyLedger(ctx context.Context, cmd *pb.Command) (*pb.Re
 	s.mu.Unlock()
 	switch mode {
 	case ledgerDown:
-		return nil, nil, ErrNotLeader
+		return nil, ErrNotLeader
 	case ledgerBlackhole:
-		return &pb.Result{}, nil, nil
+		return &pb.Result{}, nil
 	}
-	res, shares, err := s.next.ApplyLedger(ctx, cmd)
+	res, err := s.next.ApplyLedger(ctx, cmd)
 	if mode == ledgerLostReply && err == nil {
-		return nil, nil, ErrUnknownOutcome
+		return nil, ErrUnknownOutcome
 	}
-	return res, shares, err
+	return res, err
 }
 
 func TestQuotaUnavailableThenResentBatchAppliesOnce(t *testing.T) {
@@ -567,7 +567,7 @@ type recordingLedger struct {
 	sizes []int
 }
 
-func (r *recordingLedger) ApplyLedger(ctx context.Context, cmd *pb.Command) (*pb.Result, []*pb.KeyShare, error) {
+func (r *recordingLedger) ApplyLedger(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
 	b := cmd.GetLedger()
 	r.mu.Lock()
 	r.sizes = append(r.sizes, len(b.GetReports())+len(b.GetGrants()))

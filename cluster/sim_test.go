@@ -224,22 +224,22 @@ type simClient struct {
 	n *simNode
 }
 
-func (c simClient) ApplyLedger(_ context.Context, cmd *pb.Command) (*pb.Result, []*pb.KeyShare, error) {
+func (c simClient) ApplyLedger(_ context.Context, cmd *pb.Command) (*pb.Result, error) {
 	s := c.s
 	if s.now.Before(c.n.cutUntil) {
-		return nil, nil, ErrNotLeader
+		return nil, ErrNotLeader
 	}
 	b := cmd.GetLedger()
 	switch r := s.rng.Intn(100); {
 	case r < 5:
 		s.stats.dropped++
 		s.logf("%s batch %d dropped on the way", c.n.id, b.GetSeq())
-		return nil, nil, ErrTimeout
+		return nil, ErrTimeout
 	case r < 10:
 		s.propose(cmd)
 		s.stats.lostReplies++
 		s.logf("%s batch %d applied, answer lost", c.n.id, b.GetSeq())
-		return nil, nil, ErrUnknownOutcome
+		return nil, ErrUnknownOutcome
 	case r < 16 && !b.GetSettle():
 		late := time.Duration(s.rng.Int63n(int64(3 * time.Hour)))
 		s.stash = append(s.stash, simStash{s.now.Add(late), proto.Clone(cmd).(*pb.Command)})
@@ -247,7 +247,7 @@ func (c simClient) ApplyLedger(_ context.Context, cmd *pb.Command) (*pb.Result, 
 	res := s.propose(cmd)
 	s.stats.batches++
 	s.logf("%s batch %d (%d reports, %d grants) -> %s", c.n.id, b.GetSeq(), len(b.GetReports()), len(b.GetGrants()), grantsText(res))
-	return res, nil, nil
+	return res, nil
 }
 
 func grantsText(res *pb.Result) string {

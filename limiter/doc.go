@@ -36,6 +36,7 @@
 // # Grants and shares
 //
 // GrantSize and LowWatermark size the quota grants a node asks the ledger
-// for; a DemandMeter estimates the rate they follow. Shares and ShareLimit
-// divide a cluster-wide throttle between nodes.
+// for; a DemandMeter estimates the rate they follow. Shares (the one home of
+// the share formula) and ShareLimit divide a cluster-wide throttle between
+// nodes; Share is the word the request path reads a node's share from.
 package limiter

@@ -2,50 +2,137 @@ package limiter
 
 import (
 	"math"
-	"slices"
+	"math/rand/v2"
 	"testing"
 )
 
 func TestShares(t *testing.T) {
-	nan, inf := math.NaN(), math.Inf(1)
+	nan := math.NaN()
+	busy := (100 + 0.05*100.0/3) / (100 + 0.05*100) // one node with all the demand among 3
+	idle := (0.05 * 100.0 / 3) / (100 + 0.05*100)
+	half := (50 + 5.0/3) / 105 // the target of each of two nodes sharing the demand, a third idle
 	cases := []struct {
-		name    string
-		weights []float64
-		want    []float64
+		name     string
+		nodes    []ShareNode
+		complete bool
+		want     []float64
 	}{
-		{"empty", nil, []float64{}},
-		{"one", []float64{7}, []float64{1}},
-		{"even", []float64{1, 1, 1, 1}, []float64{0.25, 0.25, 0.25, 0.25}},
-		{"weighted", []float64{1, 3}, []float64{0.25, 0.75}},
-		{"all zero is even", []float64{0, 0}, []float64{0.5, 0.5}},
-		{"negative and NaN count as zero", []float64{-5, nan, 2, 2}, []float64{0, 0, 0.5, 0.5}},
-		{"all negative is even", []float64{-1, -2, nan, 0}, []float64{0.25, 0.25, 0.25, 0.25}},
-		{"huge weights do not overflow", []float64{math.MaxFloat64, math.MaxFloat64}, []float64{0.5, 0.5}},
-		{"tiny weights", []float64{5e-324, 5e-324, 0}, []float64{0.5, 0.5, 0}},
-		{"infinite takes all", []float64{inf, 3, inf}, []float64{0.5, 0, 0.5}},
+		{"empty", nil, true, []float64{}},
+		{"alone takes all", []ShareNode{{Demand: 7}}, true, []float64{1}},
+		{"no demand is even", []ShareNode{{}, {}, {}, {}}, true, []float64{0.25, 0.25, 0.25, 0.25}},
+		{"negative and NaN demand count as none", []ShareNode{{Demand: -5}, {Demand: nan}}, true, []float64{0.5, 0.5}},
+		{"from nothing, by demand with a floor", []ShareNode{{Demand: 100}, {}, {}}, true, []float64{busy, idle, idle}},
+		{"80/10/10", []ShareNode{{Demand: 80}, {Demand: 10}, {Demand: 10}}, true,
+			[]float64{(80 + 5.0/3) / 105, (10 + 5.0/3) / 105, (10 + 5.0/3) / 105}},
+		{"a decrease goes at once, the increase waits for it", []ShareNode{{Demand: 100, Held: 1.0 / 3}, {Held: 1.0 / 3}, {Held: 1.0 / 3}}, true,
+			[]float64{1.0 / 3, idle, idle}},
+		{"the increase once the others hold less", []ShareNode{{Demand: 100, Held: 1.0 / 3}, {Held: idle}, {Held: idle}}, true,
+			[]float64{busy, idle, idle}},
+		{"what is free is split by what each lacks", []ShareNode{{Demand: 50, Held: 0.1}, {Demand: 50, Held: 0.3}, {Held: 0.4}}, true,
+			[]float64{0.1 + 0.2*(half-0.1)/(2*half-0.4), 0.3 + 0.2*(half-0.3)/(2*half-0.4), 1.0 / 63}},
+		{"incomplete: nothing grows", []ShareNode{{Demand: 100, Held: 0.2}, {Held: 0.5}}, false, []float64{0.2, idle2(100)}},
+		{"a small increase is not sent, a small decrease is", []ShareNode{{Demand: 1, Held: 0.498}, {Demand: 1, Held: 0.496}}, true, []float64{0.498, 0.496}},
+		{"a small decrease is sent", []ShareNode{{Demand: 1, Held: 0.502}, {Demand: 1, Held: 0.496}}, true, []float64{0.5, 0.496}},
+		{"held above 1 in all frees nothing", []ShareNode{{Demand: 1, Held: 0.2}, {Held: 0.9}}, true, []float64{0.2, idle2(1)}},
 	}
 	for _, c := range cases {
-		got := Shares(c.weights)
-		if len(got) != len(c.want) {
-			t.Errorf("%s: Shares(%v) = %v, want %v", c.name, c.weights, got, c.want)
-			continue
-		}
-		sum := 0.0
+		got := Shares(c.nodes, c.complete, make([]float64, len(c.nodes)))
 		for i := range got {
-			sum += got[i]
-			if math.Abs(got[i]-c.want[i]) > 1e-12 {
-				t.Errorf("%s: Shares(%v) = %v, want %v", c.name, c.weights, got, c.want)
+			if math.Abs(got[i]-c.want[i]) > 1e-9 {
+				t.Errorf("%s: Shares(%v, %v) = %v, want %v", c.name, c.nodes, c.complete, got, c.want)
 				break
 			}
 		}
-		if len(got) > 0 && math.Abs(sum-1) > 1e-12 {
-			t.Errorf("%s: shares sum to %v", c.name, sum)
+	}
+}
+
+// idle2 is the share of a node without demand next to one with d.
+func idle2(d float64) float64 {
+	f := 0.05 * d / 2
+	return f / (d + 2*f)
+}
+
+// Whatever the demand and the shares held, the shares sent keep the sum of
+// what every node may be using at most 1, and reach the demand-weighted
+// targets (summing to 1) once the nodes hold what they were sent.
+func TestSharesNeverOverCommit(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 2000 {
+		n := 1 + rng.IntN(6)
+		nodes := make([]ShareNode, n)
+		held := 0.0
+		for i := range nodes {
+			if rng.IntN(3) > 0 {
+				nodes[i].Demand = rng.Float64() * 1000
+			}
+			nodes[i].Held = rng.Float64() * (1 - held)
+			held += nodes[i].Held
+		}
+		complete := rng.IntN(4) > 0
+		for step := range 4 {
+			out := Shares(nodes, complete, make([]float64, n))
+			sum := 0.0
+			for i := range nodes {
+				sum += math.Max(nodes[i].Held, out[i])
+				if out[i] < 0 || out[i] > 1 {
+					t.Fatalf("round %d step %d: share %v out of range", round, step, out[i])
+				}
+			}
+			if sum > 1+1e-9 {
+				t.Fatalf("round %d step %d: nodes %v, shares %v: may use %v in all", round, step, nodes, out, sum)
+			}
+			for i := range nodes {
+				nodes[i].Held = out[i]
+			}
+		}
+		if !complete {
+			continue
+		}
+		sum := 0.0
+		for i := range nodes {
+			sum += nodes[i].Held
+			if want := ShareTarget(nodes, i); nodes[i].Held > want+1e-9 || nodes[i].Held < want*(1-ShareHysteresis)-1e-9 {
+				t.Fatalf("round %d: after 4 exchanges node %d holds %v, target %v", round, i, nodes[i].Held, want)
+			}
+		}
+		if sum > 1+1e-9 || sum < 1-ShareHysteresis-1e-9 {
+			t.Fatalf("round %d: shares settle at %v in all", round, sum)
 		}
 	}
-	w := []float64{3, 1}
-	Shares(w)
-	if !slices.Equal(w, []float64{3, 1}) {
-		t.Errorf("Shares modified its input: %v", w)
+}
+
+func TestShareWord(t *testing.T) {
+	var s Share
+	if sh, cold := UnpackShare(s.Load()); !cold || sh != 0 {
+		t.Fatalf("zero Share: %v, cold %v", sh, cold)
+	}
+	p0 := s.Load()
+	s.Store(0.25)
+	p1 := s.Load()
+	if sh, cold := UnpackShare(p1); cold || sh != 0.25 || p1 == p0 {
+		t.Fatalf("after Store(0.25): %v cold %v", sh, cold)
+	}
+	s.Store(0.25)
+	if p2 := s.Load(); p2 == p1 {
+		t.Fatalf("a store does not change the version")
+	}
+	s.Store(0)
+	if sh, cold := UnpackShare(s.Load()); cold || sh != 0 {
+		t.Fatalf("a share of 0 is an answer, not cold: %v %v", sh, cold)
+	}
+	p3 := s.Load()
+	s.Chill()
+	if sh, cold := UnpackShare(s.Load()); !cold || sh != 0 || s.Load() == p3 {
+		t.Fatalf("after Chill: %v cold %v", sh, cold)
+	}
+	s.Store(2)
+	if s.Held() != 1 {
+		t.Fatalf("Store(2) holds %v", s.Held())
+	}
+	s.Attempt()
+	s.Attempt()
+	if s.Attempts() != 2 {
+		t.Fatalf("attempts %d", s.Attempts())
 	}
 }
 
@@ -96,7 +183,11 @@ func TestSharesOfAThrottle(t *testing.T) {
 		for _, burst := range []int64{1, 2, 7, 10, 100, 1001} {
 			var rate float64
 			var sumBurst int64
-			for _, s := range Shares(weights) {
+			nodes := make([]ShareNode, len(weights))
+			for i, w := range weights {
+				nodes[i].Demand = w
+			}
+			for _, s := range Shares(nodes, true, make([]float64, len(nodes))) {
 				r, b := ShareLimit(100, burst, s)
 				rate += r
 				sumBurst += b

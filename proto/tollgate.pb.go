@@ -1518,15 +1518,11 @@ type UsageReport struct {
 	KeyId  string                 `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
 	// The grant the counts were spent from and release hands back:
 	// [period_start, period_end) (both 0 for a plan without a quota).
-	PeriodStart int64 `protobuf:"varint,3,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
-	Day         int64 `protobuf:"varint,4,opt,name=day,proto3" json:"day,omitempty"`         // Unix day number (UTC) the requests count on: a day of the grant's period
-	Count       int64 `protobuf:"varint,5,opt,name=count,proto3" json:"count,omitempty"`     // admitted requests, spent from the grant where there is a quota
-	Release     int64 `protobuf:"varint,6,opt,name=release,proto3" json:"release,omitempty"` // unspent units of the grant handed back
-	// demand is the key's offered load on this node (requests per second,
-	// throttled ones included), recent average. The leader uses it to divide
-	// the plan's throttle between nodes; the FSM ignores it.
-	Demand        float64 `protobuf:"fixed64,7,opt,name=demand,proto3" json:"demand,omitempty"`
-	PeriodEnd     int64   `protobuf:"varint,8,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
+	PeriodStart   int64 `protobuf:"varint,3,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	Day           int64 `protobuf:"varint,4,opt,name=day,proto3" json:"day,omitempty"`         // Unix day number (UTC) the requests count on: a day of the grant's period
+	Count         int64 `protobuf:"varint,5,opt,name=count,proto3" json:"count,omitempty"`     // admitted requests, spent from the grant where there is a quota
+	Release       int64 `protobuf:"varint,6,opt,name=release,proto3" json:"release,omitempty"` // unspent units of the grant handed back
+	PeriodEnd     int64 `protobuf:"varint,8,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1599,13 +1595,6 @@ func (x *UsageReport) GetCount() int64 {
 func (x *UsageReport) GetRelease() int64 {
 	if x != nil {
 		return x.Release
-	}
-	return 0
-}
-
-func (x *UsageReport) GetDemand() float64 {
-	if x != nil {
-		return x.Demand
 	}
 	return 0
 }
@@ -1805,30 +1794,31 @@ func (x *LedgerGroup) GetCommands() []*Command {
 	return nil
 }
 
-// KeyShare is a node's share of a key's plan throttle, from the leader.
-type KeyShare struct {
+// ShareItem is one cluster-wide throttle a node holds a share of, or
+// meets requests for.
+type ShareItem struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	PlanId        string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
-	KeyId         string                 `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
-	Share         float64                `protobuf:"fixed64,3,opt,name=share,proto3" json:"share,omitempty"` // 0 < share <= 1
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`           // names the throttle (cluster/DESIGN.md, "Throttle shares")
+	Demand        float64                `protobuf:"fixed64,2,opt,name=demand,proto3" json:"demand,omitempty"` // offered requests per second on the node, recent average
+	Held          float64                `protobuf:"fixed64,3,opt,name=held,proto3" json:"held,omitempty"`     // the share the node holds now (0: none)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *KeyShare) Reset() {
-	*x = KeyShare{}
+func (x *ShareItem) Reset() {
+	*x = ShareItem{}
 	mi := &file_tollgate_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *KeyShare) String() string {
+func (x *ShareItem) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*KeyShare) ProtoMessage() {}
+func (*ShareItem) ProtoMessage() {}
 
-func (x *KeyShare) ProtoReflect() protoreflect.Message {
+func (x *ShareItem) ProtoReflect() protoreflect.Message {
 	mi := &file_tollgate_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1840,30 +1830,199 @@ func (x *KeyShare) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use KeyShare.ProtoReflect.Descriptor instead.
-func (*KeyShare) Descriptor() ([]byte, []int) {
+// Deprecated: Use ShareItem.ProtoReflect.Descriptor instead.
+func (*ShareItem) Descriptor() ([]byte, []int) {
 	return file_tollgate_proto_rawDescGZIP(), []int{21}
 }
 
-func (x *KeyShare) GetPlanId() string {
+func (x *ShareItem) GetId() string {
 	if x != nil {
-		return x.PlanId
+		return x.Id
 	}
 	return ""
 }
 
-func (x *KeyShare) GetKeyId() string {
+func (x *ShareItem) GetDemand() float64 {
 	if x != nil {
-		return x.KeyId
+		return x.Demand
+	}
+	return 0
+}
+
+func (x *ShareItem) GetHeld() float64 {
+	if x != nil {
+		return x.Held
+	}
+	return 0
+}
+
+// ShareRequest is a node's periodic exchange with the leader: every
+// throttle it holds a share of or meets requests for. A throttle it does
+// not list, it holds no share of.
+type ShareRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Incarnation   int64                  `protobuf:"varint,2,opt,name=incarnation,proto3" json:"incarnation,omitempty"` // the node's start, Unix nanoseconds: a restarted node holds nothing
+	Seq           uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`                 // grows with every exchange of one incarnation
+	Items         []*ShareItem           `protobuf:"bytes,4,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShareRequest) Reset() {
+	*x = ShareRequest{}
+	mi := &file_tollgate_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShareRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShareRequest) ProtoMessage() {}
+
+func (x *ShareRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShareRequest.ProtoReflect.Descriptor instead.
+func (*ShareRequest) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ShareRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
 	}
 	return ""
 }
 
-func (x *KeyShare) GetShare() float64 {
+func (x *ShareRequest) GetIncarnation() int64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
+func (x *ShareRequest) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *ShareRequest) GetItems() []*ShareItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+type ShareAssignment struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Share         float64                `protobuf:"fixed64,2,opt,name=share,proto3" json:"share,omitempty"` // 0 <= share <= 1
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShareAssignment) Reset() {
+	*x = ShareAssignment{}
+	mi := &file_tollgate_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShareAssignment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShareAssignment) ProtoMessage() {}
+
+func (x *ShareAssignment) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShareAssignment.ProtoReflect.Descriptor instead.
+func (*ShareAssignment) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ShareAssignment) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ShareAssignment) GetShare() float64 {
 	if x != nil {
 		return x.Share
 	}
 	return 0
+}
+
+// ShareResponse holds the node's new share of every throttle the leader
+// divides, listed or not (a node learns its floor of throttles it is idle on).
+type ShareResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Shares        []*ShareAssignment     `protobuf:"bytes,1,rep,name=shares,proto3" json:"shares,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShareResponse) Reset() {
+	*x = ShareResponse{}
+	mi := &file_tollgate_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShareResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShareResponse) ProtoMessage() {}
+
+func (x *ShareResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShareResponse.ProtoReflect.Descriptor instead.
+func (*ShareResponse) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ShareResponse) GetShares() []*ShareAssignment {
+	if x != nil {
+		return x.Shares
+	}
+	return nil
 }
 
 type CreateRestApi struct {
@@ -1875,7 +2034,7 @@ type CreateRestApi struct {
 
 func (x *CreateRestApi) Reset() {
 	*x = CreateRestApi{}
-	mi := &file_tollgate_proto_msgTypes[22]
+	mi := &file_tollgate_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1887,7 +2046,7 @@ func (x *CreateRestApi) String() string {
 func (*CreateRestApi) ProtoMessage() {}
 
 func (x *CreateRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[22]
+	mi := &file_tollgate_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1900,7 +2059,7 @@ func (x *CreateRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRestApi.ProtoReflect.Descriptor instead.
 func (*CreateRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{22}
+	return file_tollgate_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateRestApi) GetApi() *RestApi {
@@ -1920,7 +2079,7 @@ type UpdateRestApi struct {
 
 func (x *UpdateRestApi) Reset() {
 	*x = UpdateRestApi{}
-	mi := &file_tollgate_proto_msgTypes[23]
+	mi := &file_tollgate_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1932,7 +2091,7 @@ func (x *UpdateRestApi) String() string {
 func (*UpdateRestApi) ProtoMessage() {}
 
 func (x *UpdateRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[23]
+	mi := &file_tollgate_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1945,7 +2104,7 @@ func (x *UpdateRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRestApi.ProtoReflect.Descriptor instead.
 func (*UpdateRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{23}
+	return file_tollgate_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UpdateRestApi) GetApi() *RestApi {
@@ -1971,7 +2130,7 @@ type DeleteRestApi struct {
 
 func (x *DeleteRestApi) Reset() {
 	*x = DeleteRestApi{}
-	mi := &file_tollgate_proto_msgTypes[24]
+	mi := &file_tollgate_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1983,7 +2142,7 @@ func (x *DeleteRestApi) String() string {
 func (*DeleteRestApi) ProtoMessage() {}
 
 func (x *DeleteRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[24]
+	mi := &file_tollgate_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1996,7 +2155,7 @@ func (x *DeleteRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRestApi.ProtoReflect.Descriptor instead.
 func (*DeleteRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{24}
+	return file_tollgate_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DeleteRestApi) GetId() string {
@@ -2016,7 +2175,7 @@ type CreateDeployment struct {
 
 func (x *CreateDeployment) Reset() {
 	*x = CreateDeployment{}
-	mi := &file_tollgate_proto_msgTypes[25]
+	mi := &file_tollgate_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2028,7 +2187,7 @@ func (x *CreateDeployment) String() string {
 func (*CreateDeployment) ProtoMessage() {}
 
 func (x *CreateDeployment) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[25]
+	mi := &file_tollgate_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2041,7 +2200,7 @@ func (x *CreateDeployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDeployment.ProtoReflect.Descriptor instead.
 func (*CreateDeployment) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{25}
+	return file_tollgate_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CreateDeployment) GetDeployment() *Deployment {
@@ -2069,7 +2228,7 @@ type PutStage struct {
 
 func (x *PutStage) Reset() {
 	*x = PutStage{}
-	mi := &file_tollgate_proto_msgTypes[26]
+	mi := &file_tollgate_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2081,7 +2240,7 @@ func (x *PutStage) String() string {
 func (*PutStage) ProtoMessage() {}
 
 func (x *PutStage) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[26]
+	mi := &file_tollgate_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2094,7 +2253,7 @@ func (x *PutStage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStage.ProtoReflect.Descriptor instead.
 func (*PutStage) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{26}
+	return file_tollgate_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PutStage) GetStage() *Stage {
@@ -2128,7 +2287,7 @@ type DeleteStage struct {
 
 func (x *DeleteStage) Reset() {
 	*x = DeleteStage{}
-	mi := &file_tollgate_proto_msgTypes[27]
+	mi := &file_tollgate_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2140,7 +2299,7 @@ func (x *DeleteStage) String() string {
 func (*DeleteStage) ProtoMessage() {}
 
 func (x *DeleteStage) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[27]
+	mi := &file_tollgate_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2153,7 +2312,7 @@ func (x *DeleteStage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStage.ProtoReflect.Descriptor instead.
 func (*DeleteStage) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{27}
+	return file_tollgate_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DeleteStage) GetRestApiId() string {
@@ -2181,7 +2340,7 @@ type PutUsagePlan struct {
 
 func (x *PutUsagePlan) Reset() {
 	*x = PutUsagePlan{}
-	mi := &file_tollgate_proto_msgTypes[28]
+	mi := &file_tollgate_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2193,7 +2352,7 @@ func (x *PutUsagePlan) String() string {
 func (*PutUsagePlan) ProtoMessage() {}
 
 func (x *PutUsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[28]
+	mi := &file_tollgate_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2206,7 +2365,7 @@ func (x *PutUsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutUsagePlan.ProtoReflect.Descriptor instead.
 func (*PutUsagePlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{28}
+	return file_tollgate_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PutUsagePlan) GetPlan() *UsagePlan {
@@ -2239,7 +2398,7 @@ type DeleteUsagePlan struct {
 
 func (x *DeleteUsagePlan) Reset() {
 	*x = DeleteUsagePlan{}
-	mi := &file_tollgate_proto_msgTypes[29]
+	mi := &file_tollgate_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2251,7 +2410,7 @@ func (x *DeleteUsagePlan) String() string {
 func (*DeleteUsagePlan) ProtoMessage() {}
 
 func (x *DeleteUsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[29]
+	mi := &file_tollgate_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2264,7 +2423,7 @@ func (x *DeleteUsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUsagePlan.ProtoReflect.Descriptor instead.
 func (*DeleteUsagePlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{29}
+	return file_tollgate_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeleteUsagePlan) GetId() string {
@@ -2285,7 +2444,7 @@ type PutApiKey struct {
 
 func (x *PutApiKey) Reset() {
 	*x = PutApiKey{}
-	mi := &file_tollgate_proto_msgTypes[30]
+	mi := &file_tollgate_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2297,7 +2456,7 @@ func (x *PutApiKey) String() string {
 func (*PutApiKey) ProtoMessage() {}
 
 func (x *PutApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[30]
+	mi := &file_tollgate_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2310,7 +2469,7 @@ func (x *PutApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutApiKey.ProtoReflect.Descriptor instead.
 func (*PutApiKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{30}
+	return file_tollgate_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PutApiKey) GetKey() *ApiKey {
@@ -2343,7 +2502,7 @@ type DeleteApiKey struct {
 
 func (x *DeleteApiKey) Reset() {
 	*x = DeleteApiKey{}
-	mi := &file_tollgate_proto_msgTypes[31]
+	mi := &file_tollgate_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2355,7 +2514,7 @@ func (x *DeleteApiKey) String() string {
 func (*DeleteApiKey) ProtoMessage() {}
 
 func (x *DeleteApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[31]
+	mi := &file_tollgate_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2368,7 +2527,7 @@ func (x *DeleteApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteApiKey.ProtoReflect.Descriptor instead.
 func (*DeleteApiKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{31}
+	return file_tollgate_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DeleteApiKey) GetId() string {
@@ -2389,7 +2548,7 @@ type ImportedKey struct {
 
 func (x *ImportedKey) Reset() {
 	*x = ImportedKey{}
-	mi := &file_tollgate_proto_msgTypes[32]
+	mi := &file_tollgate_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2401,7 +2560,7 @@ func (x *ImportedKey) String() string {
 func (*ImportedKey) ProtoMessage() {}
 
 func (x *ImportedKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[32]
+	mi := &file_tollgate_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2414,7 +2573,7 @@ func (x *ImportedKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportedKey.ProtoReflect.Descriptor instead.
 func (*ImportedKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{32}
+	return file_tollgate_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ImportedKey) GetKey() *ApiKey {
@@ -2448,7 +2607,7 @@ type ImportApiKeys struct {
 
 func (x *ImportApiKeys) Reset() {
 	*x = ImportApiKeys{}
-	mi := &file_tollgate_proto_msgTypes[33]
+	mi := &file_tollgate_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2460,7 +2619,7 @@ func (x *ImportApiKeys) String() string {
 func (*ImportApiKeys) ProtoMessage() {}
 
 func (x *ImportApiKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[33]
+	mi := &file_tollgate_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2473,7 +2632,7 @@ func (x *ImportApiKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportApiKeys.ProtoReflect.Descriptor instead.
 func (*ImportApiKeys) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{33}
+	return file_tollgate_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ImportApiKeys) GetKeys() []*ImportedKey {
@@ -2500,7 +2659,7 @@ type CreateUsagePlanKey struct {
 
 func (x *CreateUsagePlanKey) Reset() {
 	*x = CreateUsagePlanKey{}
-	mi := &file_tollgate_proto_msgTypes[34]
+	mi := &file_tollgate_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2512,7 +2671,7 @@ func (x *CreateUsagePlanKey) String() string {
 func (*CreateUsagePlanKey) ProtoMessage() {}
 
 func (x *CreateUsagePlanKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[34]
+	mi := &file_tollgate_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2525,7 +2684,7 @@ func (x *CreateUsagePlanKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUsagePlanKey.ProtoReflect.Descriptor instead.
 func (*CreateUsagePlanKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{34}
+	return file_tollgate_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CreateUsagePlanKey) GetPlanId() string {
@@ -2552,7 +2711,7 @@ type DeleteUsagePlanKey struct {
 
 func (x *DeleteUsagePlanKey) Reset() {
 	*x = DeleteUsagePlanKey{}
-	mi := &file_tollgate_proto_msgTypes[35]
+	mi := &file_tollgate_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2564,7 +2723,7 @@ func (x *DeleteUsagePlanKey) String() string {
 func (*DeleteUsagePlanKey) ProtoMessage() {}
 
 func (x *DeleteUsagePlanKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[35]
+	mi := &file_tollgate_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2577,7 +2736,7 @@ func (x *DeleteUsagePlanKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUsagePlanKey.ProtoReflect.Descriptor instead.
 func (*DeleteUsagePlanKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{35}
+	return file_tollgate_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DeleteUsagePlanKey) GetPlanId() string {
@@ -2603,7 +2762,7 @@ type UpdateAccount struct {
 
 func (x *UpdateAccount) Reset() {
 	*x = UpdateAccount{}
-	mi := &file_tollgate_proto_msgTypes[36]
+	mi := &file_tollgate_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2615,7 +2774,7 @@ func (x *UpdateAccount) String() string {
 func (*UpdateAccount) ProtoMessage() {}
 
 func (x *UpdateAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[36]
+	mi := &file_tollgate_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2628,7 +2787,7 @@ func (x *UpdateAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccount.ProtoReflect.Descriptor instead.
 func (*UpdateAccount) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{36}
+	return file_tollgate_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UpdateAccount) GetAccount() *Account {
@@ -2649,7 +2808,7 @@ type SetRemaining struct {
 
 func (x *SetRemaining) Reset() {
 	*x = SetRemaining{}
-	mi := &file_tollgate_proto_msgTypes[37]
+	mi := &file_tollgate_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2661,7 +2820,7 @@ func (x *SetRemaining) String() string {
 func (*SetRemaining) ProtoMessage() {}
 
 func (x *SetRemaining) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[37]
+	mi := &file_tollgate_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2674,7 +2833,7 @@ func (x *SetRemaining) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRemaining.ProtoReflect.Descriptor instead.
 func (*SetRemaining) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{37}
+	return file_tollgate_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SetRemaining) GetPlanId() string {
@@ -2713,7 +2872,7 @@ type CreateDefaultPlan struct {
 
 func (x *CreateDefaultPlan) Reset() {
 	*x = CreateDefaultPlan{}
-	mi := &file_tollgate_proto_msgTypes[38]
+	mi := &file_tollgate_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2725,7 +2884,7 @@ func (x *CreateDefaultPlan) String() string {
 func (*CreateDefaultPlan) ProtoMessage() {}
 
 func (x *CreateDefaultPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[38]
+	mi := &file_tollgate_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2738,7 +2897,7 @@ func (x *CreateDefaultPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDefaultPlan.ProtoReflect.Descriptor instead.
 func (*CreateDefaultPlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{38}
+	return file_tollgate_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CreateDefaultPlan) GetPlanId() string {
@@ -2777,7 +2936,7 @@ type Noop struct {
 
 func (x *Noop) Reset() {
 	*x = Noop{}
-	mi := &file_tollgate_proto_msgTypes[39]
+	mi := &file_tollgate_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2789,7 +2948,7 @@ func (x *Noop) String() string {
 func (*Noop) ProtoMessage() {}
 
 func (x *Noop) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[39]
+	mi := &file_tollgate_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2802,7 +2961,7 @@ func (x *Noop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Noop.ProtoReflect.Descriptor instead.
 func (*Noop) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{39}
+	return file_tollgate_proto_rawDescGZIP(), []int{42}
 }
 
 type Command struct {
@@ -2837,7 +2996,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_tollgate_proto_msgTypes[40]
+	mi := &file_tollgate_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2849,7 +3008,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[40]
+	mi := &file_tollgate_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2862,7 +3021,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{40}
+	return file_tollgate_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Command) GetRequestId() string {
@@ -3193,7 +3352,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_tollgate_proto_msgTypes[41]
+	mi := &file_tollgate_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3205,7 +3364,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[41]
+	mi := &file_tollgate_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3218,7 +3377,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{41}
+	return file_tollgate_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Result) GetCode() ErrorCode {
@@ -3301,7 +3460,7 @@ type DedupRecord struct {
 
 func (x *DedupRecord) Reset() {
 	*x = DedupRecord{}
-	mi := &file_tollgate_proto_msgTypes[42]
+	mi := &file_tollgate_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3313,7 +3472,7 @@ func (x *DedupRecord) String() string {
 func (*DedupRecord) ProtoMessage() {}
 
 func (x *DedupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[42]
+	mi := &file_tollgate_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3326,7 +3485,7 @@ func (x *DedupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
 func (*DedupRecord) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{42}
+	return file_tollgate_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *DedupRecord) GetTimeUnixNano() int64 {
@@ -3358,7 +3517,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_tollgate_proto_msgTypes[43]
+	mi := &file_tollgate_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3370,7 +3529,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[43]
+	mi := &file_tollgate_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3383,7 +3542,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{43}
+	return file_tollgate_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Snapshot) GetVersion() uint32 {
@@ -3444,7 +3603,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_tollgate_proto_msgTypes[44]
+	mi := &file_tollgate_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3456,7 +3615,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[44]
+	mi := &file_tollgate_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3469,7 +3628,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{44}
+	return file_tollgate_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ApplyRequest) GetCommand() *Command {
@@ -3480,18 +3639,15 @@ func (x *ApplyRequest) GetCommand() *Command {
 }
 
 type ApplyResponse struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Result *Result                `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
-	// For a ledger batch: the sending node's shares of the throttles of the
-	// keys it reported, computed by the leader from every node's demand.
-	Shares        []*KeyShare `protobuf:"bytes,2,rep,name=shares,proto3" json:"shares,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        *Result                `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_tollgate_proto_msgTypes[45]
+	mi := &file_tollgate_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3503,7 +3659,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[45]
+	mi := &file_tollgate_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3516,19 +3672,12 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{45}
+	return file_tollgate_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ApplyResponse) GetResult() *Result {
 	if x != nil {
 		return x.Result
-	}
-	return nil
-}
-
-func (x *ApplyResponse) GetShares() []*KeyShare {
-	if x != nil {
-		return x.Shares
 	}
 	return nil
 }
@@ -3541,7 +3690,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_tollgate_proto_msgTypes[46]
+	mi := &file_tollgate_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3553,7 +3702,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[46]
+	mi := &file_tollgate_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3566,7 +3715,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{46}
+	return file_tollgate_proto_rawDescGZIP(), []int{49}
 }
 
 type StatusResponse struct {
@@ -3581,7 +3730,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_tollgate_proto_msgTypes[47]
+	mi := &file_tollgate_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3593,7 +3742,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[47]
+	mi := &file_tollgate_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3606,7 +3755,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{47}
+	return file_tollgate_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *StatusResponse) GetNodeId() string {
@@ -3827,17 +3976,16 @@ const file_tollgate_proto_rawDesc = "" +
 	"period_end\x18\x05 \x01(\x03R\tperiodEnd\x12\x14\n" +
 	"\x05limit\x18\x06 \x01(\x03R\x05limit\x12\x1c\n" +
 	"\tremaining\x18\a \x01(\x03R\tremaining\x12\x18\n" +
-	"\aunknown\x18\b \x01(\bR\aunknown\"\xd9\x01\n" +
+	"\aunknown\x18\b \x01(\bR\aunknown\"\xc7\x01\n" +
 	"\vUsageReport\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x12!\n" +
 	"\fperiod_start\x18\x03 \x01(\x03R\vperiodStart\x12\x10\n" +
 	"\x03day\x18\x04 \x01(\x03R\x03day\x12\x14\n" +
 	"\x05count\x18\x05 \x01(\x03R\x05count\x12\x18\n" +
-	"\arelease\x18\x06 \x01(\x03R\arelease\x12\x16\n" +
-	"\x06demand\x18\a \x01(\x01R\x06demand\x12\x1d\n" +
+	"\arelease\x18\x06 \x01(\x03R\arelease\x12\x1d\n" +
 	"\n" +
-	"period_end\x18\b \x01(\x03R\tperiodEnd\"\xc9\x01\n" +
+	"period_end\x18\b \x01(\x03R\tperiodEndJ\x04\b\a\x10\b\"\xc9\x01\n" +
 	"\vLedgerBatch\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x121\n" +
 	"\x06grants\x18\x02 \x03(\v2\x19.tollgate.v1.GrantRequestR\x06grants\x122\n" +
@@ -3849,11 +3997,21 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x06grants\x18\x01 \x03(\v2\x18.tollgate.v1.GrantResultR\x06grants\x12\x1b\n" +
 	"\tstale_run\x18\x02 \x01(\bR\bstaleRun\"?\n" +
 	"\vLedgerGroup\x120\n" +
-	"\bcommands\x18\x01 \x03(\v2\x14.tollgate.v1.CommandR\bcommands\"P\n" +
-	"\bKeyShare\x12\x17\n" +
-	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x15\n" +
-	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x12\x14\n" +
-	"\x05share\x18\x03 \x01(\x01R\x05share\"7\n" +
+	"\bcommands\x18\x01 \x03(\v2\x14.tollgate.v1.CommandR\bcommands\"G\n" +
+	"\tShareItem\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06demand\x18\x02 \x01(\x01R\x06demand\x12\x12\n" +
+	"\x04held\x18\x03 \x01(\x01R\x04held\"\x89\x01\n" +
+	"\fShareRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12 \n" +
+	"\vincarnation\x18\x02 \x01(\x03R\vincarnation\x12\x10\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12,\n" +
+	"\x05items\x18\x04 \x03(\v2\x16.tollgate.v1.ShareItemR\x05items\"7\n" +
+	"\x0fShareAssignment\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05share\x18\x02 \x01(\x01R\x05share\"E\n" +
+	"\rShareResponse\x124\n" +
+	"\x06shares\x18\x01 \x03(\v2\x1c.tollgate.v1.ShareAssignmentR\x06shares\"7\n" +
 	"\rCreateRestApi\x12&\n" +
 	"\x03api\x18\x01 \x01(\v2\x14.tollgate.v1.RestApiR\x03api\"X\n" +
 	"\rUpdateRestApi\x12&\n" +
@@ -3977,10 +4135,9 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12-\n" +
 	"\x05value\x18\x02 \x01(\v2\x17.tollgate.v1.NodeLedgerR\x05value:\x028\x01\">\n" +
 	"\fApplyRequest\x12.\n" +
-	"\acommand\x18\x01 \x01(\v2\x14.tollgate.v1.CommandR\acommand\"k\n" +
+	"\acommand\x18\x01 \x01(\v2\x14.tollgate.v1.CommandR\acommand\"B\n" +
 	"\rApplyResponse\x12+\n" +
-	"\x06result\x18\x01 \x01(\v2\x13.tollgate.v1.ResultR\x06result\x12-\n" +
-	"\x06shares\x18\x02 \x03(\v2\x15.tollgate.v1.KeyShareR\x06shares\"\x0f\n" +
+	"\x06result\x18\x01 \x01(\v2\x13.tollgate.v1.ResultR\x06resultJ\x04\b\x02\x10\x03\"\x0f\n" +
 	"\rStatusRequest\"\x81\x01\n" +
 	"\x0eStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
@@ -3991,10 +4148,11 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x0fERROR_CODE_NONE\x10\x00\x12\x1a\n" +
 	"\x16ERROR_CODE_BAD_REQUEST\x10\x01\x12\x18\n" +
 	"\x14ERROR_CODE_NOT_FOUND\x10\x02\x12\x17\n" +
-	"\x13ERROR_CODE_CONFLICT\x10\x032\x8c\x01\n" +
+	"\x13ERROR_CODE_CONFLICT\x10\x032\xcd\x01\n" +
 	"\aCluster\x12>\n" +
 	"\x05Apply\x12\x19.tollgate.v1.ApplyRequest\x1a\x1a.tollgate.v1.ApplyResponse\x12A\n" +
-	"\x06Status\x12\x1a.tollgate.v1.StatusRequest\x1a\x1b.tollgate.v1.StatusResponseB/Z-github.com/tollgate/tollgate/proto;tollgatepbb\x06proto3"
+	"\x06Status\x12\x1a.tollgate.v1.StatusRequest\x1a\x1b.tollgate.v1.StatusResponse\x12?\n" +
+	"\x06Shares\x12\x19.tollgate.v1.ShareRequest\x1a\x1a.tollgate.v1.ShareResponseB/Z-github.com/tollgate/tollgate/proto;tollgatepbb\x06proto3"
 
 var (
 	file_tollgate_proto_rawDescOnce sync.Once
@@ -4009,7 +4167,7 @@ func file_tollgate_proto_rawDescGZIP() []byte {
 }
 
 var file_tollgate_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tollgate_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_tollgate_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
 var file_tollgate_proto_goTypes = []any{
 	(ErrorCode)(0),             // 0: tollgate.v1.ErrorCode
 	(*ThrottleSettings)(nil),   // 1: tollgate.v1.ThrottleSettings
@@ -4033,144 +4191,150 @@ var file_tollgate_proto_goTypes = []any{
 	(*LedgerBatch)(nil),        // 19: tollgate.v1.LedgerBatch
 	(*LedgerBatchResult)(nil),  // 20: tollgate.v1.LedgerBatchResult
 	(*LedgerGroup)(nil),        // 21: tollgate.v1.LedgerGroup
-	(*KeyShare)(nil),           // 22: tollgate.v1.KeyShare
-	(*CreateRestApi)(nil),      // 23: tollgate.v1.CreateRestApi
-	(*UpdateRestApi)(nil),      // 24: tollgate.v1.UpdateRestApi
-	(*DeleteRestApi)(nil),      // 25: tollgate.v1.DeleteRestApi
-	(*CreateDeployment)(nil),   // 26: tollgate.v1.CreateDeployment
-	(*PutStage)(nil),           // 27: tollgate.v1.PutStage
-	(*DeleteStage)(nil),        // 28: tollgate.v1.DeleteStage
-	(*PutUsagePlan)(nil),       // 29: tollgate.v1.PutUsagePlan
-	(*DeleteUsagePlan)(nil),    // 30: tollgate.v1.DeleteUsagePlan
-	(*PutApiKey)(nil),          // 31: tollgate.v1.PutApiKey
-	(*DeleteApiKey)(nil),       // 32: tollgate.v1.DeleteApiKey
-	(*ImportedKey)(nil),        // 33: tollgate.v1.ImportedKey
-	(*ImportApiKeys)(nil),      // 34: tollgate.v1.ImportApiKeys
-	(*CreateUsagePlanKey)(nil), // 35: tollgate.v1.CreateUsagePlanKey
-	(*DeleteUsagePlanKey)(nil), // 36: tollgate.v1.DeleteUsagePlanKey
-	(*UpdateAccount)(nil),      // 37: tollgate.v1.UpdateAccount
-	(*SetRemaining)(nil),       // 38: tollgate.v1.SetRemaining
-	(*CreateDefaultPlan)(nil),  // 39: tollgate.v1.CreateDefaultPlan
-	(*Noop)(nil),               // 40: tollgate.v1.Noop
-	(*Command)(nil),            // 41: tollgate.v1.Command
-	(*Result)(nil),             // 42: tollgate.v1.Result
-	(*DedupRecord)(nil),        // 43: tollgate.v1.DedupRecord
-	(*Snapshot)(nil),           // 44: tollgate.v1.Snapshot
-	(*ApplyRequest)(nil),       // 45: tollgate.v1.ApplyRequest
-	(*ApplyResponse)(nil),      // 46: tollgate.v1.ApplyResponse
-	(*StatusRequest)(nil),      // 47: tollgate.v1.StatusRequest
-	(*StatusResponse)(nil),     // 48: tollgate.v1.StatusResponse
-	nil,                        // 49: tollgate.v1.RestApi.TagsEntry
-	nil,                        // 50: tollgate.v1.Stage.VariablesEntry
-	nil,                        // 51: tollgate.v1.Stage.MethodSettingsEntry
-	nil,                        // 52: tollgate.v1.Stage.TagsEntry
-	nil,                        // 53: tollgate.v1.ApiStage.ThrottleEntry
-	nil,                        // 54: tollgate.v1.UsagePlan.TagsEntry
-	nil,                        // 55: tollgate.v1.ApiKey.TagsEntry
-	nil,                        // 56: tollgate.v1.PlanKeys.KeysEntry
-	nil,                        // 57: tollgate.v1.Config.RestApisEntry
-	nil,                        // 58: tollgate.v1.Config.StagesEntry
-	nil,                        // 59: tollgate.v1.Config.DeploymentsEntry
-	nil,                        // 60: tollgate.v1.Config.UsagePlansEntry
-	nil,                        // 61: tollgate.v1.Config.ApiKeysEntry
-	nil,                        // 62: tollgate.v1.Config.PlanKeysEntry
-	nil,                        // 63: tollgate.v1.KeyLedger.GrantedEntry
-	nil,                        // 64: tollgate.v1.KeyLedger.DailyEntry
-	nil,                        // 65: tollgate.v1.KeyLedger.PeriodExtraEntry
-	nil,                        // 66: tollgate.v1.Snapshot.LedgersEntry
-	nil,                        // 67: tollgate.v1.Snapshot.DedupEntry
-	nil,                        // 68: tollgate.v1.Snapshot.NodesEntry
+	(*ShareItem)(nil),          // 22: tollgate.v1.ShareItem
+	(*ShareRequest)(nil),       // 23: tollgate.v1.ShareRequest
+	(*ShareAssignment)(nil),    // 24: tollgate.v1.ShareAssignment
+	(*ShareResponse)(nil),      // 25: tollgate.v1.ShareResponse
+	(*CreateRestApi)(nil),      // 26: tollgate.v1.CreateRestApi
+	(*UpdateRestApi)(nil),      // 27: tollgate.v1.UpdateRestApi
+	(*DeleteRestApi)(nil),      // 28: tollgate.v1.DeleteRestApi
+	(*CreateDeployment)(nil),   // 29: tollgate.v1.CreateDeployment
+	(*PutStage)(nil),           // 30: tollgate.v1.PutStage
+	(*DeleteStage)(nil),        // 31: tollgate.v1.DeleteStage
+	(*PutUsagePlan)(nil),       // 32: tollgate.v1.PutUsagePlan
+	(*DeleteUsagePlan)(nil),    // 33: tollgate.v1.DeleteUsagePlan
+	(*PutApiKey)(nil),          // 34: tollgate.v1.PutApiKey
+	(*DeleteApiKey)(nil),       // 35: tollgate.v1.DeleteApiKey
+	(*ImportedKey)(nil),        // 36: tollgate.v1.ImportedKey
+	(*ImportApiKeys)(nil),      // 37: tollgate.v1.ImportApiKeys
+	(*CreateUsagePlanKey)(nil), // 38: tollgate.v1.CreateUsagePlanKey
+	(*DeleteUsagePlanKey)(nil), // 39: tollgate.v1.DeleteUsagePlanKey
+	(*UpdateAccount)(nil),      // 40: tollgate.v1.UpdateAccount
+	(*SetRemaining)(nil),       // 41: tollgate.v1.SetRemaining
+	(*CreateDefaultPlan)(nil),  // 42: tollgate.v1.CreateDefaultPlan
+	(*Noop)(nil),               // 43: tollgate.v1.Noop
+	(*Command)(nil),            // 44: tollgate.v1.Command
+	(*Result)(nil),             // 45: tollgate.v1.Result
+	(*DedupRecord)(nil),        // 46: tollgate.v1.DedupRecord
+	(*Snapshot)(nil),           // 47: tollgate.v1.Snapshot
+	(*ApplyRequest)(nil),       // 48: tollgate.v1.ApplyRequest
+	(*ApplyResponse)(nil),      // 49: tollgate.v1.ApplyResponse
+	(*StatusRequest)(nil),      // 50: tollgate.v1.StatusRequest
+	(*StatusResponse)(nil),     // 51: tollgate.v1.StatusResponse
+	nil,                        // 52: tollgate.v1.RestApi.TagsEntry
+	nil,                        // 53: tollgate.v1.Stage.VariablesEntry
+	nil,                        // 54: tollgate.v1.Stage.MethodSettingsEntry
+	nil,                        // 55: tollgate.v1.Stage.TagsEntry
+	nil,                        // 56: tollgate.v1.ApiStage.ThrottleEntry
+	nil,                        // 57: tollgate.v1.UsagePlan.TagsEntry
+	nil,                        // 58: tollgate.v1.ApiKey.TagsEntry
+	nil,                        // 59: tollgate.v1.PlanKeys.KeysEntry
+	nil,                        // 60: tollgate.v1.Config.RestApisEntry
+	nil,                        // 61: tollgate.v1.Config.StagesEntry
+	nil,                        // 62: tollgate.v1.Config.DeploymentsEntry
+	nil,                        // 63: tollgate.v1.Config.UsagePlansEntry
+	nil,                        // 64: tollgate.v1.Config.ApiKeysEntry
+	nil,                        // 65: tollgate.v1.Config.PlanKeysEntry
+	nil,                        // 66: tollgate.v1.KeyLedger.GrantedEntry
+	nil,                        // 67: tollgate.v1.KeyLedger.DailyEntry
+	nil,                        // 68: tollgate.v1.KeyLedger.PeriodExtraEntry
+	nil,                        // 69: tollgate.v1.Snapshot.LedgersEntry
+	nil,                        // 70: tollgate.v1.Snapshot.DedupEntry
+	nil,                        // 71: tollgate.v1.Snapshot.NodesEntry
 }
 var file_tollgate_proto_depIdxs = []int32{
-	49, // 0: tollgate.v1.RestApi.tags:type_name -> tollgate.v1.RestApi.TagsEntry
-	50, // 1: tollgate.v1.Stage.variables:type_name -> tollgate.v1.Stage.VariablesEntry
-	51, // 2: tollgate.v1.Stage.method_settings:type_name -> tollgate.v1.Stage.MethodSettingsEntry
-	52, // 3: tollgate.v1.Stage.tags:type_name -> tollgate.v1.Stage.TagsEntry
-	53, // 4: tollgate.v1.ApiStage.throttle:type_name -> tollgate.v1.ApiStage.ThrottleEntry
+	52, // 0: tollgate.v1.RestApi.tags:type_name -> tollgate.v1.RestApi.TagsEntry
+	53, // 1: tollgate.v1.Stage.variables:type_name -> tollgate.v1.Stage.VariablesEntry
+	54, // 2: tollgate.v1.Stage.method_settings:type_name -> tollgate.v1.Stage.MethodSettingsEntry
+	55, // 3: tollgate.v1.Stage.tags:type_name -> tollgate.v1.Stage.TagsEntry
+	56, // 4: tollgate.v1.ApiStage.throttle:type_name -> tollgate.v1.ApiStage.ThrottleEntry
 	7,  // 5: tollgate.v1.UsagePlan.api_stages:type_name -> tollgate.v1.ApiStage
 	1,  // 6: tollgate.v1.UsagePlan.throttle:type_name -> tollgate.v1.ThrottleSettings
 	2,  // 7: tollgate.v1.UsagePlan.quota:type_name -> tollgate.v1.QuotaSettings
-	54, // 8: tollgate.v1.UsagePlan.tags:type_name -> tollgate.v1.UsagePlan.TagsEntry
-	55, // 9: tollgate.v1.ApiKey.tags:type_name -> tollgate.v1.ApiKey.TagsEntry
-	56, // 10: tollgate.v1.PlanKeys.keys:type_name -> tollgate.v1.PlanKeys.KeysEntry
+	57, // 8: tollgate.v1.UsagePlan.tags:type_name -> tollgate.v1.UsagePlan.TagsEntry
+	58, // 9: tollgate.v1.ApiKey.tags:type_name -> tollgate.v1.ApiKey.TagsEntry
+	59, // 10: tollgate.v1.PlanKeys.keys:type_name -> tollgate.v1.PlanKeys.KeysEntry
 	1,  // 11: tollgate.v1.Account.throttle:type_name -> tollgate.v1.ThrottleSettings
-	57, // 12: tollgate.v1.Config.rest_apis:type_name -> tollgate.v1.Config.RestApisEntry
-	58, // 13: tollgate.v1.Config.stages:type_name -> tollgate.v1.Config.StagesEntry
-	59, // 14: tollgate.v1.Config.deployments:type_name -> tollgate.v1.Config.DeploymentsEntry
-	60, // 15: tollgate.v1.Config.usage_plans:type_name -> tollgate.v1.Config.UsagePlansEntry
-	61, // 16: tollgate.v1.Config.api_keys:type_name -> tollgate.v1.Config.ApiKeysEntry
-	62, // 17: tollgate.v1.Config.plan_keys:type_name -> tollgate.v1.Config.PlanKeysEntry
+	60, // 12: tollgate.v1.Config.rest_apis:type_name -> tollgate.v1.Config.RestApisEntry
+	61, // 13: tollgate.v1.Config.stages:type_name -> tollgate.v1.Config.StagesEntry
+	62, // 14: tollgate.v1.Config.deployments:type_name -> tollgate.v1.Config.DeploymentsEntry
+	63, // 15: tollgate.v1.Config.usage_plans:type_name -> tollgate.v1.Config.UsagePlansEntry
+	64, // 16: tollgate.v1.Config.api_keys:type_name -> tollgate.v1.Config.ApiKeysEntry
+	65, // 17: tollgate.v1.Config.plan_keys:type_name -> tollgate.v1.Config.PlanKeysEntry
 	11, // 18: tollgate.v1.Config.account:type_name -> tollgate.v1.Account
-	63, // 19: tollgate.v1.KeyLedger.granted:type_name -> tollgate.v1.KeyLedger.GrantedEntry
-	64, // 20: tollgate.v1.KeyLedger.daily:type_name -> tollgate.v1.KeyLedger.DailyEntry
-	65, // 21: tollgate.v1.KeyLedger.period_extra:type_name -> tollgate.v1.KeyLedger.PeriodExtraEntry
+	66, // 19: tollgate.v1.KeyLedger.granted:type_name -> tollgate.v1.KeyLedger.GrantedEntry
+	67, // 20: tollgate.v1.KeyLedger.daily:type_name -> tollgate.v1.KeyLedger.DailyEntry
+	68, // 21: tollgate.v1.KeyLedger.period_extra:type_name -> tollgate.v1.KeyLedger.PeriodExtraEntry
 	14, // 22: tollgate.v1.KeyLedger.grants:type_name -> tollgate.v1.Grant
 	14, // 23: tollgate.v1.KeyLedger.settled:type_name -> tollgate.v1.Grant
-	42, // 24: tollgate.v1.NodeLedger.last:type_name -> tollgate.v1.Result
+	45, // 24: tollgate.v1.NodeLedger.last:type_name -> tollgate.v1.Result
 	16, // 25: tollgate.v1.LedgerBatch.grants:type_name -> tollgate.v1.GrantRequest
 	18, // 26: tollgate.v1.LedgerBatch.reports:type_name -> tollgate.v1.UsageReport
 	17, // 27: tollgate.v1.LedgerBatchResult.grants:type_name -> tollgate.v1.GrantResult
-	41, // 28: tollgate.v1.LedgerGroup.commands:type_name -> tollgate.v1.Command
-	3,  // 29: tollgate.v1.CreateRestApi.api:type_name -> tollgate.v1.RestApi
-	3,  // 30: tollgate.v1.UpdateRestApi.api:type_name -> tollgate.v1.RestApi
-	4,  // 31: tollgate.v1.CreateDeployment.deployment:type_name -> tollgate.v1.Deployment
-	6,  // 32: tollgate.v1.CreateDeployment.stage:type_name -> tollgate.v1.Stage
-	6,  // 33: tollgate.v1.PutStage.stage:type_name -> tollgate.v1.Stage
-	8,  // 34: tollgate.v1.PutUsagePlan.plan:type_name -> tollgate.v1.UsagePlan
-	9,  // 35: tollgate.v1.PutApiKey.key:type_name -> tollgate.v1.ApiKey
-	9,  // 36: tollgate.v1.ImportedKey.key:type_name -> tollgate.v1.ApiKey
-	33, // 37: tollgate.v1.ImportApiKeys.keys:type_name -> tollgate.v1.ImportedKey
-	11, // 38: tollgate.v1.UpdateAccount.account:type_name -> tollgate.v1.Account
-	23, // 39: tollgate.v1.Command.create_rest_api:type_name -> tollgate.v1.CreateRestApi
-	24, // 40: tollgate.v1.Command.update_rest_api:type_name -> tollgate.v1.UpdateRestApi
-	25, // 41: tollgate.v1.Command.delete_rest_api:type_name -> tollgate.v1.DeleteRestApi
-	26, // 42: tollgate.v1.Command.create_deployment:type_name -> tollgate.v1.CreateDeployment
-	27, // 43: tollgate.v1.Command.put_stage:type_name -> tollgate.v1.PutStage
-	28, // 44: tollgate.v1.Command.delete_stage:type_name -> tollgate.v1.DeleteStage
-	29, // 45: tollgate.v1.Command.put_usage_plan:type_name -> tollgate.v1.PutUsagePlan
-	30, // 46: tollgate.v1.Command.delete_usage_plan:type_name -> tollgate.v1.DeleteUsagePlan
-	31, // 47: tollgate.v1.Command.put_api_key:type_name -> tollgate.v1.PutApiKey
-	32, // 48: tollgate.v1.Command.delete_api_key:type_name -> tollgate.v1.DeleteApiKey
-	34, // 49: tollgate.v1.Command.import_api_keys:type_name -> tollgate.v1.ImportApiKeys
-	35, // 50: tollgate.v1.Command.create_usage_plan_key:type_name -> tollgate.v1.CreateUsagePlanKey
-	36, // 51: tollgate.v1.Command.delete_usage_plan_key:type_name -> tollgate.v1.DeleteUsagePlanKey
-	37, // 52: tollgate.v1.Command.update_account:type_name -> tollgate.v1.UpdateAccount
-	38, // 53: tollgate.v1.Command.set_remaining:type_name -> tollgate.v1.SetRemaining
-	39, // 54: tollgate.v1.Command.create_default_plan:type_name -> tollgate.v1.CreateDefaultPlan
-	19, // 55: tollgate.v1.Command.ledger:type_name -> tollgate.v1.LedgerBatch
-	40, // 56: tollgate.v1.Command.noop:type_name -> tollgate.v1.Noop
-	21, // 57: tollgate.v1.Command.ledger_group:type_name -> tollgate.v1.LedgerGroup
-	0,  // 58: tollgate.v1.Result.code:type_name -> tollgate.v1.ErrorCode
-	20, // 59: tollgate.v1.Result.ledger:type_name -> tollgate.v1.LedgerBatchResult
-	42, // 60: tollgate.v1.Result.group:type_name -> tollgate.v1.Result
-	42, // 61: tollgate.v1.DedupRecord.result:type_name -> tollgate.v1.Result
-	12, // 62: tollgate.v1.Snapshot.config:type_name -> tollgate.v1.Config
-	66, // 63: tollgate.v1.Snapshot.ledgers:type_name -> tollgate.v1.Snapshot.LedgersEntry
-	67, // 64: tollgate.v1.Snapshot.dedup:type_name -> tollgate.v1.Snapshot.DedupEntry
-	68, // 65: tollgate.v1.Snapshot.nodes:type_name -> tollgate.v1.Snapshot.NodesEntry
-	41, // 66: tollgate.v1.ApplyRequest.command:type_name -> tollgate.v1.Command
-	42, // 67: tollgate.v1.ApplyResponse.result:type_name -> tollgate.v1.Result
-	22, // 68: tollgate.v1.ApplyResponse.shares:type_name -> tollgate.v1.KeyShare
-	5,  // 69: tollgate.v1.Stage.MethodSettingsEntry.value:type_name -> tollgate.v1.MethodSetting
-	1,  // 70: tollgate.v1.ApiStage.ThrottleEntry.value:type_name -> tollgate.v1.ThrottleSettings
-	3,  // 71: tollgate.v1.Config.RestApisEntry.value:type_name -> tollgate.v1.RestApi
-	6,  // 72: tollgate.v1.Config.StagesEntry.value:type_name -> tollgate.v1.Stage
-	4,  // 73: tollgate.v1.Config.DeploymentsEntry.value:type_name -> tollgate.v1.Deployment
-	8,  // 74: tollgate.v1.Config.UsagePlansEntry.value:type_name -> tollgate.v1.UsagePlan
-	9,  // 75: tollgate.v1.Config.ApiKeysEntry.value:type_name -> tollgate.v1.ApiKey
-	10, // 76: tollgate.v1.Config.PlanKeysEntry.value:type_name -> tollgate.v1.PlanKeys
-	13, // 77: tollgate.v1.Snapshot.LedgersEntry.value:type_name -> tollgate.v1.KeyLedger
-	43, // 78: tollgate.v1.Snapshot.DedupEntry.value:type_name -> tollgate.v1.DedupRecord
-	15, // 79: tollgate.v1.Snapshot.NodesEntry.value:type_name -> tollgate.v1.NodeLedger
-	45, // 80: tollgate.v1.Cluster.Apply:input_type -> tollgate.v1.ApplyRequest
-	47, // 81: tollgate.v1.Cluster.Status:input_type -> tollgate.v1.StatusRequest
-	46, // 82: tollgate.v1.Cluster.Apply:output_type -> tollgate.v1.ApplyResponse
-	48, // 83: tollgate.v1.Cluster.Status:output_type -> tollgate.v1.StatusResponse
-	82, // [82:84] is the sub-list for method output_type
-	80, // [80:82] is the sub-list for method input_type
-	80, // [80:80] is the sub-list for extension type_name
-	80, // [80:80] is the sub-list for extension extendee
-	0,  // [0:80] is the sub-list for field type_name
+	44, // 28: tollgate.v1.LedgerGroup.commands:type_name -> tollgate.v1.Command
+	22, // 29: tollgate.v1.ShareRequest.items:type_name -> tollgate.v1.ShareItem
+	24, // 30: tollgate.v1.ShareResponse.shares:type_name -> tollgate.v1.ShareAssignment
+	3,  // 31: tollgate.v1.CreateRestApi.api:type_name -> tollgate.v1.RestApi
+	3,  // 32: tollgate.v1.UpdateRestApi.api:type_name -> tollgate.v1.RestApi
+	4,  // 33: tollgate.v1.CreateDeployment.deployment:type_name -> tollgate.v1.Deployment
+	6,  // 34: tollgate.v1.CreateDeployment.stage:type_name -> tollgate.v1.Stage
+	6,  // 35: tollgate.v1.PutStage.stage:type_name -> tollgate.v1.Stage
+	8,  // 36: tollgate.v1.PutUsagePlan.plan:type_name -> tollgate.v1.UsagePlan
+	9,  // 37: tollgate.v1.PutApiKey.key:type_name -> tollgate.v1.ApiKey
+	9,  // 38: tollgate.v1.ImportedKey.key:type_name -> tollgate.v1.ApiKey
+	36, // 39: tollgate.v1.ImportApiKeys.keys:type_name -> tollgate.v1.ImportedKey
+	11, // 40: tollgate.v1.UpdateAccount.account:type_name -> tollgate.v1.Account
+	26, // 41: tollgate.v1.Command.create_rest_api:type_name -> tollgate.v1.CreateRestApi
+	27, // 42: tollgate.v1.Command.update_rest_api:type_name -> tollgate.v1.UpdateRestApi
+	28, // 43: tollgate.v1.Command.delete_rest_api:type_name -> tollgate.v1.DeleteRestApi
+	29, // 44: tollgate.v1.Command.create_deployment:type_name -> tollgate.v1.CreateDeployment
+	30, // 45: tollgate.v1.Command.put_stage:type_name -> tollgate.v1.PutStage
+	31, // 46: tollgate.v1.Command.delete_stage:type_name -> tollgate.v1.DeleteStage
+	32, // 47: tollgate.v1.Command.put_usage_plan:type_name -> tollgate.v1.PutUsagePlan
+	33, // 48: tollgate.v1.Command.delete_usage_plan:type_name -> tollgate.v1.DeleteUsagePlan
+	34, // 49: tollgate.v1.Command.put_api_key:type_name -> tollgate.v1.PutApiKey
+	35, // 50: tollgate.v1.Command.delete_api_key:type_name -> tollgate.v1.DeleteApiKey
+	37, // 51: tollgate.v1.Command.import_api_keys:type_name -> tollgate.v1.ImportApiKeys
+	38, // 52: tollgate.v1.Command.create_usage_plan_key:type_name -> tollgate.v1.CreateUsagePlanKey
+	39, // 53: tollgate.v1.Command.delete_usage_plan_key:type_name -> tollgate.v1.DeleteUsagePlanKey
+	40, // 54: tollgate.v1.Command.update_account:type_name -> tollgate.v1.UpdateAccount
+	41, // 55: tollgate.v1.Command.set_remaining:type_name -> tollgate.v1.SetRemaining
+	42, // 56: tollgate.v1.Command.create_default_plan:type_name -> tollgate.v1.CreateDefaultPlan
+	19, // 57: tollgate.v1.Command.ledger:type_name -> tollgate.v1.LedgerBatch
+	43, // 58: tollgate.v1.Command.noop:type_name -> tollgate.v1.Noop
+	21, // 59: tollgate.v1.Command.ledger_group:type_name -> tollgate.v1.LedgerGroup
+	0,  // 60: tollgate.v1.Result.code:type_name -> tollgate.v1.ErrorCode
+	20, // 61: tollgate.v1.Result.ledger:type_name -> tollgate.v1.LedgerBatchResult
+	45, // 62: tollgate.v1.Result.group:type_name -> tollgate.v1.Result
+	45, // 63: tollgate.v1.DedupRecord.result:type_name -> tollgate.v1.Result
+	12, // 64: tollgate.v1.Snapshot.config:type_name -> tollgate.v1.Config
+	69, // 65: tollgate.v1.Snapshot.ledgers:type_name -> tollgate.v1.Snapshot.LedgersEntry
+	70, // 66: tollgate.v1.Snapshot.dedup:type_name -> tollgate.v1.Snapshot.DedupEntry
+	71, // 67: tollgate.v1.Snapshot.nodes:type_name -> tollgate.v1.Snapshot.NodesEntry
+	44, // 68: tollgate.v1.ApplyRequest.command:type_name -> tollgate.v1.Command
+	45, // 69: tollgate.v1.ApplyResponse.result:type_name -> tollgate.v1.Result
+	5,  // 70: tollgate.v1.Stage.MethodSettingsEntry.value:type_name -> tollgate.v1.MethodSetting
+	1,  // 71: tollgate.v1.ApiStage.ThrottleEntry.value:type_name -> tollgate.v1.ThrottleSettings
+	3,  // 72: tollgate.v1.Config.RestApisEntry.value:type_name -> tollgate.v1.RestApi
+	6,  // 73: tollgate.v1.Config.StagesEntry.value:type_name -> tollgate.v1.Stage
+	4,  // 74: tollgate.v1.Config.DeploymentsEntry.value:type_name -> tollgate.v1.Deployment
+	8,  // 75: tollgate.v1.Config.UsagePlansEntry.value:type_name -> tollgate.v1.UsagePlan
+	9,  // 76: tollgate.v1.Config.ApiKeysEntry.value:type_name -> tollgate.v1.ApiKey
+	10, // 77: tollgate.v1.Config.PlanKeysEntry.value:type_name -> tollgate.v1.PlanKeys
+	13, // 78: tollgate.v1.Snapshot.LedgersEntry.value:type_name -> tollgate.v1.KeyLedger
+	46, // 79: tollgate.v1.Snapshot.DedupEntry.value:type_name -> tollgate.v1.DedupRecord
+	15, // 80: tollgate.v1.Snapshot.NodesEntry.value:type_name -> tollgate.v1.NodeLedger
+	48, // 81: tollgate.v1.Cluster.Apply:input_type -> tollgate.v1.ApplyRequest
+	50, // 82: tollgate.v1.Cluster.Status:input_type -> tollgate.v1.StatusRequest
+	23, // 83: tollgate.v1.Cluster.Shares:input_type -> tollgate.v1.ShareRequest
+	49, // 84: tollgate.v1.Cluster.Apply:output_type -> tollgate.v1.ApplyResponse
+	51, // 85: tollgate.v1.Cluster.Status:output_type -> tollgate.v1.StatusResponse
+	25, // 86: tollgate.v1.Cluster.Shares:output_type -> tollgate.v1.ShareResponse
+	84, // [84:87] is the sub-list for method output_type
+	81, // [81:84] is the sub-list for method input_type
+	81, // [81:81] is the sub-list for extension type_name
+	81, // [81:81] is the sub-list for extension extendee
+	0,  // [0:81] is the sub-list for field type_name
 }
 
 func init() { file_tollgate_proto_init() }
@@ -4179,7 +4343,7 @@ func file_tollgate_proto_init() {
 		return
 	}
 	file_tollgate_proto_msgTypes[4].OneofWrappers = []any{}
-	file_tollgate_proto_msgTypes[40].OneofWrappers = []any{
+	file_tollgate_proto_msgTypes[43].OneofWrappers = []any{
 		(*Command_CreateRestApi)(nil),
 		(*Command_UpdateRestApi)(nil),
 		(*Command_DeleteRestApi)(nil),
@@ -4206,7 +4370,7 @@ func file_tollgate_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tollgate_proto_rawDesc), len(file_tollgate_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   68,
+			NumMessages:   71,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

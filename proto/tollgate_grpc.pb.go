@@ -29,6 +29,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	Cluster_Apply_FullMethodName  = "/tollgate.v1.Cluster/Apply"
 	Cluster_Status_FullMethodName = "/tollgate.v1.Cluster/Status"
+	Cluster_Shares_FullMethodName = "/tollgate.v1.Cluster/Shares"
 )
 
 // ClusterClient is the client API for Cluster service.
@@ -38,6 +39,9 @@ type ClusterClient interface {
 	// Apply proposes a command on the leader; followers forward writes here.
 	Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
+	// Shares exchanges a node's throttle demand and held shares for its new
+	// shares; only the leader answers. Soft state: never through Raft.
+	Shares(ctx context.Context, in *ShareRequest, opts ...grpc.CallOption) (*ShareResponse, error)
 }
 
 type clusterClient struct {
@@ -68,6 +72,16 @@ func (c *clusterClient) Status(ctx context.Context, in *StatusRequest, opts ...g
 	return out, nil
 }
 
+func (c *clusterClient) Shares(ctx context.Context, in *ShareRequest, opts ...grpc.CallOption) (*ShareResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ShareResponse)
+	err := c.cc.Invoke(ctx, Cluster_Shares_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServer is the server API for Cluster service.
 // All implementations must embed UnimplementedClusterServer
 // for forward compatibility.
@@ -75,6 +89,9 @@ type ClusterServer interface {
 	// Apply proposes a command on the leader; followers forward writes here.
 	Apply(context.Context, *ApplyRequest) (*ApplyResponse, error)
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
+	// Shares exchanges a node's throttle demand and held shares for its new
+	// shares; only the leader answers. Soft state: never through Raft.
+	Shares(context.Context, *ShareRequest) (*ShareResponse, error)
 	mustEmbedUnimplementedClusterServer()
 }
 
@@ -90,6 +107,9 @@ func (UnimplementedClusterServer) Apply(context.Context, *ApplyRequest) (*ApplyR
 }
 func (UnimplementedClusterServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedClusterServer) Shares(context.Context, *ShareRequest) (*ShareResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Shares not implemented")
 }
 func (UnimplementedClusterServer) mustEmbedUnimplementedClusterServer() {}
 func (UnimplementedClusterServer) testEmbeddedByValue()                 {}
@@ -148,6 +168,24 @@ func _Cluster_Status_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Cluster_Shares_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ShareRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServer).Shares(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cluster_Shares_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServer).Shares(ctx, req.(*ShareRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Cluster_ServiceDesc is the grpc.ServiceDesc for Cluster service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -162,6 +200,10 @@ var Cluster_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Status",
 			Handler:    _Cluster_Status_Handler,
+		},
+		{
+			MethodName: "Shares",
+			Handler:    _Cluster_Shares_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -42,13 +42,6 @@ type QuotaCounter interface {
 	// Count records one admitted request of a plan without a quota (usage
 	// only).
 	Count(now time.Time)
-	// Attempt records one request for the key on this node, throttled or
-	// not: the key's offered demand here, from which the cluster divides
-	// the plan's throttle between nodes.
-	Attempt()
-	// Share is this node's share (0 < share <= 1) of the key's plan
-	// throttle, and a version that changes whenever the share does.
-	Share() (share float64, version uint64)
 }
 
 // Clock tells the time. The proxy reads it once per request: the time
@@ -118,12 +111,11 @@ type Config struct {
 	// Metrics, when set, receives the proxy's collectors (see doc.go).
 	// Default: no metrics.
 	Metrics prometheus.Registerer
-	// NodeShare is this node's share (0 < share <= 1) of the cluster-wide
-	// throttles that are not per key: the account's and the stages' method
-	// settings. A cluster divides them evenly between its live nodes; it
-	// must be cheap (it is read on every request). Default: 1, a cluster
-	// of one.
-	NodeShare func() float64
+	// Shares gives this node's share of every cluster-wide throttle: the
+	// account's, the stages' method settings, each key's plan throttle
+	// and each key's per-method overrides, each divided between the nodes
+	// by its own demand. Default: every share whole, a cluster of one.
+	Shares Shares
 	// Ready tells whether this node's state is current enough to serve
 	// (a node that restarted has applied its log again). While it says
 	// no, every request is answered 503 with Retry-After. It must be cheap

@@ -135,7 +135,10 @@ func (p *Proxy) checkKey(ex *exchange, t *table, r *http.Request) *answer {
 		return &ansForbidden
 	}
 	ex.bind = b
-	ex.keyBucket, ex.policy, ex.xLimit = b.state.bucket, b.plan.policy, b.plan.xLimit
+	ex.keyBucket, ex.policy, ex.xLimit = nil, b.plan.policy, b.plan.xLimit
+	if b.state.throttle != nil {
+		ex.keyBucket = b.state.throttle.bucket
+	}
 	return nil
 }
 
@@ -143,56 +146,59 @@ func (p *Proxy) checkKey(ex *exchange, t *table, r *http.Request) *answer {
 const methodKeyBuf = 256
 
 // throttle takes a token at each level: account, stage method setting, plan
-// per key, plan per method. The first level that refuses answers 429 and
-// the tokens already taken are refunded.
+// per key, plan per method, each from the node's share of the level's
+// cluster-wide throttle. The first level that refuses answers 429 and the
+// tokens already taken are refunded.
 func (p *Proxy) throttle(ex *exchange, t *table, r *http.Request) *answer {
 	st, b := ex.stage, ex.bind
-	share := 1.0
-	if b != nil {
-		b.state.counter.Attempt()
-		share = b.state.applyShare(b.plan)
-	}
-	var stageBucket *limiter.Bucket
+	var stage *stageSetting
 	var ovr *override
 	if st.methods != nil || (b != nil && b.overrides != nil) {
 		var buf [methodKeyBuf]byte
 		mk := methodKey(buf[:0], ex.rest, r.Method)
 		if st.methods != nil {
-			stageBucket = st.methods[string(mk)]
+			stage = st.methods[string(mk)]
 		}
 		if b != nil && b.overrides != nil {
 			ovr = b.overrides[string(mk)]
 		}
 	}
-	if stageBucket == nil {
-		stageBucket = st.anyMethod
+	if stage == nil {
+		stage = st.anyMethod
 	}
-	var methodBucket *limiter.Bucket
+	var method *sharedBucket
 	if ovr != nil {
-		methodBucket = b.state.methods.get(ovr, share)
-		ex.keyBucket, ex.policy, ex.xLimit = methodBucket, ovr.policy, ovr.xLimit
+		method = b.state.method(ovr, p.shares)
+		ex.keyBucket, ex.policy, ex.xLimit = method.bucket, ovr.policy, ovr.xLimit
 	}
-	if !ex.take(t.account, levelAccount) {
+	if !ex.take(p, r, t.account, t.accountLimit, levelAccount) {
 		return &ansThrottled
 	}
-	if stageBucket != nil && !ex.take(stageBucket, levelStage) {
+	if stage != nil && !ex.take(p, r, stage.th, stage.lim, levelStage) {
 		return &ansThrottled
 	}
-	if b != nil && b.state.bucket != nil && !ex.take(b.state.bucket, levelPlan) {
+	if b != nil && b.state.throttle != nil && !ex.take(p, r, b.state.throttle, b.plan.lim, levelPlan) {
 		return &ansThrottled
 	}
-	if methodBucket != nil && !ex.take(methodBucket, levelMethod) {
+	if method != nil && !ex.take(p, r, method, ovr.lim, levelMethod) {
 		return &ansThrottled
 	}
 	return nil
 }
 
-// take takes a token from b; when b refuses, it refunds the tokens taken
-// so far and records the level and retry hint.
-func (ex *exchange) take(b *limiter.Bucket, level int) bool {
-	ok, retry := b.Allow(ex.mono)
+// take takes a token from th's bucket, holding the node's share of lim;
+// when it refuses, it refunds the tokens taken so far and records the level
+// and retry hint.
+func (ex *exchange) take(p *Proxy, r *http.Request, th *sharedBucket, lim *limit, level int) bool {
+	if !th.ready(p, ex, r, lim) {
+		ex.refund()
+		ex.level, ex.retry = level, time.Second
+		ex.reason = "throttled: no share of the cluster-wide throttle yet"
+		return false
+	}
+	ok, retry := th.bucket.Allow(ex.mono)
 	if ok {
-		ex.taken[ex.ntaken] = b
+		ex.taken[ex.ntaken] = th.bucket
 		ex.ntaken++
 		return true
 	}

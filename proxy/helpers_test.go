@@ -79,12 +79,8 @@ func (l *fakeLedger) counter(planID, keyID string) *fakeCounter {
 // fakeCounter answers Take with a scripted decision (Allowed by default)
 // and counts calls.
 type fakeCounter struct {
-	takes    atomic.Int64
-	counts   atomic.Int64
-	attempts atomic.Int64
-
-	share        float64
-	shareVersion uint64
+	takes  atomic.Int64
+	counts atomic.Int64
 
 	mu       sync.Mutex
 	decision limiter.QuotaDecision
@@ -115,23 +111,70 @@ func (c *fakeCounter) Take(ctx context.Context, now time.Time) limiter.QuotaDeci
 
 func (c *fakeCounter) Count(now time.Time) { c.counts.Add(1) }
 
-func (c *fakeCounter) Attempt() { c.attempts.Add(1) }
-
-// Share answers the scripted share (1 until setShare), with its version.
-func (c *fakeCounter) Share() (float64, uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.shareVersion == 0 {
-		return 1, 1
-	}
-	return c.share, c.shareVersion
+// fakeShares holds scripted shares of the cluster-wide throttles: whole
+// unless set, or cold from the start for the ids in cold.
+type fakeShares struct {
+	mu     sync.Mutex
+	m      map[string]*limiter.Share
+	cold   map[string]bool
+	waits  atomic.Int64
+	onWait func(id string) // answers a wait on a cold share
 }
 
-func (c *fakeCounter) setShare(share float64) {
-	c.mu.Lock()
-	c.share = share
-	c.shareVersion += 2
-	c.mu.Unlock()
+func (f *fakeShares) Share(id string) *limiter.Share {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.get(id)
+}
+
+func (f *fakeShares) get(id string) *limiter.Share {
+	if f.m == nil {
+		f.m = map[string]*limiter.Share{}
+	}
+	s := f.m[id]
+	if s == nil {
+		s = &limiter.Share{}
+		if !f.cold[id] {
+			s.Store(1)
+		}
+		f.m[id] = s
+	}
+	return s
+}
+
+func (f *fakeShares) Wait(ctx context.Context, id string) {
+	f.waits.Add(1)
+	f.mu.Lock()
+	on := f.onWait
+	f.mu.Unlock()
+	if on != nil {
+		on(id)
+	}
+}
+
+// set stores the share of throttle id.
+func (f *fakeShares) set(id string, share float64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.get(id).Store(share)
+}
+
+// attempts is the demand counted for throttle id.
+func (f *fakeShares) attempts(id string) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.get(id).Attempts()
+}
+
+// total is the demand counted over every throttle.
+func (f *fakeShares) total() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var n int64
+	for _, s := range f.m {
+		n += s.Attempts()
+	}
+	return n
 }
 
 // seen is what the echo upstream reports about a request it received.
@@ -217,20 +260,21 @@ type harness struct {
 	up     *httptest.Server
 	cfg    *tollgatepb.Config
 	logs   *syncBuffer
+	shares *fakeShares
 }
 
 // newHarness starts an echo upstream and a proxy over baseConfig, changed
 // by edit, with a fake clock and ledger. mod changes the proxy Config.
 func newHarness(t *testing.T, edit func(*tollgatepb.Config), mod ...func(*Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: newFakeClock(), src: &fakeSource{}, ledger: &fakeLedger{}, up: newEcho(t), logs: &syncBuffer{}}
+	h := &harness{t: t, clock: newFakeClock(), src: &fakeSource{}, ledger: &fakeLedger{}, up: newEcho(t), logs: &syncBuffer{}, shares: &fakeShares{}}
 	h.cfg = baseConfig(h.up.URL)
 	if edit != nil {
 		edit(h.cfg)
 	}
 	h.src.Set(h.cfg)
 	c := Config{
-		Source: h.src, Ledger: h.ledger, Clock: h.clock,
+		Source: h.src, Ledger: h.ledger, Clock: h.clock, Shares: h.shares,
 		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	for _, m := range mod {

@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"math"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -114,7 +113,7 @@ func TestAccountThrottle(t *testing.T) {
 
 	t.Run("default", func(t *testing.T) {
 		h := newHarness(t, nil)
-		if r, b := h.p.table.Load().account.Limit(); r != DefaultAccountRate || b != DefaultAccountBurst {
+		if r, b := h.p.table.Load().account.bucket.Limit(); r != DefaultAccountRate || b != DefaultAccountBurst {
 			t.Errorf("account limit %v/%d; want %v/%d", r, b, DefaultAccountRate, DefaultAccountBurst)
 		}
 	})
@@ -492,6 +491,14 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+// Throttle ids of baseConfig's key k1 in plan p1.
+const (
+	shareKey1      = "key\x00p1\x00k1"
+	shareKey1Pets  = "method\x00p1\x00k1\x00api1\x00prod\x00/pets/GET"
+	shareStagePets = "stage\x00api1\x00prod\x00/pets/GET"
+	shareAccount   = "account"
+)
+
 // TestNodeShareOfPlanThrottle: the node's bucket for a key holds its share
 // of the plan's rate and burst, follows share changes, and counts every
 // request (throttled too) as the key's offered demand.
@@ -499,10 +506,8 @@ func TestNodeShareOfPlanThrottle(t *testing.T) {
 	h := newHarness(t, func(c *tollgatepb.Config) {
 		p := c.UsagePlans["p1"]
 		p.Throttle = throttle(10, 10)
-		p.ApiStages[0].Throttle = map[string]*tollgatepb.ThrottleSettings{"/pets/GET": throttle(4, 4)}
 	})
-	c := h.ledger.counter("p1", "k1")
-	c.setShare(0.5)
+	h.shares.set(shareKey1, 0.5)
 	// Half of burst 10 at one instant: 5 pass.
 	expectCodes(t, h, "GET", "/api1/prod/x", valOne, 200, 200, 200, 200, 200, 429)
 	// Half the rate: one token every 200ms.
@@ -510,32 +515,62 @@ func TestNodeShareOfPlanThrottle(t *testing.T) {
 	expectCodes(t, h, "GET", "/api1/prod/x", valOne, 429)
 	h.clock.Advance(time.Millisecond)
 	expectCodes(t, h, "GET", "/api1/prod/x", valOne, 200, 429)
-	if got := c.attempts.Load(); got != 9 {
+	if got := h.shares.attempts(shareKey1); got != 9 {
 		t.Fatalf("offered demand counted %d requests; want 9 (throttled ones too)", got)
 	}
-	// The per-method override is shared too: half of burst 4.
-	h.clock.Advance(2 * time.Second)
-	expectCodes(t, h, "GET", "/api1/prod/pets", valOne, 200, 200, 429)
-	// A larger share raises the limit on the next request (tokens kept);
-	// the bucket then fills to the whole burst.
-	c.setShare(1)
+	// A larger share raises the limit on the next request (tokens kept:
+	// the one refilled at the old rate); the bucket then fills to the
+	// whole burst.
+	h.clock.Advance(200 * time.Millisecond)
+	h.shares.set(shareKey1, 1)
 	expectCodes(t, h, "GET", "/api1/prod/x", valOne, 200)
 	h.clock.Advance(2 * time.Second)
 	expectCodes(t, h, "GET", "/api1/prod/x", valOne, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 429)
 }
 
+// TestScenario9MethodOverrideTakesTheMethodsShare: a per-method override is
+// scaled by the node's share of that (key, method), not by the key's: a
+// node that gets all of a method's traffic holds (nearly) all of the
+// override while the key's other traffic, and so its plan share, is
+// elsewhere.
+func TestScenario9MethodOverrideTakesTheMethodsShare(t *testing.T) {
+	h := newHarness(t, func(c *tollgatepb.Config) {
+		p := c.UsagePlans["p1"]
+		p.Throttle = throttle(1000, 1000)
+		p.ApiStages[0].Throttle = map[string]*tollgatepb.ThrottleSettings{"/pets/GET": throttle(20, 20)}
+	})
+	h.shares.set(shareKey1, 0.5)   // the key's traffic is elsewhere too
+	h.shares.set(shareKey1Pets, 1) // all of /pets GET comes here
+	codes := map[int]int{}
+	for range 25 {
+		codes[h.do("GET", "/api1/prod/pets", valOne).Code]++
+	}
+	t.Logf("override 20 r/s burst 20, method share 1, key share 0.5: %d of 25 at once admitted (before: the key's share scaled it)", codes[200])
+	if codes[200] != 20 || h.lastLevel() != "method" {
+		t.Fatalf("admitted %d of 25 (last refusal at %q); want 20, the whole override", codes[200], h.lastLevel())
+	}
+	if got := h.shares.attempts(shareKey1Pets); got != 25 {
+		t.Fatalf("the method's demand counted %d requests, want 25", got)
+	}
+	// Half the method's share: half the override.
+	h.clock.Advance(2 * time.Second)
+	h.shares.set(shareKey1Pets, 0.5)
+	expectCodes(t, h, "GET", "/api1/prod/pets", valOne, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 429)
+}
+
 // TestNodeShareOfAccountAndStageThrottles: the account's and the stages'
-// throttles are cluster-wide; the node's buckets hold its share, and a new
-// share (a node joined or died) applies on the next request.
+// throttles are cluster-wide; the node's buckets hold its share of each
+// (divided by each one's demand), and a new share applies on the next
+// request.
 func TestNodeShareOfAccountAndStageThrottles(t *testing.T) {
-	var share atomic.Uint64
-	share.Store(math.Float64bits(0.5))
 	h := newHarness(t, func(c *tollgatepb.Config) {
 		c.Account = &tollgatepb.Account{Throttle: throttle(1, 4)}
 		c.Stages["api1/prod"].MethodSettings = map[string]*tollgatepb.MethodSetting{
 			"/pets/GET": {ThrottlingRateLimit: f64(0.001), ThrottlingBurstLimit: i32(2)},
 		}
-	}, func(c *Config) { c.NodeShare = func() float64 { return math.Float64frombits(share.Load()) } })
+	})
+	h.shares.set(shareAccount, 0.5)
+	h.shares.set(shareStagePets, 0.5)
 	// Half of the stage setting's burst 2.
 	expectCodes(t, h, "GET", "/api1/prod/pets", valOne, 200, 429)
 	if got := h.lastLevel(); got != "stage" {
@@ -546,11 +581,36 @@ func TestNodeShareOfAccountAndStageThrottles(t *testing.T) {
 	if got := h.lastLevel(); got != "account" {
 		t.Errorf("refused at level %q; want account", got)
 	}
-	// Alone again: the whole account throttle applies from the next
-	// request on (tokens kept), and the bucket fills to burst 4 at 1/s.
-	share.Store(math.Float64bits(1))
+	if a, s := h.shares.attempts(shareAccount), h.shares.attempts(shareStagePets); a != 4 || s != 2 {
+		t.Errorf("demand counted: account %d, stage setting %d; want 4 and 2", a, s)
+	}
+	// All of the demand here: the whole account throttle applies from the
+	// next request on (tokens kept), and the bucket fills to burst 4 at 1/s.
+	h.shares.set(shareAccount, 1)
 	h.clock.Advance(2 * time.Second) // a token at the old rate (0.5/s)
 	expectCodes(t, h, "GET", "/api1/open/x", "", 200)
 	h.clock.Advance(4 * time.Second)
 	expectCodes(t, h, "GET", "/api1/open/x", "", 200, 200, 200, 200, 429)
+}
+
+// TestColdShareIsWaitedFor: a throttle the cluster never gave this node a
+// share of is waited for once; with an answer the request goes on, the
+// bucket full at the share; without one it is refused (429) at that level.
+func TestColdShareIsWaitedFor(t *testing.T) {
+	fs := &fakeShares{cold: map[string]bool{shareKey1: true, shareAccount: true}}
+	h := newHarness(t, func(c *tollgatepb.Config) {
+		c.UsagePlans["p1"].Throttle = throttle(10, 10)
+	}, func(c *Config) { c.Shares = fs })
+	h.shares = fs
+	expectCodes(t, h, "GET", "/api1/prod/x", valOne, 429)
+	if h.lastLevel() != "account" || h.shares.waits.Load() != 1 {
+		t.Fatalf("refused at %q after %d waits; want account after 1", h.lastLevel(), h.shares.waits.Load())
+	}
+	h.shares.mu.Lock()
+	h.shares.onWait = func(id string) { h.shares.get(id).Store(0.5) }
+	h.shares.mu.Unlock()
+	expectCodes(t, h, "GET", "/api1/prod/x", valOne, 200, 200, 200, 200, 200, 429)
+	if h.shares.waits.Load() != 3 {
+		t.Fatalf("%d waits; want 3 (one more for each cold share)", h.shares.waits.Load())
+	}
 }

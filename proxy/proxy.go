@@ -28,8 +28,8 @@ type Proxy struct {
 	metrics         *metrics // nil without Config.Metrics
 	rp              *httputil.ReverseProxy
 
-	nodeShare func() float64
-	ready     func() bool
+	shares Shares
+	ready  func() bool
 
 	table atomic.Pointer[table]
 	mu    sync.Mutex // held by the one goroutine rebuilding the table
@@ -52,11 +52,11 @@ func New(cfg Config) (*Proxy, error) {
 		maxBody:         cfg.MaxBodyBytes,
 		allowUnderscore: cfg.AllowUnderscoreHeaders,
 		log:             cfg.Logger,
-		nodeShare:       cfg.NodeShare,
+		shares:          cfg.Shares,
 		ready:           cfg.Ready,
 	}
-	if p.nodeShare == nil {
-		p.nodeShare = func() float64 { return 1 }
+	if p.shares == nil {
+		p.shares = &wholeShares{}
 	}
 	p.epoch = p.clock.Now()
 	if p.transport == nil {
@@ -87,9 +87,9 @@ func (p *Proxy) Close() error {
 // current returns the routing table of the configuration Source has now,
 // building it first when the configuration changed.
 func (p *Proxy) current() *table {
-	cfg, share := p.src.Config(), p.nodeShare()
+	cfg := p.src.Config()
 	t := p.table.Load()
-	if t != nil && t.cfg == cfg && t.share == share {
+	if t != nil && t.cfg == cfg {
 		return t
 	}
 	// The configuration changed: wait for the new table (one request
@@ -98,10 +98,10 @@ func (p *Proxy) current() *table {
 	// at a change; in steady state the pointer comparison above is all.
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if t = p.table.Load(); t != nil && t.cfg == cfg && t.share == share {
+	if t = p.table.Load(); t != nil && t.cfg == cfg {
 		return t
 	}
-	nt := p.build(cfg, t, share)
+	nt := p.build(cfg, t)
 	p.table.Store(nt)
 	return nt
 }

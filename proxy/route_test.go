@@ -93,7 +93,7 @@ func fuzzTable(t testing.TB) *table {
 		t.Fatal(err)
 	}
 	cfg := baseConfig("http://upstream.invalid")
-	return p.build(cfg, nil, 1)
+	return p.build(cfg, nil)
 }
 
 // FuzzRoute checks the path normalisation and routing of any path and Host:
@@ -164,7 +164,7 @@ func TestRouteHostCollision(t *testing.T) {
 	cfg := baseConfig("http://u.invalid")
 	cfg.RestApis["API1"] = &tollgatepb.RestApi{Id: "API1"}
 	cfg.Stages["API1/beta"] = &tollgatepb.Stage{RestApiId: "API1", StageName: "beta", Variables: map[string]string{"url": "http://u.invalid"}}
-	tbl := p.build(cfg, nil, 1)
+	tbl := p.build(cfg, nil)
 	if st, _ := tbl.route("api1.example.com", "/prod/x"); st == nil || st.api != "api1" {
 		t.Errorf("host form api1: %+v", st)
 	}

@@ -20,17 +20,17 @@ import (
 // carried from the previous table by id.
 type table struct {
 	cfg      *tollgatepb.Config
-	share    float64              // the node's share of the account and stage throttles
 	apis     map[string]*apiEntry // API id → API
 	hostAPIs map[string]*apiEntry // lower-case API id → API (host form)
 	keys     map[string]*keyEntry // key value → key
 
-	account *limiter.Bucket
+	account      *sharedBucket
+	accountLimit *limit
 
 	// Carried across rebuilds, keyed by id strings.
-	stageBuckets map[string]*limiter.Bucket // api \x00 stage \x00 setting key
-	keyStates    map[string]*keyState       // plan \x00 key
-	stats        map[string]*stageStats     // api \x00 stage
+	stageThrottles map[string]*sharedBucket // api \x00 stage \x00 setting key
+	keyStates      map[string]*keyState     // plan \x00 key
+	stats          map[string]*stageStats   // api \x00 stage
 }
 
 type apiEntry struct {
@@ -50,10 +50,16 @@ type stageEntry struct {
 
 	// Stage method settings: exact "{resourcePath}/{METHOD}" keys, then
 	// "*/*" (nil when unset).
-	methods   map[string]*limiter.Bucket
-	anyMethod *limiter.Bucket
+	methods   map[string]*stageSetting
+	anyMethod *stageSetting
 
 	stats *stageStats // nil without metrics
+}
+
+// stageSetting is a stage method setting's throttle.
+type stageSetting struct {
+	th  *sharedBucket
+	lim *limit
 }
 
 type keyEntry struct {
@@ -67,10 +73,9 @@ type keyEntry struct {
 type planEntry struct {
 	id string
 
-	throttle    bool    // the plan has a per-key throttle
-	rate        float64 // the plan's cluster-wide limits; planLimit takes this node's share
-	burst       int64
-	burstWindow int64 // seconds, for RateLimit-Policy
+	throttle    bool   // the plan has a per-key throttle
+	lim         *limit // the plan's cluster-wide limits; planLimit takes this node's share
+	burstWindow int64  // seconds, for RateLimit-Policy
 
 	quota       bool
 	quotaLimit  int64
@@ -85,8 +90,7 @@ type planEntry struct {
 // override is a plan's per-method throttle on one stage.
 type override struct {
 	id     string // api \x00 stage \x00 method key: unique within the plan
-	rate   float64
-	burst  int64
+	lim    *limit
 	policy string // RateLimit-Policy with this bucket (and the plan's quota)
 	xLimit string
 }
@@ -101,69 +105,44 @@ type binding struct {
 // keyState is the state of one key in one plan. Each table has its own
 // (immutable) keyState; what it points to outlives rebuilds.
 type keyState struct {
-	counter QuotaCounter
-	bucket  *limiter.Bucket // the plan's per-key throttle; nil when the plan has none
-	methods *methodBuckets
-	// shareVersion is the version of the node's share last applied to
-	// bucket (0: none yet in this table).
-	shareVersion atomic.Uint64
-	share        atomic.Uint64 // math.Float64bits of that share
+	id       string // plan \x00 key
+	counter  QuotaCounter
+	throttle *sharedBucket // the plan's per-key throttle; nil when the plan has none
+	methods  *methodThrottles
 }
 
-// applyShare scales the key's plan bucket to this node's share of the
-// plan's throttle when the share changed, and returns the share.
-func (ks *keyState) applyShare(pe *planEntry) float64 {
-	sh, ver := ks.counter.Share()
-	if ver == ks.shareVersion.Load() {
-		return math.Float64frombits(ks.share.Load())
-	}
-	if sh <= 0 || sh > 1 {
-		sh = 1
-	}
-	if ks.bucket != nil {
-		rate, burst := planLimit(pe.rate, pe.burst, sh)
-		setLimit(ks.bucket, rate, burst)
-	}
-	ks.share.Store(math.Float64bits(sh))
-	ks.shareVersion.Store(ver)
-	return sh
-}
-
-// methodBuckets are the buckets of a key's per-method overrides in one
+// methodThrottles are the throttles of a key's per-method overrides in one
 // plan, created on first use: a copy-on-write map read without a lock.
-type methodBuckets struct {
+// Each has its own share, divided by the demand for that method.
+type methodThrottles struct {
 	mu sync.Mutex // serialises additions
-	m  atomic.Pointer[map[string]*limiter.Bucket]
+	m  atomic.Pointer[map[string]*sharedBucket]
 }
 
-// get returns the bucket of override o, creating it on first use, with
-// this node's share of o's limits.
-func (ks *methodBuckets) get(o *override, share float64) *limiter.Bucket {
-	rate, burst := planLimit(o.rate, o.burst, share)
-	if m := ks.m.Load(); m != nil {
-		if b := (*m)[o.id]; b != nil {
-			setLimit(b, rate, burst)
-			return b
+// get returns the throttle of override o for key state ks, creating it on
+// first use.
+func (ks *keyState) method(o *override, shares Shares) *sharedBucket {
+	if m := ks.methods.m.Load(); m != nil {
+		if th := (*m)[o.id]; th != nil {
+			return th
 		}
 	}
-	ks.mu.Lock()
-	defer ks.mu.Unlock()
-	old := ks.m.Load()
+	ks.methods.mu.Lock()
+	defer ks.methods.mu.Unlock()
+	old := ks.methods.m.Load()
 	if old != nil {
-		if b := (*old)[o.id]; b != nil {
-			return b
+		if th := (*old)[o.id]; th != nil {
+			return th
 		}
 	}
-	m := make(map[string]*limiter.Bucket, 1)
+	m := make(map[string]*sharedBucket, 1)
 	if old != nil {
-		for k, v := range *old {
-			m[k] = v
-		}
+		maps.Copy(m, *old)
 	}
-	b := limiter.NewBucket(rate, burst)
-	m[o.id] = b
-	ks.m.Store(&m)
-	return b
+	th := newThrottle(methodShareID(ks.id, o.id), o.lim, shares)
+	m[o.id] = th
+	ks.methods.m.Store(&m)
+	return th
 }
 
 // planLimit turns a cluster-wide throttle (plan, plan method, account or
@@ -201,16 +180,6 @@ func setLimit(b *limiter.Bucket, rate float64, burst int64) {
 	if r, bu := b.Limit(); r != rate || bu != burst {
 		b.SetLimit(rate, burst)
 	}
-}
-
-// bucketFor returns the carried bucket id from old (with its limit
-// updated) or a new one.
-func bucketFor(old map[string]*limiter.Bucket, id string, rate float64, burst int64) *limiter.Bucket {
-	if b := old[id]; b != nil {
-		setLimit(b, rate, burst)
-		return b
-	}
-	return limiter.NewBucket(rate, burst)
 }
 
 // quotaWindow is the nominal length in seconds of a quota period, for
@@ -267,26 +236,23 @@ func policies(throttled bool, burst, window int64, quota bool, limit, qwindow in
 }
 
 // build makes the table of cfg, carrying state from old (nil at first).
-func (p *Proxy) build(cfg *tollgatepb.Config, old *table, share float64) *table {
+func (p *Proxy) build(cfg *tollgatepb.Config, old *table) *table {
 	if old == nil {
 		old = &table{}
 	}
 	t := &table{
-		cfg:          cfg,
-		share:        share,
-		apis:         make(map[string]*apiEntry, len(cfg.GetRestApis())),
-		hostAPIs:     make(map[string]*apiEntry, len(cfg.GetRestApis())),
-		keys:         make(map[string]*keyEntry, len(cfg.GetApiKeys())),
-		stageBuckets: make(map[string]*limiter.Bucket),
-		keyStates:    make(map[string]*keyState),
-		stats:        make(map[string]*stageStats),
+		cfg:            cfg,
+		apis:           make(map[string]*apiEntry, len(cfg.GetRestApis())),
+		hostAPIs:       make(map[string]*apiEntry, len(cfg.GetRestApis())),
+		keys:           make(map[string]*keyEntry, len(cfg.GetApiKeys())),
+		stageThrottles: make(map[string]*sharedBucket),
+		keyStates:      make(map[string]*keyState),
+		stats:          make(map[string]*stageStats),
 	}
 	arate, aburst := accountLimit(cfg)
-	if r, b := planLimit(arate, aburst, share); old.account != nil {
-		setLimit(old.account, r, b)
-		t.account = old.account
-	} else {
-		t.account = limiter.NewBucket(r, b)
+	t.accountLimit = &limit{rate: arate, burst: aburst}
+	if t.account = old.account; t.account == nil {
+		t.account = newThrottle(accountShareID(), t.accountLimit, p.shares)
 	}
 
 	for id := range cfg.GetRestApis() {
@@ -310,7 +276,7 @@ func (p *Proxy) build(cfg *tollgatepb.Config, old *table, share float64) *table 
 		if api == nil || st.GetStageName() == "" {
 			continue
 		}
-		api.stages[st.GetStageName()] = p.buildStage(t, old, st, arate, aburst, share)
+		api.stages[st.GetStageName()] = p.buildStage(t, old, st, arate, aburst)
 	}
 
 	// Keys by value. Values are unique by construction; should two keys
@@ -337,7 +303,7 @@ func (p *Proxy) build(cfg *tollgatepb.Config, old *table, share float64) *table 
 	return t
 }
 
-func (p *Proxy) buildStage(t, old *table, st *tollgatepb.Stage, arate float64, aburst int64, share float64) *stageEntry {
+func (p *Proxy) buildStage(t, old *table, st *tollgatepb.Stage, arate float64, aburst int64) *stageEntry {
 	e := &stageEntry{
 		api:     st.GetRestApiId(),
 		name:    st.GetStageName(),
@@ -358,17 +324,18 @@ func (p *Proxy) buildStage(t, old *table, st *tollgatepb.Stage, arate float64, a
 			burst = int64(ms.GetThrottlingBurstLimit())
 		}
 		id := e.api + "\x00" + e.name + "\x00" + key
-		rate, burst = planLimit(rate, burst, share)
-		b := bucketFor(old.stageBuckets, id, rate, burst)
-		t.stageBuckets[id] = b
+		lim := &limit{rate: rate, burst: burst}
+		th := carryThrottle(old.stageThrottles, stageShareID(id), lim, p.shares)
+		t.stageThrottles[id] = th
+		ss := &stageSetting{th: th, lim: lim}
 		if key == "*/*" {
-			e.anyMethod = b
+			e.anyMethod = ss
 			continue
 		}
 		if e.methods == nil {
-			e.methods = make(map[string]*limiter.Bucket)
+			e.methods = make(map[string]*stageSetting)
 		}
-		e.methods[key] = b
+		e.methods[key] = ss
 	}
 	if p.metrics != nil {
 		id := e.api + "\x00" + e.name
@@ -386,7 +353,7 @@ func (p *Proxy) bindPlan(t, old *table, cfg *tollgatepb.Config, up *tollgatepb.U
 	pe := &planEntry{id: up.GetId()}
 	if th := up.GetThrottle(); throttleSet(th) {
 		pe.throttle = true
-		pe.rate, pe.burst = th.GetRateLimit(), int64(th.GetBurstLimit())
+		pe.lim = &limit{rate: th.GetRateLimit(), burst: int64(th.GetBurstLimit())}
 		pe.burstWindow = refillWindow(th.GetRateLimit(), int64(th.GetBurstLimit()))
 	}
 	if q := up.GetQuota(); q != nil {
@@ -417,7 +384,7 @@ func (p *Proxy) bindPlan(t, old *table, cfg *tollgatepb.Config, up *tollgatepb.U
 				continue
 			}
 			o := &override{id: st.api + "\x00" + st.name + "\x00" + mk}
-			o.rate, o.burst = th.GetRateLimit(), int64(th.GetBurstLimit())
+			o.lim = &limit{rate: th.GetRateLimit(), burst: int64(th.GetBurstLimit())}
 			o.policy, o.xLimit = policies(true, int64(th.GetBurstLimit()),
 				refillWindow(th.GetRateLimit(), int64(th.GetBurstLimit())),
 				pe.quota, pe.quotaLimit, pe.quotaWindow)
@@ -437,17 +404,17 @@ func (p *Proxy) bindPlan(t, old *table, cfg *tollgatepb.Config, up *tollgatepb.U
 			continue
 		}
 		id := up.GetId() + "\x00" + kid
-		ks := &keyState{}
+		ks := &keyState{id: id}
 		if prev := old.keyStates[id]; prev != nil {
 			ks.counter, ks.methods = prev.counter, prev.methods
-			if pe.throttle && prev.bucket != nil {
-				ks.bucket = prev.bucket // applyShare sets its limit
+			if pe.throttle {
+				ks.throttle = prev.throttle // ready sets its limit
 			}
 		} else {
-			ks.counter, ks.methods = p.ledger.Counter(up.GetId(), kid), &methodBuckets{}
+			ks.counter, ks.methods = p.ledger.Counter(up.GetId(), kid), &methodThrottles{}
 		}
-		if pe.throttle && ks.bucket == nil {
-			ks.bucket = limiter.NewBucket(pe.rate, pe.burst) // full
+		if pe.throttle && ks.throttle == nil {
+			ks.throttle = newThrottle(keyShareID(id), pe.lim, p.shares) // full
 		}
 		t.keyStates[id] = ks
 		for _, c := range stages {

@@ -144,6 +144,12 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	// they hold when it revokes it.
 	node.OnQuotaChange(pool.Event)
 	pool.Start()
+	shares, err := cluster.NewShareBook(cluster.ShareBookConfig{NodeID: nodeID, Exchange: node, Now: clock, Logger: log})
+	if err != nil {
+		return err
+	}
+	shares.Start()
+	defer shares.Close()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -162,7 +168,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	}
 	px, err := proxy.New(proxy.Config{
 		Source: node, Ledger: ledger{pool}, Logger: log, Metrics: reg,
-		NodeShare: node.EvenShare, Clock: proxy.ClockFunc(clock), Ready: node.CaughtUp,
+		Shares: shares, Clock: proxy.ClockFunc(clock), Ready: node.CaughtUp,
 	})
 	if err != nil {
 		return err

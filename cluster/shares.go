@@ -1,0 +1,417 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/tollgate/tollgate/limiter"
+	pb "github.com/tollgate/tollgate/proto"
+)
+
+// ShareExchanger carries a node's share exchange to the leader.
+type ShareExchanger interface {
+	ExchangeShares(ctx context.Context, req *pb.ShareRequest) (*pb.ShareResponse, error)
+}
+
+// shareIdle is how long a throttle that no node meets requests for is
+// still divided (the leader), and kept (a node).
+const shareIdle = 30 * time.Second
+
+// ShareBookConfig configures a ShareBook.
+type ShareBookConfig struct {
+	// NodeID names this node to the leader. Required.
+	NodeID string
+	// Exchange reaches the leader. Required.
+	Exchange ShareExchanger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Interval is how often the node exchanges with the leader. Default 500ms.
+	Interval time.Duration
+	// Idle is how long a throttle that meets no request here and that the
+	// leader no longer divides is kept before it is dropped. Default 30s.
+	Idle time.Duration
+	// Timeout bounds one exchange. Default 2s.
+	Timeout time.Duration
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate checks the configuration and fills defaults.
+func (c *ShareBookConfig) Validate() error {
+	if c.NodeID == "" {
+		return errors.New("share book: node id is required")
+	}
+	if c.Exchange == nil {
+		return errors.New("share book: exchange is required")
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Interval <= 0 {
+		c.Interval = 500 * time.Millisecond
+	}
+	if c.Idle <= 0 {
+		c.Idle = shareIdle
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 2 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// ShareBook is a node's side of the throttle shares: one limiter.Share per
+// cluster-wide throttle, read by the request path, and one goroutine that
+// exchanges the node's demand and held shares with the leader every
+// Interval and stores the shares the leader answers. A share is kept until
+// the leader sends another; a throttle never answered is cold (the request
+// path waits for its first answer, see Wait).
+type ShareBook struct {
+	cfg ShareBookConfig
+	log *slog.Logger
+
+	mu          sync.Mutex
+	entries     map[string]*shareEntry
+	incarnation int64
+	seq         uint64        // of the last request built
+	tried       uint64        // seq of the last exchange that ended, answered or not
+	ended       chan struct{} // closed and replaced when an exchange ends
+
+	wake      chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	startOnce sync.Once
+	stopOnce  sync.Once
+}
+
+type shareEntry struct {
+	share    limiter.Share
+	meter    limiter.DemandMeter
+	seen     int64     // attempts at the last exchange
+	lastUse  time.Time // attempts last moved (or the entry was made)
+	told     bool      // in the leader's last answer
+	listedIn uint64    // seq of the last request that listed it
+}
+
+// NewShareBook returns a book; Start runs its exchange loop.
+func NewShareBook(cfg ShareBookConfig) (*ShareBook, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &ShareBook{
+		cfg: cfg, log: cfg.Logger.With("component", "shares"),
+		entries:     map[string]*shareEntry{},
+		incarnation: cfg.Now().UnixNano(),
+		ended:       make(chan struct{}),
+		wake:        make(chan struct{}, 1),
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
+	}, nil
+}
+
+// Share returns the share of the throttle id, the same pointer for the
+// same id for the book's life.
+func (b *ShareBook) Share(id string) *limiter.Share {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return &b.entry(id).share
+}
+
+func (b *ShareBook) entry(id string) *shareEntry {
+	e := b.entries[id]
+	if e == nil {
+		e = &shareEntry{lastUse: b.cfg.Now()}
+		b.entries[id] = e
+	}
+	return e
+}
+
+// Wait returns once the share of id holds an answer, or an exchange that
+// asked for it ended without one (no leader), or ctx ends. It returns at
+// once when such an exchange already ended.
+func (b *ShareBook) Wait(ctx context.Context, id string) {
+	b.mu.Lock()
+	e := b.entries[id]
+	if e == nil || (e.listedIn != 0 && b.tried >= e.listedIn) {
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	b.poke()
+	for {
+		b.mu.Lock()
+		_, cold := limiter.UnpackShare(e.share.Load())
+		answered := e.listedIn != 0 && b.tried >= e.listedIn
+		ch := b.ended
+		b.mu.Unlock()
+		if !cold || answered {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		case <-b.done:
+			return
+		}
+	}
+}
+
+// Start runs the exchange loop.
+func (b *ShareBook) Start() {
+	b.startOnce.Do(func() { go b.run() })
+}
+
+// Close stops the exchange loop and waits for it.
+func (b *ShareBook) Close() {
+	b.stopOnce.Do(func() { close(b.stop) })
+	started := false
+	b.startOnce.Do(func() { close(b.done) }) // never started: nothing to wait for
+	select {
+	case <-b.done:
+	default:
+		started = true
+	}
+	if started {
+		<-b.done
+	}
+}
+
+func (b *ShareBook) poke() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (b *ShareBook) run() {
+	defer close(b.done)
+	t := time.NewTicker(b.cfg.Interval)
+	defer t.Stop()
+	for {
+		b.exchange()
+		select {
+		case <-b.stop:
+			return
+		case <-b.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// exchange sends one request and stores the answer.
+func (b *ShareBook) exchange() {
+	req := b.request(b.cfg.Now())
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
+	resp, err := b.cfg.Exchange.ExchangeShares(ctx, req)
+	cancel()
+	if err != nil {
+		b.log.Debug("share exchange failed; shares held are kept", "err", err)
+	}
+	b.answer(req.Seq, resp, err == nil)
+}
+
+// request builds the next exchange: every throttle held or met here.
+// Throttles the leader no longer divides and that met no request for Idle
+// are dropped (a share going to 0 never needs the leader's leave).
+func (b *ShareBook) request(now time.Time) *pb.ShareRequest {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.seq++
+	req := &pb.ShareRequest{NodeId: b.cfg.NodeID, Incarnation: b.incarnation, Seq: b.seq}
+	for _, id := range slices.Sorted(maps.Keys(b.entries)) {
+		e := b.entries[id]
+		a := e.share.Attempts()
+		e.meter.Observe(a-e.seen, now)
+		if a != e.seen {
+			e.lastUse = now
+		}
+		e.seen = a
+		held, cold := limiter.UnpackShare(e.share.Load())
+		idle := now.Sub(e.lastUse) >= b.cfg.Idle
+		if idle && !e.told {
+			if !cold {
+				e.share.Chill()
+			}
+			continue
+		}
+		if cold && idle {
+			continue
+		}
+		d := e.meter.Rate()
+		if d < 0.01 {
+			d = 0
+		}
+		req.Items = append(req.Items, &pb.ShareItem{Id: id, Demand: d, Held: held})
+		e.listedIn = b.seq
+	}
+	return req
+}
+
+// answer stores the leader's answer to request seq (ok false: none came).
+func (b *ShareBook) answer(seq uint64, resp *pb.ShareResponse, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ok {
+		for _, e := range b.entries {
+			e.told = false
+		}
+		for _, a := range resp.GetShares() {
+			e := b.entry(a.Id)
+			e.told = true
+			if held, cold := limiter.UnpackShare(e.share.Load()); cold || held != a.Share {
+				e.share.Store(a.Share)
+			}
+		}
+	}
+	b.tried = seq
+	close(b.ended)
+	b.ended = make(chan struct{})
+}
+
+// ErrStaleShareRequest: the leader has seen a later exchange from the node.
+var ErrStaleShareRequest = errors.New("share request older than one already answered")
+
+// shareLeader is the leader's side of the throttle shares: the latest
+// exchange of every node (what it holds and its demand) and the share sent
+// to it since. Soft state, never replicated: a new leader (a new term)
+// starts empty and grows no share until every live node has told it what
+// it holds.
+type shareLeader struct {
+	idle time.Duration
+
+	mu     sync.Mutex
+	term   uint64
+	nodes  map[string]*leaderNode
+	active map[string]time.Time // throttle → last time a node met requests for it or asked for it
+
+	// Buffers reused across exchanges.
+	in  []limiter.ShareNode
+	out []float64
+}
+
+type leaderNode struct {
+	incarnation int64
+	seq         uint64
+	items       map[string]*pb.ShareItem
+	sent        map[string]float64 // shares sent in answer to seq
+}
+
+func newShareLeader(idle time.Duration) *shareLeader {
+	return &shareLeader{idle: idle, nodes: map[string]*leaderNode{}, active: map[string]time.Time{}}
+}
+
+// exchange records node req.NodeId's exchange and answers its new share of
+// every throttle divided now. live lists the nodes gossip sees alive
+// (suspect included), sorted; term is the leader's Raft term.
+func (l *shareLeader) exchange(req *pb.ShareRequest, live []string, term uint64, now time.Time) (*pb.ShareResponse, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if term != l.term {
+		l.term = term
+		clear(l.nodes)
+		clear(l.active)
+	}
+	n := l.nodes[req.NodeId]
+	switch {
+	case n == nil || req.Incarnation > n.incarnation:
+		n = &leaderNode{incarnation: req.Incarnation}
+		l.nodes[req.NodeId] = n
+	case req.Incarnation < n.incarnation || req.Seq <= n.seq:
+		return nil, fmt.Errorf("%w: node %s seq %d", ErrStaleShareRequest, req.NodeId, req.Seq)
+	}
+	n.seq = req.Seq
+	n.items = make(map[string]*pb.ShareItem, len(req.Items))
+	n.sent = make(map[string]float64, len(req.Items))
+	for _, it := range req.Items {
+		n.items[it.Id] = it
+		if it.Demand > 0 || it.Held == 0 {
+			l.active[it.Id] = now
+		}
+	}
+	// Nodes gossip no longer sees alive are gone: their shares are free.
+	for id := range l.nodes {
+		if _, ok := slices.BinarySearch(live, id); !ok && id != req.NodeId {
+			delete(l.nodes, id)
+		}
+	}
+	complete := true
+	for _, id := range live {
+		if l.nodes[id] == nil {
+			complete = false
+		}
+	}
+	ids := slices.Sorted(maps.Keys(l.nodes))
+	me := slices.Index(ids, req.NodeId)
+	resp := &pb.ShareResponse{}
+	for _, th := range slices.Sorted(maps.Keys(l.active)) {
+		if now.Sub(l.active[th]) >= l.idle {
+			delete(l.active, th)
+			continue
+		}
+		l.in = l.in[:0]
+		for _, id := range ids {
+			o := l.nodes[id]
+			s := limiter.ShareNode{}
+			if it := o.items[th]; it != nil {
+				s.Demand, s.Held = it.Demand, it.Held
+			}
+			s.Held = max(s.Held, o.sent[th])
+			l.in = append(l.in, s)
+		}
+		l.out = slices.Grow(l.out[:0], len(ids))[:len(ids)]
+		limiter.Shares(l.in, complete, l.out)
+		n.sent[th] = l.out[me]
+		resp.Shares = append(resp.Shares, &pb.ShareAssignment{Id: th, Share: l.out[me]})
+	}
+	return resp, nil
+}
+
+// ExchangeShares carries this node's share exchange to the leader (itself,
+// or over gRPC).
+func (n *Node) ExchangeShares(ctx context.Context, req *pb.ShareRequest) (*pb.ShareResponse, error) {
+	if n.raft.State() == raft.Leader {
+		return n.leadShares(req)
+	}
+	leader, _ := n.Leader()
+	if leader == "" || leader == n.ID() {
+		return nil, ErrNotLeader
+	}
+	m, ok := n.gossip.Member(leader)
+	if !ok || m.GRPCAddr == "" {
+		return nil, ErrNotLeader
+	}
+	c, err := n.peers.client(m.GRPCAddr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotLeader, err)
+	}
+	resp, err := c.Shares(ctx, req)
+	if err != nil {
+		return nil, fromStatus(err)
+	}
+	return resp, nil
+}
+
+// leadShares answers a share exchange on the leader.
+func (n *Node) leadShares(req *pb.ShareRequest) (*pb.ShareResponse, error) {
+	if n.raft.State() != raft.Leader {
+		return nil, ErrNotLeader
+	}
+	var live []string
+	for _, m := range n.gossip.Members() { // sorted by id
+		if m.State == "alive" || m.State == "suspect" {
+			live = append(live, m.ID)
+		}
+	}
+	return n.shares.exchange(req, live, n.raft.CurrentTerm(), n.cfg.Now())
+}

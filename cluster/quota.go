@@ -400,8 +400,9 @@ const retiredLinger = 2 * time.Second
 // requests admitted from it not yet reported. A request counts on a day
 // of the grant's period: the day follows the grant it spent.
 type grant struct {
-	span  limiter.Span // [0, 0) for the counts of a plan without a quota
-	avail atomic.Int64 // units not yet spent
+	span     limiter.Span // [0, 0) for the counts of a plan without a quota
+	avail    atomic.Int64 // units not yet spent
+	received time.Time    // when the first units arrived (pool clock)
 
 	day   atomic.Int64 // the day count is for
 	count atomic.Int64 // admitted on day, not yet reported
@@ -482,8 +483,10 @@ type Counter struct {
 // spent. Periods are decided on the ledger's clock (the leader's), not on
 // this node's.
 func (c *Counter) Take(ctx context.Context, now time.Time) limiter.QuotaDecision {
-	sec := c.pool.ledgerSec(now)
 	for {
+		// Again after each wait: a grant answer also measures the offset
+		// to the leader's clock.
+		sec := c.pool.ledgerSec(now)
 		st := c.state.Load()
 		g := c.cur.Load()
 		switch st {
@@ -672,6 +675,13 @@ func (c *Counter) expire(g *grant, sec int64) {
 	if cur := c.cur.Load(); cur != g || (g != nil && g.span.Contains(sec)) {
 		return // another Take got there first
 	}
+	if g != nil && c.pool.cfg.Now().Sub(g.received) < c.pool.cfg.ReportInterval {
+		// A grant this fresh should be in force: the clocks disagree
+		// (the offset is being measured again). Ask again, but not in
+		// a loop.
+		c.backoff()
+		c.lastAsk = c.pool.cfg.Now()
+	}
 	c.retireLocked()
 	c.state.Store(stateNone)
 }
@@ -809,7 +819,7 @@ func (c *Counter) applyGrant(r *pb.GrantResult, index uint64, sec int64) {
 	g := c.cur.Load()
 	if g == nil || g.span != span {
 		c.retireLocked()
-		g = &grant{span: span}
+		g = &grant{span: span, received: c.pool.cfg.Now()}
 		g.day.Store(span.ClampDay(DayOf(sec)))
 		c.cur.Store(g)
 	}

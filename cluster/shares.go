@@ -21,6 +21,13 @@ type ShareExchanger interface {
 	ExchangeShares(ctx context.Context, req *pb.ShareRequest) (*pb.ShareResponse, error)
 }
 
+// shareRetry is how soon a node asks again when the leader left a share it
+// asked for cold (it has not heard from every node in its term yet).
+const shareRetry = 50 * time.Millisecond
+
+// shareWarmup is how long a new throttle is divided evenly (see exchange).
+const shareWarmup = 2 * time.Second
+
 // shareIdle is how long a throttle that no node meets requests for is
 // still divided (the leader), and kept (a node).
 const shareIdle = 30 * time.Second
@@ -85,6 +92,8 @@ type ShareBook struct {
 	incarnation int64
 	seq         uint64        // of the last request built
 	tried       uint64        // seq of the last exchange that ended, answered or not
+	failed      uint64        // seq of the last exchange no leader answered
+	stillCold   bool          // the last answer left a listed share cold: ask again soon (and pokes wait shareRetry)
 	ended       chan struct{} // closed and replaced when an exchange ends
 
 	wake      chan struct{}
@@ -136,25 +145,26 @@ func (b *ShareBook) entry(id string) *shareEntry {
 	return e
 }
 
-// Wait returns once the share of id holds an answer, or an exchange that
-// asked for it ended without one (no leader), or ctx ends. It returns at
-// once when such an exchange already ended.
+// Wait returns once the share of id holds an answer, or an exchange begun
+// after the call found no leader, or ctx ends. A leader that cannot divide
+// yet (it has not heard from every node in its term) leaves the share
+// cold, and the book asks again shortly.
 func (b *ShareBook) Wait(ctx context.Context, id string) {
 	b.mu.Lock()
 	e := b.entries[id]
-	if e == nil || (e.listedIn != 0 && b.tried >= e.listedIn) {
-		b.mu.Unlock()
+	from := b.seq
+	b.mu.Unlock()
+	if e == nil {
 		return
 	}
-	b.mu.Unlock()
 	b.poke()
 	for {
 		b.mu.Lock()
 		_, cold := limiter.UnpackShare(e.share.Load())
-		answered := e.listedIn != 0 && b.tried >= e.listedIn
+		noLeader := b.failed > from
 		ch := b.ended
 		b.mu.Unlock()
-		if !cold || answered {
+		if !cold || noLeader {
 			return
 		}
 		select {
@@ -200,11 +210,32 @@ func (b *ShareBook) run() {
 	defer t.Stop()
 	for {
 		b.exchange()
+		b.mu.Lock()
+		retry := b.stillCold
+		failed := b.failed == b.tried
+		b.mu.Unlock()
+		var retryC, gate <-chan time.Time
+		if retry || failed {
+			gate = time.After(shareRetry)
+		}
+		if retry {
+			retryC = gate
+		}
 		select {
 		case <-b.stop:
 			return
-		case <-b.wake:
+		case <-retryC:
 		case <-t.C:
+		case <-b.wake:
+			// A poke asks for an exchange now, but never sooner than
+			// shareRetry after one that failed or left a share cold.
+			if gate != nil {
+				select {
+				case <-b.stop:
+					return
+				case <-gate:
+				}
+			}
 		}
 	}
 }
@@ -275,6 +306,17 @@ func (b *ShareBook) answer(seq uint64, resp *pb.ShareResponse, ok bool) {
 		}
 	}
 	b.tried = seq
+	if !ok {
+		b.failed = seq
+	}
+	b.stillCold = false
+	if ok {
+		for _, e := range b.entries {
+			if _, cold := limiter.UnpackShare(e.share.Load()); cold && e.listedIn == seq {
+				b.stillCold = true
+			}
+		}
+	}
 	close(b.ended)
 	b.ended = make(chan struct{})
 }
@@ -294,6 +336,7 @@ type shareLeader struct {
 	term   uint64
 	nodes  map[string]*leaderNode
 	active map[string]time.Time // throttle → last time a node met requests for it or asked for it
+	first  map[string]time.Time // throttle → when this leader began dividing it
 
 	// Buffers reused across exchanges.
 	in  []limiter.ShareNode
@@ -308,7 +351,7 @@ type leaderNode struct {
 }
 
 func newShareLeader(idle time.Duration) *shareLeader {
-	return &shareLeader{idle: idle, nodes: map[string]*leaderNode{}, active: map[string]time.Time{}}
+	return &shareLeader{idle: idle, nodes: map[string]*leaderNode{}, active: map[string]time.Time{}, first: map[string]time.Time{}}
 }
 
 // exchange records node req.NodeId's exchange and answers its new share of
@@ -321,6 +364,7 @@ func (l *shareLeader) exchange(req *pb.ShareRequest, live []string, term uint64,
 		l.term = term
 		clear(l.nodes)
 		clear(l.active)
+		clear(l.first)
 	}
 	n := l.nodes[req.NodeId]
 	switch {
@@ -337,6 +381,9 @@ func (l *shareLeader) exchange(req *pb.ShareRequest, live []string, term uint64,
 		n.items[it.Id] = it
 		if it.Demand > 0 || it.Held == 0 {
 			l.active[it.Id] = now
+			if _, ok := l.first[it.Id]; !ok {
+				l.first[it.Id] = now
+			}
 		}
 	}
 	// Nodes gossip no longer sees alive are gone: their shares are free.
@@ -357,8 +404,15 @@ func (l *shareLeader) exchange(req *pb.ShareRequest, live []string, term uint64,
 	for _, th := range slices.Sorted(maps.Keys(l.active)) {
 		if now.Sub(l.active[th]) >= l.idle {
 			delete(l.active, th)
+			delete(l.first, th)
 			continue
 		}
+		// While a throttle is new it is divided evenly: traffic behind a
+		// load balancer reaches every node at once, demand meters need a
+		// few exchanges to read it, and the first node to ask must not
+		// take the whole throttle while the others' first requests are
+		// on their way. After shareWarmup, demand decides.
+		young := now.Sub(l.first[th]) < shareWarmup
 		l.in = l.in[:0]
 		for _, id := range ids {
 			o := l.nodes[id]
@@ -366,11 +420,19 @@ func (l *shareLeader) exchange(req *pb.ShareRequest, live []string, term uint64,
 			if it := o.items[th]; it != nil {
 				s.Demand, s.Held = it.Demand, it.Held
 			}
+			if young {
+				s.Demand = 1
+			}
 			s.Held = max(s.Held, o.sent[th])
 			l.in = append(l.in, s)
 		}
 		l.out = slices.Grow(l.out[:0], len(ids))[:len(ids)]
 		limiter.Shares(l.in, complete, l.out)
+		if !complete && l.out[me] == 0 && l.in[me].Held == 0 {
+			// Nothing to divide from yet: leave the node's share as it
+			// is (a cold one stays cold, and the node asks again).
+			continue
+		}
 		n.sent[th] = l.out[me]
 		resp.Shares = append(resp.Shares, &pb.ShareAssignment{Id: th, Share: l.out[me]})
 	}

@@ -35,6 +35,7 @@ func TestScenario1PlanPeriodChangeMidPeriod(t *testing.T) {
 			}
 			for _, q := range tc.edits {
 				h.ok(cmdPlan("p1", false, q, "a1/prod"))
+				h.grant("n3", "p1", "k1", 0) // the ledger meets the key under each plan
 			}
 			g := h.grant("n2", "p1", "k1", 100)
 			t.Logf("after the edits n2 is granted %d while n1 holds 60 (limit 100)", g.Granted)
@@ -74,6 +75,7 @@ func TestScenario1PlanEditsUnderTrafficThroughPools(t *testing.T) {
 		if e.take(c1, time.Second).Status == limiter.QuotaAllowed {
 			admitted++
 		}
+		e.clk.Advance(20 * time.Millisecond) // traffic, so grants grow
 	}
 	for _, q := range []*pb.QuotaSettings{quota(100, "WEEK", 0), quota(100, "DAY", 0), nil, quota(100, "DAY", 0)} {
 		if res, err := e.store.Apply(context.Background(), cmdPlan("p1", false, q, "a1/prod")); err != nil || res.Code != 0 {
@@ -85,6 +87,7 @@ func TestScenario1PlanEditsUnderTrafficThroughPools(t *testing.T) {
 					admitted++
 				}
 			}
+			e.clk.Advance(5 * time.Millisecond)
 		}
 	}
 	t.Logf("admitted %d on a daily limit of 100 across four plan edits", admitted)
@@ -338,7 +341,7 @@ func TestScenario6BatchResentAfterALongPartitionAppliesOnce(t *testing.T) {
 // count on that day and the new day's quota is whole.
 func TestScenario7MidnightRequestsCountOnTheirGrantsDay(t *testing.T) {
 	e := newQuotaEnv(t, quota(50, "DAY", 0), nil, nil)
-	e.clk.Set(date(2024, time.March, 13, 23, 59, 57))
+	e.clk.Set(date(2024, time.March, 13, 23, 59, 59))
 	ahead := func() time.Time { return e.clk.Now().Add(2 * time.Second) }
 	p := e.newPool(t, "n2", e.store, func(c *QuotaPoolConfig) { c.Now = ahead })
 	c := p.Counter("p1", "k1")

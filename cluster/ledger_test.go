@@ -521,3 +521,54 @@ func TestLedgerSetRemaining(t *testing.T) {
 		t.Fatalf("granted %d after remaining was set to 0", g.Granted)
 	}
 }
+
+// TestLedgerSettlesGrantsLongLapsed: a grant left unreported two days past
+// its period's end is settled: its units stay counted, in no node's name.
+func TestLedgerSettlesGrantsLongLapsed(t *testing.T) {
+	h := newTestFSM(t, t0)
+	h.setup(quota(10, "WEEK", 0))
+	g := h.grant("n1", "p1", "k1", 4)
+	h.now = time.Unix(g.PeriodEnd, 0).Add(48 * time.Hour)
+	h.grant("n2", "p1", "k1", 0)
+	l := h.ledger("p1", "k1")
+	if len(l.Grants) != 0 || len(l.Settled) != 1 || l.Settled[0].Units != 4 || l.Settled[0].Start != g.PeriodStart || l.Settled[0].End != g.PeriodEnd {
+		t.Fatalf("a grant two days past its period: %v", l)
+	}
+}
+
+// TestLedgerNoQuotaUsageCountsWhenQuotaComesBack: requests reported while
+// the plan had no quota count against a quota added back in the period.
+func TestLedgerNoQuotaUsageCountsWhenQuotaComesBack(t *testing.T) {
+	h := newTestFSM(t, t0)
+	h.setup(nil)
+	h.report("n1", "p1", "k1", DayOf(t0.Unix()), 30, 0, 0)
+	h.ok(cmdPlan("p1", false, quota(50, "DAY", 0), "a1/prod"))
+	if g := h.grant("n1", "p1", "k1", 100); g.Granted != 20 {
+		t.Fatalf("granted %d after 30 reported without a quota, limit 50: want 20", g.Granted)
+	}
+}
+
+// TestLedgerStaleRun: once the ledger settled a node (it was removed), the
+// node's later batches of the same run apply nothing and say so; a new run
+// starts with a settle.
+func TestLedgerStaleRun(t *testing.T) {
+	h := newTestFSM(t, t0)
+	h.setup(quota(100, "DAY", 0))
+	batch := func(run string, seq uint64, settle bool, want int64) *pb.Result {
+		return h.ok(cmdLedger(&pb.LedgerBatch{NodeId: "n1", Run: run, Seq: seq, Settle: settle, Grants: []*pb.GrantRequest{grantReq("p1", "k1", want)}}))
+	}
+	if r := batch("r1", 1, true, 10); r.Ledger.Grants[0].Granted != 10 {
+		t.Fatalf("first batch: %v", r)
+	}
+	if r := batch("r1", 1, true, 10); r.Ledger.Grants[0].Granted != 10 || heldBy(h.ledger("p1", "k1"), "n1") != 10 {
+		t.Fatalf("a resent first batch applied again: %v %v", r, h.ledger("p1", "k1"))
+	}
+	h.ok(cmdLedger(&pb.LedgerBatch{NodeId: "n1", Settle: true})) // the leader removed n1
+	r := batch("r1", 2, false, 10)
+	if !r.GetLedger().GetStaleRun() || len(r.GetLedger().GetGrants()) != 0 || heldBy(h.ledger("p1", "k1"), "n1") != 0 {
+		t.Fatalf("a batch of a settled run: %v %v", r, h.ledger("p1", "k1"))
+	}
+	if r := batch("r2", 1, true, 10); r.Ledger.Grants[0].Granted != 10 {
+		t.Fatalf("a new run: %v", r)
+	}
+}

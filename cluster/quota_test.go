@@ -654,3 +654,25 @@ func TestNudgeAsksAgainAtOnce(t *testing.T) {
 		t.Fatalf("%d admitted after an extension to 5", more)
 	}
 }
+
+// TestCounterDropsGrantsDecidedBeforeARevocation: a grant decided at an
+// index at or before a revocation the node already applied is handed back,
+// not spent.
+func TestCounterDropsGrantsDecidedBeforeARevocation(t *testing.T) {
+	e := newQuotaEnv(t, quota(100, "DAY", 0), nil, func(c *QuotaPoolConfig) {
+		c.ReportInterval = time.Hour // no batch of its own during the test
+	})
+	c := e.pool.Counter("p1", "k1")
+	c.revoke(50)
+	start, end := limiter.Quota{Period: limiter.PeriodDay, Limit: 100}.Bounds(quotaT0.Unix())
+	c.applyGrant(&pb.GrantResult{PlanId: "p1", KeyId: "k1", Granted: 7, PeriodStart: start, PeriodEnd: end, Limit: 100}, 49, quotaT0.Unix())
+	c.mu.Lock()
+	var release int64
+	for _, g := range c.retired {
+		release += g.release
+	}
+	c.mu.Unlock()
+	if heldUnits(c) != 0 || release != 7 {
+		t.Fatalf("a grant decided before the revocation: %d spendable, %d to hand back; want 0 and 7", heldUnits(c), release)
+	}
+}

@@ -138,18 +138,24 @@ func prune(l *pb.KeyLedger, sec int64) {
 	if changed {
 		dropEmpty(l)
 	}
+	// History past retention goes once the maps hold more days than that:
+	// a key with traffic every day, after more than a year.
 	oldest := DayOf(sec) - usageRetentionDays
-	for d := range l.Daily {
-		if d < oldest {
-			delete(l.Daily, d)
+	if len(l.Daily) > usageRetentionDays {
+		for d := range l.Daily {
+			if d < oldest {
+				delete(l.Daily, d)
+			}
+		}
+	}
+	if len(l.PeriodExtra) > usageRetentionDays {
+		for ps := range l.PeriodExtra {
+			if ps < limiter.DayStart(oldest) {
+				delete(l.PeriodExtra, ps)
+			}
 		}
 	}
 	l.Settled = slices.DeleteFunc(l.Settled, func(g *pb.Grant) bool { return g.End < limiter.DayStart(oldest) })
-	for ps := range l.PeriodExtra {
-		if ps < limiter.DayStart(oldest) {
-			delete(l.PeriodExtra, ps)
-		}
-	}
 }
 
 func keyInPlan(c *pb.Config, planID, keyID string) bool {

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
 )
 
 // GossipTimings are memberlist's failure-detection timings. Zero fields
@@ -38,9 +40,24 @@ func FastGossipTimings() GossipTimings {
 }
 
 // nodeMeta is what a node tells its peers about itself through gossip.
+// Fields are only added, never renumbered: a node that does not know a
+// field reads its zero value.
 type nodeMeta struct {
 	Raft string `json:"r"` // Raft address
 	GRPC string `json:"g"` // gRPC address
+	// DataID identifies the data dir the node runs on: random, created
+	// with the data dir. A node id with a new DataID is a wiped node.
+	DataID string `json:"d,omitempty"`
+	// Fresh: the node opened an empty data dir and has not yet been given
+	// a seat (a bootstrap it agreed to, or a non-voter seat from a
+	// leader). A voter that is fresh forgot its votes.
+	Fresh bool `json:"f,omitempty"`
+	// Stateful: the node opened a data dir that held Raft state, so a
+	// cluster exists; nobody bootstraps a new one next to it.
+	Stateful bool `json:"s,omitempty"`
+	// Boot is the digest of the servers the node would bootstrap with;
+	// Raft is bootstrapped only when every one of them publishes it.
+	Boot string `json:"b,omitempty"`
 }
 
 // Member is a node as gossip sees it.
@@ -51,18 +68,23 @@ type Member struct {
 	GRPCAddr string
 	State    string // alive, suspect, dead, left
 	Since    time.Time
+	DataID   string // data dir identity (nodeMeta.DataID)
+	Fresh    bool   // nodeMeta.Fresh
+	Stateful bool   // nodeMeta.Stateful
+	Boot     string // nodeMeta.Boot
 }
 
 // gossip wraps memberlist: it keeps every member it has heard of, with its
 // state and since when, and tells the reconcile loop about changes.
 type gossip struct {
 	ml     *memberlist.Memberlist
-	meta   []byte
+	addr   string // the address peers join through
 	notify func()
 	now    func() time.Time
 	log    *slog.Logger
 
 	mu      sync.Mutex
+	meta    nodeMeta // what this node publishes
 	members map[string]*Member
 	alive   atomic.Int64 // members alive (self included), for the request path
 }
@@ -108,26 +130,46 @@ func gossipConfig(nodeID, listen, advertise string, t GossipTimings, logOut io.W
 }
 
 func startGossip(c *memberlist.Config, meta nodeMeta, now func() time.Time, logger *slog.Logger, notify func()) (*gossip, error) {
-	b, err := json.Marshal(meta)
-	if err != nil {
-		return nil, err
+	if b, err := json.Marshal(meta); err != nil || len(b) > memberlist.MetaMaxSize {
+		return nil, fmt.Errorf("gossip metadata of %d bytes does not fit in %d: %v", len(b), memberlist.MetaMaxSize, err)
 	}
-	g := &gossip{meta: b, notify: notify, now: now, log: logger, members: map[string]*Member{}}
+	g := &gossip{meta: meta, notify: notify, now: now, log: logger, members: map[string]*Member{}}
 	c.Delegate = g
 	c.Events = g
 	c.Conflict = g
+	var err error
 	g.ml, err = memberlist.Create(c)
 	if err != nil {
 		c.Transport.Shutdown()
 		return nil, fmt.Errorf("start gossip: %w", err)
 	}
+	// Read once: memberlist rewrites its local node on UpdateNode.
+	ln := g.ml.LocalNode()
+	g.addr = net.JoinHostPort(ln.Addr.String(), strconv.Itoa(int(ln.Port)))
 	return g, nil
 }
 
 // Addr is the address peers join through.
-func (g *gossip) Addr() string {
-	n := g.ml.LocalNode()
-	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+func (g *gossip) Addr() string { return g.addr }
+
+// setMeta changes what this node publishes and tells the cluster.
+func (g *gossip) setMeta(change func(*nodeMeta)) error {
+	g.mu.Lock()
+	before := g.meta
+	change(&g.meta)
+	same := g.meta == before
+	g.mu.Unlock()
+	if same {
+		return nil
+	}
+	return g.ml.UpdateNode(time.Second)
+}
+
+// published returns what this node publishes.
+func (g *gossip) published() nodeMeta {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.meta
 }
 
 // Members returns every member known, by id.
@@ -177,7 +219,7 @@ func (g *gossip) countAlive() {
 // they carry is not kept current, so it is not read.
 func (g *gossip) update(n *memberlist.Node, state string) {
 	var meta nodeMeta
-	_ = json.Unmarshal(n.Meta, &meta) // a node without meta cannot join Raft; its addresses stay empty
+	metaErr := json.Unmarshal(n.Meta, &meta) // a node without meta cannot join Raft; its addresses stay empty
 	g.mu.Lock()
 	m := g.members[n.Name]
 	if m == nil {
@@ -192,6 +234,9 @@ func (g *gossip) update(n *memberlist.Node, state string) {
 	if meta.Raft != "" {
 		m.RaftAddr, m.GRPCAddr = meta.Raft, meta.GRPC
 	}
+	if metaErr == nil {
+		m.DataID, m.Fresh, m.Stateful, m.Boot = meta.DataID, meta.Fresh, meta.Stateful, meta.Boot
+	}
 	g.countAlive()
 	g.mu.Unlock()
 	g.notify()
@@ -204,10 +249,11 @@ func (g *gossip) NotifyUpdate(n *memberlist.Node) { g.update(n, "alive") }
 
 // memberlist.Delegate
 func (g *gossip) NodeMeta(limit int) []byte {
-	if len(g.meta) > limit {
+	b, err := json.Marshal(g.published())
+	if err != nil || len(b) > limit {
 		return nil
 	}
-	return g.meta
+	return b
 }
 func (g *gossip) NotifyMsg([]byte)                           {}
 func (g *gossip) GetBroadcasts(overhead, limit int) [][]byte { return nil }
@@ -225,4 +271,26 @@ func (g *gossip) shutdown(leaveTimeout time.Duration) {
 		_ = g.ml.Leave(leaveTimeout)
 	}
 	_ = g.ml.Shutdown()
+}
+
+// raftAddrs finds a Raft server at the address gossip knows for its id
+// now, so a node that came back on a new address (a new container, a new
+// subnet) is reached there even while the Raft configuration still holds
+// the old one. Raft dials the configured address when gossip does not
+// know the id.
+type raftAddrs struct {
+	g atomic.Pointer[gossip] // nil until gossip starts
+}
+
+// ServerAddr implements raft.ServerAddressProvider.
+func (p *raftAddrs) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
+	g := p.g.Load()
+	if g == nil {
+		return "", errors.New("gossip has not started")
+	}
+	m, ok := g.Member(string(id))
+	if !ok || m.RaftAddr == "" {
+		return "", fmt.Errorf("gossip does not know a Raft address for %q", id)
+	}
+	return raft.ServerAddress(m.RaftAddr), nil
 }

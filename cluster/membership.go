@@ -2,19 +2,21 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
-	"sort"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
 
 	pb "github.com/tollgate/tollgate/proto"
 )
-
-// maxPromoteLag is how far (in log entries) a non-voter may trail the
-// leader and still be promoted to voter.
-const maxPromoteLag = 1000
 
 // poke asks the reconcile loop for a pass; gossip events only enqueue.
 func (n *Node) poke() {
@@ -47,12 +49,18 @@ func (n *Node) joinLoop() {
 	}
 }
 
-// bootstrapLoop waits until gossip shows BootstrapExpect nodes with Raft
-// addresses, then bootstraps Raft once with the BootstrapExpect lowest ids,
-// unless one of them already belongs to a cluster (then its leader adds
-// this node). Every node computes the same set from the same members, so
-// the configurations they bootstrap agree.
-func (n *Node) bootstrapLoop() {
+// seatLoop runs on a node that opened an empty data dir and did not
+// bootstrap a cluster of one, until the node holds a seat in Raft: either
+// it bootstraps with the others of an agreed view (BootstrapExpect), or a
+// leader added it as a non-voter. Until then it publishes Fresh, so a
+// leader that finds it a voter (its id held a seat on a data dir since
+// wiped) knows it forgot its votes and gives it a new seat.
+//
+// Bootstrap happens only on agreement: each node publishes the digest of
+// the servers it would bootstrap with (bootstrapView), and bootstraps once
+// every one of them publishes the same digest and none has Raft state,
+// and no peer outside the view knows a leader.
+func (n *Node) seatLoop() {
 	defer n.wg.Done()
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
@@ -62,56 +70,98 @@ func (n *Node) bootstrapLoop() {
 			return
 		case <-t.C:
 		}
-		if id, _ := n.Leader(); id != "" {
-			return // a cluster exists and this node is in it
+		if n.seated() {
+			n.setMeta(func(m *nodeMeta) { m.Fresh = false })
+			n.log.Info("holds a seat in raft", "data_id", n.dataID)
+			return
 		}
 		if n.cfg.BootstrapExpect <= 1 {
 			continue // a joining node waits to be added by the leader
 		}
-		var alive []Member
-		for _, m := range n.gossip.Members() {
-			if m.State == "alive" && m.RaftAddr != "" {
-				alive = append(alive, m)
-			}
+		members := n.gossip.Members()
+		view, digest := bootstrapView(n.ID(), n.cfg.BootstrapExpect, members)
+		n.setMeta(func(m *nodeMeta) { m.Boot = digest })
+		byID := map[string]Member{}
+		for _, m := range members {
+			byID[m.ID] = m
 		}
-		if len(alive) < n.cfg.BootstrapExpect {
+		if !bootstrapAgreed(view, digest, byID) {
 			continue
 		}
-		if n.anyPeerHasLeader(alive) {
-			return
+		if id := n.peerLeader(members); id != "" && !slices.ContainsFunc(view, func(s raft.Server) bool { return string(s.ID) == id }) {
+			n.log.Info("not bootstrapping: a peer already follows a leader outside the agreed view", "leader", id)
+			continue
 		}
-		sort.Slice(alive, func(i, j int) bool { return alive[i].ID < alive[j].ID })
-		var servers []raft.Server
-		for _, m := range alive[:n.cfg.BootstrapExpect] {
-			servers = append(servers, raft.Server{ID: raft.ServerID(m.ID), Address: raft.ServerAddress(m.RaftAddr), Suffrage: raft.Voter})
-		}
-		err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
-		if err != nil && err != raft.ErrCantBootstrap {
+		n.setMeta(func(m *nodeMeta) { m.Fresh = false })
+		err := n.raft.BootstrapCluster(raft.Configuration{Servers: view}).Error()
+		if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 			n.log.Error("bootstrap raft", "err", err)
 			continue
 		}
-		n.log.Info("bootstrapped raft", "servers", len(servers), "expect", n.cfg.BootstrapExpect)
+		n.log.Info("bootstrapped raft with the view every server agreed to", "servers", len(view), "expect", n.cfg.BootstrapExpect, "view", digest)
 		return
 	}
 }
 
-func (n *Node) anyPeerHasLeader(ms []Member) bool {
-	for _, m := range ms {
-		if m.ID == n.ID() || m.GRPCAddr == "" {
-			continue
-		}
-		c, err := n.peers.client(m.GRPCAddr)
-		if err != nil {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		st, err := c.Status(ctx, &pb.StatusRequest{})
-		cancel()
-		if err == nil && st.LeaderId != "" {
-			return true
+// setMeta changes what this node publishes by gossip.
+func (n *Node) setMeta(change func(*nodeMeta)) {
+	if err := n.gossip.setMeta(change); err != nil {
+		n.log.Debug("publish gossip metadata", "err", err)
+	}
+}
+
+// seated tells whether the leader gave this node a non-voter seat: its
+// log reaches what the leader had applied (so its latest configuration
+// is not an old one replayed from the log) and that configuration lists
+// it as a non-voter.
+func (n *Node) seated() bool {
+	id, _ := n.Leader()
+	if id == "" || id == n.ID() {
+		return false
+	}
+	m, ok := n.gossip.Member(id)
+	if !ok || m.GRPCAddr == "" {
+		return false
+	}
+	st, ok := n.peerStatus(m.GRPCAddr)
+	if !ok || n.raft.LastIndex() < st.AppliedIndex {
+		return false
+	}
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == n.ID() {
+			return s.Suffrage == raft.Nonvoter
 		}
 	}
 	return false
+}
+
+// peerLeader returns the leader a live peer follows, if any.
+func (n *Node) peerLeader(ms []Member) string {
+	for _, m := range ms {
+		if m.ID == n.ID() || m.State != "alive" || m.GRPCAddr == "" {
+			continue
+		}
+		if st, ok := n.peerStatus(m.GRPCAddr); ok && st.LeaderId != "" {
+			return st.LeaderId
+		}
+	}
+	return ""
+}
+
+// peerStatus asks a peer for its Raft status, within a second.
+func (n *Node) peerStatus(addr string) (*pb.StatusResponse, bool) {
+	c, err := n.peers.client(addr)
+	if err != nil {
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	st, err := c.Status(ctx, &pb.StatusRequest{})
+	return st, err == nil
 }
 
 // reconcileLoop turns gossip membership into Raft configuration, on the
@@ -131,137 +181,124 @@ func (n *Node) reconcileLoop() {
 		if n.raft.State() == raft.Leader {
 			n.reconcile()
 		} else {
+			// A new term starts from what gossip shows then.
 			clear(n.missingSince)
+			clear(n.seats)
 		}
 	}
 }
 
+// reconcile gathers one pass's input, lets decide choose, and makes the
+// changes it chose, in order.
 func (n *Node) reconcile() {
 	f := n.raft.GetConfiguration()
 	if f.Error() != nil {
 		return
 	}
 	servers := f.Configuration().Servers
-	inRaft := map[string]raft.Server{}
-	for _, s := range servers {
-		inRaft[string(s.ID)] = s
-	}
 	members := map[string]Member{}
 	for _, m := range n.gossip.Members() {
 		members[m.ID] = m
 	}
-	now := n.cfg.Now()
-
-	// Add new nodes as non-voters, follow address changes, promote
-	// non-voters that have caught up.
-	for _, id := range slices.Sorted(maps.Keys(members)) {
-		m := members[id]
-		if m.State != "alive" || m.RaftAddr == "" || id == n.ID() {
+	progress := map[string]uint64{}
+	for _, s := range servers {
+		m, ok := members[string(s.ID)]
+		if s.Suffrage != raft.Nonvoter || !ok || m.State != "alive" || m.Fresh || m.GRPCAddr == "" {
 			continue
 		}
-		s, ok := inRaft[id]
-		addr := raft.ServerAddress(m.RaftAddr)
-		switch {
-		case !ok:
-			if err := n.raft.AddNonvoter(raft.ServerID(id), addr, 0, 5*time.Second).Error(); err != nil {
-				n.log.Warn("add node to raft", "id", id, "err", err)
-				continue
-			}
-			n.log.Info("added node to raft as non-voter", "id", id, "raft_addr", addr)
-		case s.Address != addr:
-			var err error
-			if s.Suffrage == raft.Voter {
-				err = n.raft.AddVoter(raft.ServerID(id), addr, 0, 5*time.Second).Error()
-			} else {
-				err = n.raft.AddNonvoter(raft.ServerID(id), addr, 0, 5*time.Second).Error()
-			}
-			if err != nil {
-				n.log.Warn("update node address in raft", "id", id, "err", err)
-				continue
-			}
-			n.log.Info("node came back with a new raft address", "id", id, "old", s.Address, "new", addr)
-		case s.Suffrage == raft.Nonvoter && n.caughtUp(m):
-			if err := n.raft.AddVoter(raft.ServerID(id), addr, 0, 5*time.Second).Error(); err != nil {
-				n.log.Warn("promote node to voter", "id", id, "err", err)
-				continue
-			}
-			n.log.Info("promoted node to voter", "id", id)
+		if st, ok := n.peerStatus(m.GRPCAddr); ok {
+			progress[m.ID] = st.AppliedIndex
 		}
 	}
-
-	// Remove nodes that left, or stayed dead (or unknown to gossip) past
-	// ReapAfter; never take the voters that are alive below a quorum of
-	// the configuration that remains.
-	voters, aliveVoters := 0, 0
-	for _, s := range servers {
-		if s.Suffrage != raft.Voter {
+	plan := decide(reconcileInput{
+		Self:         n.ID(),
+		SelfBoot:     n.gossip.published().Boot,
+		Now:          n.cfg.Now(),
+		ReapAfter:    n.cfg.ReapAfter,
+		Servers:      servers,
+		Members:      members,
+		Progress:     progress,
+		LeaderIndex:  n.raft.AppliedIndex(),
+		MissingSince: n.missingSince,
+		Seats:        n.seats,
+	})
+	n.missingSince, n.seats = plan.MissingSince, plan.Seats
+	for _, a := range plan.Actions {
+		if err := n.execute(a); err != nil {
+			n.log.Warn("change raft membership", "action", a.Kind.String(), "id", a.ID, "why", a.Why, "err", err)
 			continue
 		}
-		voters++
-		if m, ok := members[string(s.ID)]; string(s.ID) == n.ID() || (ok && (m.State == "alive" || m.State == "suspect")) {
-			aliveVoters++
-		}
-	}
-	for _, s := range servers {
-		id := string(s.ID)
-		if id == n.ID() {
-			continue
-		}
-		m, known := members[id]
-		if known {
-			delete(n.missingSince, id)
-		} else if _, ok := n.missingSince[id]; !ok {
-			n.missingSince[id] = now
-		}
-		reap := false
-		switch {
-		case known && m.State == "left":
-			reap = true
-		case known && m.State == "dead":
-			reap = now.Sub(m.Since) >= n.cfg.ReapAfter
-		case !known:
-			reap = now.Sub(n.missingSince[id]) >= n.cfg.ReapAfter
-		}
-		if !reap {
-			continue
-		}
-		if s.Suffrage == raft.Voter {
-			remaining := voters - 1
-			if aliveVoters < remaining/2+1 {
-				n.log.Warn("not removing a dead voter: the voters left alive would be below quorum", "id", id, "voters", voters, "alive", aliveVoters)
-				continue
-			}
-		}
-		if err := n.raft.RemoveServer(s.ID, 0, 5*time.Second).Error(); err != nil {
-			n.log.Warn("remove dead node from raft", "id", id, "err", err)
-			continue
-		}
-		if s.Suffrage == raft.Voter {
-			voters--
-		}
-		n.gossip.forget(id)
-		delete(n.missingSince, id)
-		n.log.Info("removed dead node from raft", "id", id, "gossip_state", m.State)
-		n.settle(id)
+		n.log.Info("changed raft membership", "action", a.Kind.String(), "id", a.ID, "raft_addr", a.Addr, "why", a.Why)
 	}
 }
 
-// caughtUp tells whether a node is reachable and close to the leader's log.
-func (n *Node) caughtUp(m Member) bool {
-	if m.GRPCAddr == "" {
-		return false
+// execute makes one change decide chose.
+func (n *Node) execute(a action) error {
+	const timeout = 5 * time.Second
+	id := raft.ServerID(a.ID)
+	switch a.Kind {
+	case actAdd:
+		if err := n.raft.AddNonvoter(id, a.Addr, 0, timeout).Error(); err != nil {
+			return err
+		}
+		n.recordSeat(a)
+	case actPromote:
+		return n.raft.AddVoter(id, a.Addr, 0, timeout).Error()
+	case actMove:
+		if a.Voter {
+			return n.raft.AddVoter(id, a.Addr, 0, timeout).Error()
+		}
+		return n.raft.AddNonvoter(id, a.Addr, 0, timeout).Error()
+	case actReplace:
+		if err := n.raft.RemoveServer(id, 0, timeout).Error(); err != nil {
+			return err
+		}
+		delete(n.seats, a.ID)
+		if err := n.raft.AddNonvoter(id, a.Addr, 0, timeout).Error(); err != nil {
+			return err
+		}
+		n.recordSeat(a)
+	case actReap:
+		if err := n.raft.RemoveServer(id, 0, timeout).Error(); err != nil {
+			return err
+		}
+		n.gossip.forget(a.ID)
+		delete(n.missingSince, a.ID)
+		delete(n.seats, a.ID)
+		n.settle(a.ID)
 	}
-	c, err := n.peers.client(m.GRPCAddr)
-	if err != nil {
-		return false
+	return nil
+}
+
+func (n *Node) recordSeat(a action) {
+	if a.DataID != "" {
+		n.seats[a.ID] = a.DataID
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	st, err := c.Status(ctx, &pb.StatusRequest{})
-	if err != nil {
-		return false
+}
+
+// dataIDFile holds the data dir's identity.
+const dataIDFile = "data-id"
+
+// loadDataID returns the data dir's identity, creating it (random) on
+// the first open of the data dir.
+func loadDataID(dir string) (string, error) {
+	path := filepath.Join(dir, dataIDFile)
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
 	}
-	return st.AppliedIndex+maxPromoteLag >= n.raft.AppliedIndex()
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read data dir identity %s: %w", path, err)
+	}
+	var r [16]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", fmt.Errorf("make a data dir identity: %w", err)
+	}
+	id := hex.EncodeToString(r[:])
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write data dir identity %s: %w", path, err)
+	}
+	return id, nil
 }
 
 // settle counts a removed node's outstanding grants as used: it can spend

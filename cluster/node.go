@@ -195,6 +195,13 @@ type Node struct {
 	// missingSince remembers when a Raft server was first seen without
 	// a gossip member (reconcile loop only).
 	missingSince map[string]time.Time
+	// seats is the data dir identity the leader saw holding each Raft
+	// server id's seat (reconcile loop only).
+	seats map[string]string
+	// dataID is this node's data dir identity.
+	dataID string
+	// addrs finds Raft servers at the address gossip knows.
+	addrs raftAddrs
 
 	// pidFile is the data dir's pid file, written once this node holds
 	// the lock on raft.db ("" until then).
@@ -214,6 +221,7 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		cfg: cfg, fsm: NewFSM(), log: cfg.Logger.With("node", cfg.NodeID),
 		reconcileCh: make(chan struct{}, 1), stop: make(chan struct{}),
 		missingSince: map[string]time.Time{},
+		seats:        map[string]string{},
 		shares:       newShareLeader(shareIdle),
 	}
 	n.group = newGroupCommit(n)
@@ -226,6 +234,9 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	if n.store, n.pidFile, err = openStore(cfg.DataDir, cfg.LockTimeout); err != nil {
+		return nil, err
+	}
+	if n.dataID, err = loadDataID(cfg.DataDir); err != nil {
 		return nil, err
 	}
 	hl := hclog.New(&hclog.LoggerOptions{
@@ -242,10 +253,11 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		return nil, err
 	}
 	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  stream,
-		MaxPool: 3,
-		Timeout: 10 * time.Second,
-		Logger:  hl,
+		Stream:                stream,
+		MaxPool:               3,
+		Timeout:               10 * time.Second,
+		Logger:                hl,
+		ServerAddressProvider: &n.addrs,
 	})
 	logs, err := raft.NewLogCache(512, n.store)
 	if err != nil {
@@ -264,6 +276,7 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 	// again once a leader commits it. Until then the state is stale.
 	last := n.raft.LastIndex()
 	n.catchUp.init(hasState, last, lastCommandIndex(logs, last, n.fsm.AppliedIndex()))
+	bootstrapped := false
 	if !hasState && cfg.BootstrapExpect == 1 && len(cfg.Join) == 0 {
 		f := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
 			ID: raft.ServerID(cfg.NodeID), Address: n.transport.LocalAddr(),
@@ -272,6 +285,7 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 			return nil, fmt.Errorf("bootstrap raft: %w", err)
 		}
 		n.log.Info("bootstrapped a cluster of one", "raft_addr", n.transport.LocalAddr())
+		bootstrapped = true
 	}
 
 	var ln net.Listener
@@ -294,18 +308,20 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.gossip, err = startGossip(gc, nodeMeta{Raft: n.RaftAddr(), GRPC: n.grpcAddr}, cfg.Now, n.log, n.poke)
+	meta := nodeMeta{Raft: n.RaftAddr(), GRPC: n.grpcAddr, DataID: n.dataID, Fresh: !hasState && !bootstrapped, Stateful: hasState}
+	n.gossip, err = startGossip(gc, meta, cfg.Now, n.log, n.poke)
 	if err != nil {
 		return nil, err
 	}
+	n.addrs.g.Store(n.gossip)
 	n.wg.Add(4)
 	go n.watchCaughtUp()
 	go n.joinLoop()
 	go n.reconcileLoop()
 	go n.group.run()
-	if !hasState && (cfg.BootstrapExpect > 1 || len(cfg.Join) > 0) {
+	if meta.Fresh {
 		n.wg.Add(1)
-		go n.bootstrapLoop()
+		go n.seatLoop()
 	}
 	return n, nil
 }

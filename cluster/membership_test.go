@@ -1,0 +1,80 @@
+package cluster
+
+import (
+	"testing"
+	"time"
+)
+
+// TestItem11WholeClusterRestartsOnNewAddresses stops every node of a
+// three-node cluster and starts them again on the same data dirs with new
+// ports (a docker-compose down/up on a new subnet): Raft finds each server
+// by its id at the address gossip knows now, elects a leader within
+// seconds, keeps the data, and the leader's configuration follows every
+// new address, its own included.
+func TestItem11WholeClusterRestartsOnNewAddresses(t *testing.T) {
+	tc := newTestCluster(t)
+	n1 := tc.start("n1", 3)
+	tc.start("n2", 3, n1.GossipAddr())
+	tc.start("n3", 3, n1.GossipAddr())
+	waitFor(t, 15*time.Second, func() bool {
+		v := tc.voters()
+		return v["n1"] == "voter" && v["n2"] == "voter" && v["n3"] == "voter"
+	})
+	createPlan(t, tc.leader(), "before-restart")
+
+	old := map[string]string{}
+	for id, n := range tc.nodes {
+		old[id] = n.RaftAddr()
+		n.Close()
+		delete(tc.listen, id) // come back on new ports
+	}
+	tc.nodes = map[string]*Node{}
+
+	start := time.Now()
+	n1 = tc.start("n1", 3)
+	tc.start("n2", 3, n1.GossipAddr())
+	tc.start("n3", 3, n1.GossipAddr())
+	for id, n := range tc.nodes {
+		if n.RaftAddr() == old[id] {
+			t.Fatalf("%s came back on its old Raft address %s", id, old[id])
+		}
+	}
+	waitFor(t, 20*time.Second, func() bool { return tc.leader() != nil })
+	t.Logf("a leader %s after the restart on new addresses", time.Since(start).Round(time.Millisecond))
+
+	// The data survived on every node, and the cluster takes writes.
+	waitFor(t, 10*time.Second, func() bool {
+		for _, n := range tc.nodes {
+			if n.Config().UsagePlans["before-restart"] == nil {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range tc.nodes {
+		createPlan(t, n, "after-restart-"+n.ID())
+	}
+
+	// The Raft configuration now holds every node's current address.
+	waitFor(t, 10*time.Second, func() bool {
+		l := tc.leader()
+		if l == nil {
+			return false
+		}
+		f := l.raft.GetConfiguration()
+		if f.Error() != nil {
+			return false
+		}
+		servers := f.Configuration().Servers
+		if len(servers) != 3 {
+			return false
+		}
+		for _, s := range servers {
+			n := tc.nodes[string(s.ID)]
+			if n == nil || string(s.Address) != n.RaftAddr() {
+				return false
+			}
+		}
+		return true
+	})
+}

@@ -1,8 +1,12 @@
 package cluster
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 // TestItem11WholeClusterRestartsOnNewAddresses stops every node of a
@@ -77,4 +81,61 @@ func TestItem11WholeClusterRestartsOnNewAddresses(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestItem14WipedDataDirGetsANewSeat restarts a voter with its node id on
+// a wiped data dir: it has no memory of its votes, so the leader removes
+// its seat first and adds it back as a non-voter, which is promoted once
+// it has caught up.
+func TestItem14WipedDataDirGetsANewSeat(t *testing.T) {
+	tc := newTestCluster(t)
+	n1 := tc.start("n1", 3)
+	tc.start("n2", 3, n1.GossipAddr())
+	tc.start("n3", 3, n1.GossipAddr())
+	waitFor(t, 15*time.Second, func() bool {
+		v := tc.voters()
+		return v["n1"] == "voter" && v["n2"] == "voter" && v["n3"] == "voter"
+	})
+	leader := tc.leader()
+	createPlan(t, leader, "before-wipe")
+	var victim *Node
+	for _, n := range tc.nodes {
+		if n != leader {
+			victim = n
+			break
+		}
+	}
+	id := victim.ID()
+	oldDataID := victim.dataID
+
+	// The leader reports every server it stops replicating to.
+	removed := make(chan raft.Observation, 16)
+	obs := raft.NewObserver(removed, false, func(o *raft.Observation) bool {
+		p, ok := o.Data.(raft.PeerObservation)
+		return ok && p.Removed && string(p.Peer.ID) == id
+	})
+	leader.raft.RegisterObserver(obs)
+	defer leader.raft.DeregisterObserver(obs)
+
+	victim.Close()
+	delete(tc.nodes, id)
+	if err := os.RemoveAll(filepath.Join(tc.dir, id)); err != nil {
+		t.Fatal(err)
+	}
+	back := tc.start(id, 3, leader.GossipAddr())
+	if back.dataID == oldDataID || back.dataID == "" {
+		t.Fatalf("a wiped data dir kept its identity %q", back.dataID)
+	}
+
+	select {
+	case <-removed:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the leader did not remove the seat %s held on its wiped data dir", id)
+	}
+	waitFor(t, 15*time.Second, func() bool {
+		m, ok := leader.gossip.Member(id)
+		return tc.voters()[id] == "voter" && ok && !m.Fresh && m.DataID == back.dataID
+	})
+	waitFor(t, 10*time.Second, func() bool { return back.Config().UsagePlans["before-wipe"] != nil })
+	createPlan(t, back, "after-wipe")
 }

@@ -108,17 +108,26 @@ func TestItem14WipedDataDirGetsANewSeat(t *testing.T) {
 	id := victim.ID()
 	oldDataID := victim.dataID
 
-	// The leader reports every server it stops replicating to.
+	// A leader reports every server it stops replicating to; watch the
+	// others, as leadership may move meanwhile. The seat goes either way:
+	// replaced at once, or reaped when the member stayed dead past
+	// ReapAfter before its new data dir showed up in gossip.
 	removed := make(chan raft.Observation, 16)
-	obs := raft.NewObserver(removed, false, func(o *raft.Observation) bool {
-		p, ok := o.Data.(raft.PeerObservation)
-		return ok && p.Removed && string(p.Peer.ID) == id
-	})
-	leader.raft.RegisterObserver(obs)
-	defer leader.raft.DeregisterObserver(obs)
+	for _, n := range tc.nodes {
+		if n == victim {
+			continue
+		}
+		obs := raft.NewObserver(removed, false, func(o *raft.Observation) bool {
+			p, ok := o.Data.(raft.PeerObservation)
+			return ok && p.Removed && string(p.Peer.ID) == id
+		})
+		n.raft.RegisterObserver(obs)
+		defer n.raft.DeregisterObserver(obs)
+	}
 
 	victim.Close()
 	delete(tc.nodes, id)
+	delete(tc.listen, id) // a new container: new ports too
 	if err := os.RemoveAll(filepath.Join(tc.dir, id)); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +142,11 @@ func TestItem14WipedDataDirGetsANewSeat(t *testing.T) {
 		t.Fatalf("the leader did not remove the seat %s held on its wiped data dir", id)
 	}
 	waitFor(t, 15*time.Second, func() bool {
-		m, ok := leader.gossip.Member(id)
+		l := tc.leader()
+		if l == nil {
+			return false
+		}
+		m, ok := l.gossip.Member(id)
 		return tc.voters()[id] == "voter" && ok && !m.Fresh && m.DataID == back.dataID
 	})
 	waitFor(t, 10*time.Second, func() bool { return back.Config().UsagePlans["before-wipe"] != nil })

@@ -176,6 +176,7 @@ type Node struct {
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
 	store     *raftboltdb.BoltStore
+	stable    *stableGuard // Raft's view of store's stable half
 	log       *slog.Logger
 
 	grpc     *grpc.Server
@@ -268,7 +269,8 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("read raft state: %w", err)
 	}
-	n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.store, snaps, n.transport)
+	n.stable = &stableGuard{StableStore: n.store}
+	n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.stable, snaps, n.transport)
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
@@ -590,11 +592,51 @@ func (n *Node) Close() error {
 			// Before the lock goes: the next holder writes its own.
 			errs = append(errs, removePIDFile(n.pidFile))
 		}
+		if n.stable != nil {
+			n.stable.shut()
+		}
 		if n.store != nil {
 			errs = append(errs, n.store.Close())
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// stableGuard is Raft's stable store (current term, last vote) until Close.
+// Raft handles heartbeats on the transport's goroutines, which its Shutdown
+// does not wait for: one still running after Close would write the term to
+// a closed store, and Raft panics on a failed write. Close waits for writes
+// in flight, then the guard drops later ones: the Raft that makes them is
+// shut down, and a reopened node reads the store afresh.
+type stableGuard struct {
+	raft.StableStore
+	mu     sync.RWMutex
+	closed bool
+}
+
+func (g *stableGuard) Set(key, val []byte) error {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.closed {
+		return nil
+	}
+	return g.StableStore.Set(key, val)
+}
+
+func (g *stableGuard) SetUint64(key []byte, val uint64) error {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.closed {
+		return nil
+	}
+	return g.StableStore.SetUint64(key, val)
+}
+
+// shut waits for writes in flight and drops later ones.
+func (g *stableGuard) shut() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
 }
 
 // Catching up after a start.

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/tollgate/tollgate/proto"
@@ -261,5 +263,27 @@ func TestNodeFailedOpenReleasesEverything(t *testing.T) {
 				t.Fatalf("close: %v", err)
 			}
 		})
+	}
+}
+
+// failingStable fails every write: the store behind a guard that was shut.
+type failingStable struct{ raft.StableStore }
+
+func (failingStable) Set([]byte, []byte) error       { return errors.New("database not open") }
+func (failingStable) SetUint64([]byte, uint64) error { return errors.New("database not open") }
+
+// TestStableGuardDropsWritesAfterClose: a heartbeat Raft handles after
+// Close must not reach the closed store (Raft panics on a failed write).
+func TestStableGuardDropsWritesAfterClose(t *testing.T) {
+	g := &stableGuard{StableStore: failingStable{}}
+	if err := g.SetUint64([]byte("CurrentTerm"), 3); err == nil {
+		t.Fatal("a write before shut did not reach the store")
+	}
+	g.shut()
+	if err := g.SetUint64([]byte("CurrentTerm"), 4); err != nil {
+		t.Fatalf("a write after shut reached the store: %v", err)
+	}
+	if err := g.Set([]byte("LastVoteCand"), []byte("n2")); err != nil {
+		t.Fatalf("a write after shut reached the store: %v", err)
 	}
 }

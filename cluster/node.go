@@ -382,22 +382,6 @@ func (n *Node) Leader() (id, addr string) {
 	return string(i), string(a)
 }
 
-// WaitLeader waits until this node knows a leader.
-func (n *Node) WaitLeader(ctx context.Context) error {
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if id, _ := n.Leader(); id != "" {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for a raft leader: %w", ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
 // WaitCaughtUp waits until the node is caught up (see CaughtUp).
 func (n *Node) WaitCaughtUp(ctx context.Context) error {
 	select {

@@ -428,9 +428,12 @@ func (l *shareLeader) exchange(req *pb.ShareRequest, live []string, term uint64,
 		}
 		l.out = slices.Grow(l.out[:0], len(ids))[:len(ids)]
 		limiter.Shares(l.in, complete, l.out)
-		if !complete && l.out[me] == 0 && l.in[me].Held == 0 {
-			// Nothing to divide from yet: leave the node's share as it
-			// is (a cold one stays cold, and the node asks again).
+		if l.out[me] == 0 && l.in[me].Held == 0 {
+			// Nothing free for this node yet (others still hold what
+			// they had, or this leader has not heard from every node):
+			// leave its share as it is. A cold one stays cold, so its
+			// requests wait (within the proxy's bound) instead of being
+			// refused, and the node asks again shortly.
 			continue
 		}
 		n.sent[th] = l.out[me]

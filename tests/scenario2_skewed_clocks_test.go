@@ -110,11 +110,19 @@ func testSkewedClocks(t *testing.T, name string, offsets []time.Duration) {
 			wantSkewed = 1
 		}
 		var gotOffset, gotSkewed float64
-		eventually(t, 5*time.Second, fmt.Sprintf("n%d's /metrics to report offset %.0fs, skewed %.0f", i+1, wantOffset, wantSkewed), func() bool {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
 			gotOffset = metric(t, g, "tollgate_clock_offset_seconds")
 			gotSkewed = metric(t, g, "tollgate_clock_skewed")
-			return near(gotOffset, wantOffset, 0.5) && gotSkewed == wantSkewed
-		})
+			if near(gotOffset, wantOffset, 0.5) && gotSkewed == wantSkewed {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("n%d (clock %+v): /metrics reports tollgate_clock_offset_seconds %.3f, tollgate_clock_skewed %.0f; want %.0f ±0.5 and %.0f",
+					i+1, offsets[i], gotOffset, gotSkewed, wantOffset, wantSkewed)
+			}
+			time.Sleep(50 * time.Millisecond) // polling /metrics
+		}
 		t.Logf("FIGURES scenario 2, %s: n%d (clock %+v) reports tollgate_clock_offset_seconds %.3f, tollgate_clock_skewed %.0f",
 			name, i+1, offsets[i], gotOffset, gotSkewed)
 	}

@@ -68,11 +68,11 @@ func startLedCluster(t *testing.T, specs []nodeSpec, extra ...string) []*gateway
 // a test offers, and makes every node hold its share of it before the
 // scenario's key is used, through a key, plan and upstream of its own.
 // The account throttle is divided between the nodes by demand, so with the
-// default 10,000/s a node that was idle holds a sliver of it and answers
-// 429 Too Many Requests to a sudden burst until the next share exchange
-// (measured: 256 of 300 requests on a follower, at 1,270/s offered). The
-// scenarios count what the quota admits, so the throttle stays out of the
-// way.
+// default 10,000/s a node that was idle may hold a sliver of it and answer
+// 429 Too Many Requests to a sudden burst until its share grows (measured
+// at 067a332: 256 of 300 requests refused on a follower at 1,270/s
+// offered). The scenarios count what the quota admits, so the throttle is
+// kept out of the way.
 func quotaOnly(t *testing.T, nodes []*gateway) {
 	t.Helper()
 	nodes[0].mustAdmin("PATCH", "/account", map[string]any{"patchOperations": []map[string]any{

@@ -60,6 +60,13 @@ func testSkewedClocks(t *testing.T, name string, offsets []time.Duration) {
 	// A unit a node holds when the others run out is handed back when the
 	// key has been idle 5s there, and spent by whoever asks next.
 	final := untilUpstreamReaches(t, nodes, p, up, limit, 12*time.Second)
+	// The scenario wants the true clock to lead throughout: a skewed node
+	// that wins an election (the leader stepping down under load) makes its
+	// clock the ledger's calendar.
+	if v, _ := nodes[0].cluster(); v.Leader != "n1" {
+		t.Errorf("the leader changed to %s (a node with a skewed clock) during the load; n1 measures offset %.3fs to it",
+			v.Leader, metric(t, nodes[0], "tollgate_clock_offset_seconds"))
+	}
 	t.Logf("FIGURES scenario 2, %s: upstream %d after the load, %d once every node answered Limit Exceeded (%d more rounds: %v), %d at the end (limit %d); per node %v",
 		name, afterLoad, atRefusal, rounds, seen, final, limit, up.forwarded(nodes))
 

@@ -21,8 +21,9 @@ import (
 	"time"
 )
 
-// binary is the tollgate binary built once for the whole test run.
-var binary string
+// binary is the tollgate binary built once for the whole test run, in
+// binDir.
+var binary, binDir string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "tollgate-bin-")
@@ -30,17 +31,47 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "tollgate")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/tollgate")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build tollgate:", err)
+	binDir, binary = dir, filepath.Join(dir, "tollgate")
+	if out, err := buildTollgate(binary); err != nil {
+		fmt.Fprintf(os.Stderr, "build tollgate: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// buildTollgate builds cmd/tollgate into out with the given build tags.
+func buildTollgate(out string, tags ...string) ([]byte, error) {
+	args := []string{"build", "-o", out}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	build := exec.Command("go", append(args, "../cmd/tollgate")...)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	return build.CombinedOutput()
+}
+
+// faultsBuild is the tollgate binary built with the faults tag, whose
+// node clock follows TOLLGATE_FAULT_CLOCK_OFFSET; built on first use.
+var faultsBuild struct {
+	once sync.Once
+	path string
+	out  []byte
+	err  error
+}
+
+// faultsBinary returns the faults build, building it once per test run.
+func faultsBinary(t *testing.T) string {
+	t.Helper()
+	faultsBuild.once.Do(func() {
+		faultsBuild.path = filepath.Join(binDir, "tollgate-faults")
+		faultsBuild.out, faultsBuild.err = buildTollgate(faultsBuild.path, "faults")
+	})
+	if faultsBuild.err != nil {
+		t.Fatalf("build tollgate -tags faults: %v\n%s", faultsBuild.err, faultsBuild.out)
+	}
+	return faultsBuild.path
 }
 
 // eventually polls cond until it holds or the deadline passes.
@@ -146,8 +177,15 @@ func (g *gateway) waitReady() {
 // launch starts the binary with args and env; it does not wait.
 func launch(t *testing.T, args []string, env []string) *gateway {
 	t.Helper()
+	return launchBin(t, binary, args, env)
+}
+
+// launchBin starts bin (the release build or faultsBinary) with args and
+// env; it does not wait.
+func launchBin(t *testing.T, bin string, args []string, env []string) *gateway {
+	t.Helper()
 	g := &gateway{t: t, logs: &syncBuffer{}, exited: make(chan struct{}), listening: map[string]string{}}
-	g.cmd = exec.Command(binary, args...)
+	g.cmd = exec.Command(bin, args...)
 	g.cmd.Env = append(os.Environ(), env...)
 	g.cmd.Stdout = g.logs
 	g.cmd.Stderr = g.logs

@@ -48,6 +48,7 @@ func (s *rpcServer) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.Status
 		LeaderId:     leader,
 		AppliedIndex: s.n.AppliedIndex(),
 		State:        s.n.raft.State().String(),
+		TimeUnixNano: s.n.cfg.Now().UnixNano(),
 	}, nil
 }
 

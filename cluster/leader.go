@@ -120,7 +120,7 @@ func (g *groupCommit) apply(batch []*groupReq) {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	cmd := &pb.Command{Body: &pb.Command_LedgerGroup{LedgerGroup: group}}
-	stamp(cmd, g.n.cfg.Now())
+	stamp(cmd, g.n.ledgerNow())
 	res, err := g.n.applyLocal(ctx, cmd)
 	g.n.groups.Add(1)
 	for i, r := range live {

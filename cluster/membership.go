@@ -308,7 +308,7 @@ func (n *Node) settle(id string) {
 	defer cancel()
 	_, err := n.applyLocal(ctx, &pb.Command{
 		RequestId:    newRequestID(),
-		TimeUnixNano: n.cfg.Now().UnixNano(),
+		TimeUnixNano: n.ledgerNow().UnixNano(),
 		Body:         &pb.Command_Ledger{Ledger: &pb.LedgerBatch{NodeId: id, Settle: true}},
 	})
 	if err != nil {

@@ -94,6 +94,10 @@ type NodeConfig struct {
 	// ReconcileInterval is the period of the leader's full membership
 	// pass. Default 5s.
 	ReconcileInterval time.Duration
+	// ClockProbe is how often the node measures the voters' clocks (the
+	// leader stamps the log with their median, see calendar.go).
+	// Default 1s.
+	ClockProbe time.Duration
 	// Gossip are memberlist's timings.
 	Gossip GossipTimings
 	// ApplyTimeout bounds a command's wait for commit when the caller's
@@ -145,6 +149,9 @@ func (c *NodeConfig) Validate() error {
 	if c.ReconcileInterval <= 0 {
 		c.ReconcileInterval = 5 * time.Second
 	}
+	if c.ClockProbe <= 0 {
+		c.ClockProbe = time.Second
+	}
 	if c.BootstrapExpect < 0 {
 		return fmt.Errorf("bootstrap-expect must be 1 or more, got %d", c.BootstrapExpect)
 	}
@@ -178,6 +185,7 @@ type Node struct {
 	store     *raftboltdb.BoltStore
 	stable    *stableGuard // Raft's view of store's stable half
 	log       *slog.Logger
+	cal       calendar
 
 	grpc     *grpc.Server
 	grpcAddr string
@@ -222,6 +230,7 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		cfg: cfg, fsm: NewFSM(), log: cfg.Logger.With("node", cfg.NodeID),
 		reconcileCh: make(chan struct{}, 1), stop: make(chan struct{}),
 		missingSince: map[string]time.Time{},
+		cal:          calendar{peers: map[string]peerClock{}},
 		seats:        map[string]string{},
 		shares:       newShareLeader(shareIdle),
 	}
@@ -316,7 +325,8 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		return nil, err
 	}
 	n.addrs.g.Store(n.gossip)
-	n.wg.Add(4)
+	n.wg.Add(5)
+	go n.clockLoop()
 	go n.watchCaughtUp()
 	go n.joinLoop()
 	go n.reconcileLoop()
@@ -473,7 +483,7 @@ func (n *Node) applyOnce(ctx context.Context, cmd *pb.Command) (*pb.Result, erro
 // propose applies a command on the leader, stamped with the leader's
 // time: ledger batches go through the group commit.
 func (n *Node) propose(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
-	stamp(cmd, n.cfg.Now())
+	stamp(cmd, n.ledgerNow())
 	if _, ok := cmd.Body.(*pb.Command_Ledger); !ok {
 		return n.applyLocal(ctx, cmd)
 	}

@@ -2,10 +2,13 @@ package cluster
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/tollgate/tollgate/limiter"
 	pb "github.com/tollgate/tollgate/proto"
@@ -362,5 +365,70 @@ func TestScenario7MidnightRequestsCountOnTheirGrantsDay(t *testing.T) {
 	t.Logf("13th: %d, 14th: %d; the 14th's quota: %d consumed, %d held, %d left of 50", l.Daily[day], l.Daily[day+1], v.Consumed, v.Held, v.Remaining())
 	if l.Daily[day+1] != 0 || v.Consumed != 0 || v.Remaining()+v.Held != 50 {
 		t.Fatalf("the new day's quota is not whole: %v", l)
+	}
+}
+
+// TestScenario2SkewedLeaderStampsTheVotersTime: a node whose clock runs 30
+// days ahead wins leadership; it stamps the log with the median of the
+// voters' clocks, not its own, so the quota calendar does not move.
+func TestScenario2SkewedLeaderStampsTheVotersTime(t *testing.T) {
+	tc := newTestCluster(t)
+	ahead := 30 * 24 * time.Hour
+	open := func(id string, skew time.Duration, join ...string) *Node {
+		cfg := tc.config(id, 3, join)
+		cfg.Now = func() time.Time { return time.Now().Add(skew) }
+		cfg.ClockProbe = 50 * time.Millisecond
+		n, err := Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.nodes[id] = n
+		t.Cleanup(func() { n.Close() })
+		return n
+	}
+	n1 := open("n1", 0)
+	n2 := open("n2", ahead, n1.GossipAddr())
+	n3 := open("n3", -2*time.Second, n1.GossipAddr())
+	waitFor(t, 15*time.Second, func() bool { return len(tc.voters()) == 3 && tc.leader() != nil })
+	waitFor(t, 10*time.Second, func() bool {
+		return n2.CalendarOffset() < -ahead+5*time.Second && n1.CalendarOffset().Abs() < 5*time.Second
+	})
+	if !n2.IsLeader() {
+		if err := tc.leader().raft.LeadershipTransferToServer(raft.ServerID("n2"), raft.ServerAddress(n2.RaftAddr())).Error(); err != nil {
+			t.Fatalf("transfer leadership to the skewed node: %v", err)
+		}
+	}
+	waitFor(t, 10*time.Second, func() bool { return n2.IsLeader() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := n3.Apply(ctx, cmdCreateAPI("a1"))
+	if err != nil || res.Code != 0 {
+		t.Fatalf("apply through the skewed leader: %v %v", err, res)
+	}
+	off := time.Unix(0, res.TimeUnixNano).Sub(time.Now())
+	t.Logf("leader 30 days ahead; calendar offsets n1 %v, n2 %v, n3 %v; the entry's time is %v from the true time",
+		n1.CalendarOffset().Round(time.Millisecond), n2.CalendarOffset().Round(time.Millisecond), n3.CalendarOffset().Round(time.Millisecond), off.Round(time.Millisecond))
+	if off.Abs() > 5*time.Second {
+		t.Fatalf("the skewed leader stamped a time %v off", off)
+	}
+}
+
+func TestCalendarMedian(t *testing.T) {
+	for _, c := range []struct {
+		in   []int64
+		want int64
+	}{
+		{nil, 0},
+		{[]int64{0}, 0},
+		{[]int64{0, 100}, 0},
+		{[]int64{0, -100}, 0},
+		{[]int64{0, -100, -100}, -100},
+		{[]int64{0, 5, -2}, 0},
+		{[]int64{0, -90, -100, 7}, 0},
+		{[]int64{0, -90, -100, -80}, -80},
+	} {
+		if got := median(slices.Clone(c.in)); got != c.want {
+			t.Errorf("median(%v) = %d, want %d", c.in, got, c.want)
+		}
 	}
 }

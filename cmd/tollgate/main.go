@@ -100,6 +100,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 		BootstrapExpect:   cfg.BootstrapExpect,
 		ReapAfter:         cfg.ReapAfter,
 		ReconcileInterval: reconcile,
+		ClockProbe:        reconcile, // 0 takes the default
 		Gossip:            gossipTimings,
 		Timings:           timings,
 		Logger:            base, // the node adds its id

@@ -34,6 +34,9 @@ func registerClusterMetrics(reg prometheus.Registerer, node *cluster.Node, pool 
 			Name: "tollgate_quota_batches_total", Help: "Ledger batches (grants and usage reports) this node sent.",
 		}, func() float64 { return float64(pool.Batches.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tollgate_clock_calendar_offset_seconds", Help: "The median of the voters' clocks minus this node's: what this node adds to its clock when it stamps the log as leader.",
+		}, func() float64 { return node.CalendarOffset().Seconds() }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tollgate_clock_offset_seconds", Help: "The leader's clock minus this node's, as the last ledger batch measured it.",
 		}, func() float64 { off, _ := pool.ClockOffset(); return off.Seconds() }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -230,15 +230,15 @@ func (g *gateway) kill() {
 }
 
 // waitExit waits for the process to end by itself and returns its log.
-func (g *gateway) waitExit(timeout time.Duration) (exitErr error, log string) {
+func (g *gateway) waitExit(timeout time.Duration) (log string, exitErr error) {
 	g.t.Helper()
 	select {
 	case <-g.exited:
-		return g.exitErr, g.logs.String()
+		return g.logs.String(), g.exitErr
 	case <-time.After(timeout):
 		g.t.Fatalf("tollgate still running after %s", timeout)
 	}
-	return nil, ""
+	return "", nil
 }
 
 var client = &http.Client{Timeout: 30 * time.Second}

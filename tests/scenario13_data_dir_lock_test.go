@@ -19,7 +19,7 @@ func TestScenario13SecondServeOnADataDirFailsFast(t *testing.T) {
 
 	start := time.Now()
 	second := launch(t, loopbackArgs(dir), nil)
-	exitErr, log := second.waitExit(5 * time.Second)
+	log, exitErr := second.waitExit(5 * time.Second)
 	took := time.Since(start)
 	t.Logf("the second serve exited after %s: %v\n%s", took.Round(time.Millisecond), exitErr, log)
 	if exitErr == nil {

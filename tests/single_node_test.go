@@ -244,7 +244,7 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append(loopbackArgs(t.TempDir()), tc.args...)
 			g := launch(t, args, tc.env)
-			err, log := g.waitExit(20 * time.Second)
+			log, err := g.waitExit(20 * time.Second)
 			if err == nil {
 				t.Fatalf("tollgate accepted %v %v", tc.args, tc.env)
 			}
@@ -273,7 +273,7 @@ func TestServeReadsConfigFileAndKeepsNodeID(t *testing.T) {
 	// The data dir now belongs to edge-1: another id is refused.
 	g2 := launch(t, []string{"serve", "--data-dir", dir + "/data", "--node-id", "edge-2", "--listen", "127.0.0.1:0",
 		"--admin-listen", "127.0.0.1:0", "--raft-listen", "127.0.0.1:0", "--advertise-addr", "127.0.0.1"}, nil)
-	err, log := g2.waitExit(20 * time.Second)
+	log, err := g2.waitExit(20 * time.Second)
 	if err == nil || !strings.Contains(log, "edge-1") {
 		t.Fatalf("a different --node-id on the same data dir was not refused clearly: %v\n%s", err, log)
 	}

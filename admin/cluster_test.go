@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tollgate/tollgate/cluster"
+	"github.com/tollgate/tollgate/cluster/clustertest"
 )
 
 func TestClusterStatus(t *testing.T) {
@@ -14,7 +15,7 @@ func TestClusterStatus(t *testing.T) {
 	e := newEnv(t)
 	wantError(t, e.do("GET", "/cluster", nil), 404, "NotFoundException", "This node serves no cluster status")
 
-	srv, err := New(Config{Store: cluster.NewMemStore(), ClusterStatus: func() any {
+	srv, err := New(Config{Store: clustertest.NewMemStore(cluster.NewFSM()), ClusterStatus: func() any {
 		return map[string]any{"leader": "n1", "members": []map[string]string{{"id": "n1"}}}
 	}})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate/tollgate/cluster"
+	"github.com/tollgate/tollgate/cluster/clustertest"
 	"github.com/tollgate/tollgate/limiter"
 	pb "github.com/tollgate/tollgate/proto"
 )
@@ -26,7 +27,7 @@ var testNow = time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC)
 // clock the test moves.
 type env struct {
 	t     *testing.T
-	store *cluster.MemStore
+	store *clustertest.MemStore[*cluster.FSM]
 	srv   *Server
 	reg   *prometheus.Registry
 	mu    sync.Mutex
@@ -42,7 +43,7 @@ func newEnv(t *testing.T) *env {
 // the in-memory store.
 func newEnvWithStore(t *testing.T, wrap func(Store) Store) *env {
 	t.Helper()
-	e := &env{t: t, store: cluster.NewMemStore(), reg: prometheus.NewRegistry(), now: testNow}
+	e := &env{t: t, store: clustertest.NewMemStore(cluster.NewFSM()), reg: prometheus.NewRegistry(), now: testNow}
 	e.store.SetClock(e.clock)
 	var st Store = e.store
 	if wrap != nil {

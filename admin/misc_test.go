@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate/tollgate/cluster"
+	"github.com/tollgate/tollgate/cluster/clustertest"
 )
 
 func TestDoubleJSON(t *testing.T) {
@@ -28,7 +29,7 @@ func TestDoubleJSON(t *testing.T) {
 
 func TestTwoServersShareARegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	store := cluster.NewMemStore()
+	store := clustertest.NewMemStore(cluster.NewFSM())
 	log := slog.New(slog.DiscardHandler)
 	a, err := New(Config{Store: store, Registry: reg, Logger: log})
 	if err != nil {

@@ -405,7 +405,7 @@ func TestScenario2SkewedLeaderStampsTheVotersTime(t *testing.T) {
 	if err != nil || res.Code != 0 {
 		t.Fatalf("apply through the skewed leader: %v %v", err, res)
 	}
-	off := time.Unix(0, res.TimeUnixNano).Sub(time.Now())
+	off := time.Until(time.Unix(0, res.TimeUnixNano))
 	t.Logf("leader 30 days ahead; calendar offsets n1 %v, n2 %v, n3 %v; the entry's time is %v from the true time",
 		n1.CalendarOffset().Round(time.Millisecond), n2.CalendarOffset().Round(time.Millisecond), n3.CalendarOffset().Round(time.Millisecond), off.Round(time.Millisecond))
 	if off.Abs() > 5*time.Second {

@@ -325,20 +325,3 @@ func (f *FSM) applySetRemaining(a *applyCtx, c *pb.Config, m *pb.SetRemaining) (
 	l.PeriodStart, l.PeriodEnd = v.span.Start, v.span.End
 	return &pb.Result{Id: m.KeyId}, m.Remaining < before
 }
-
-// LedgerView is a key's quota in one period as the ledger counts it.
-type LedgerView struct {
-	Start, End int64 // the period, Unix seconds
-	Limit      int64 // plan limit + extension
-	Consumed   int64 // reported + settled
-	Held       int64 // units nodes hold that may be spent in the period
-}
-
-// Remaining is what the ledger can still grant in the period.
-func (v LedgerView) Remaining() int64 { return max(v.Limit-v.Consumed-v.Held, 0) }
-
-// ViewOf is a key ledger's period containing sec under a plan's quota.
-func ViewOf(l *pb.KeyLedger, q limiter.Quota, sec int64) LedgerView {
-	v := viewAt(l, q, sec)
-	return LedgerView{Start: v.span.Start, End: v.span.End, Limit: v.limit, Consumed: v.consumed, Held: v.held}
-}

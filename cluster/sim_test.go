@@ -446,31 +446,31 @@ func (s *sim) check() {
 		if !ok {
 			continue
 		}
-		v := ViewOf(l, q, sec)
-		span := limiter.Span{Start: v.Start, End: v.End}
+		v := viewAt(l, q, sec)
+		span := v.span
 		var admitted int64
 		first, last := span.Days()
 		for d := first; d <= last; d++ {
 			admitted += s.admitted[key][d]
 		}
 		truth := admitted + s.spendable(key, span)
-		if counted := v.Consumed + v.Held; counted < truth {
+		if counted := v.consumed + v.held; counted < truth {
 			s.fail("%s in [%s, %s): the ledger counts %d (consumed %d + held %d), but %d were admitted and %d more can be spent\nledger: %v",
-				key, time.Unix(v.Start, 0).UTC().Format(time.DateTime), time.Unix(v.End, 0).UTC().Format(time.DateTime),
-				counted, v.Consumed, v.Held, admitted, truth-admitted, l)
+				key, time.Unix(v.span.Start, 0).UTC().Format(time.DateTime), time.Unix(v.span.End, 0).UTC().Format(time.DateTime),
+				counted, v.consumed, v.held, admitted, truth-admitted, l)
 		}
 		// A period that a plan edit (or the leader's clock) brings in may
 		// already count more than its limit (requests admitted under the
 		// old calendar, units nodes hold): from then on only those held
 		// units may still be spent in it, until nodes apply the edit.
-		p := simPeriod{key, v.Start, v.End}
+		p := simPeriod{key, v.span.Start, v.span.End}
 		if s.current[key] != p {
 			s.current[key] = p
-			s.maxEff[p] = max(s.maxEff[p], v.Consumed+v.Held)
+			s.maxEff[p] = max(s.maxEff[p], v.consumed+v.held)
 		}
-		s.maxEff[p] = max(s.maxEff[p], v.Limit)
+		s.maxEff[p] = max(s.maxEff[p], v.limit)
 		if admitted > s.maxEff[p] {
-			s.fail("%s: %d admitted in [%d, %d), whose limit never exceeded %d", key, admitted, v.Start, v.End, s.maxEff[p])
+			s.fail("%s: %d admitted in [%d, %d), whose limit never exceeded %d", key, admitted, v.span.Start, v.span.End, s.maxEff[p])
 		}
 	}
 }
@@ -503,11 +503,11 @@ func (s *sim) heal() {
 		if l == nil {
 			l = &pb.KeyLedger{}
 		}
-		v := ViewOf(l, q, floorDiv(s.now.UnixNano(), 1e9))
-		if v.Held != 0 {
-			s.fail("%s: nodes still hold %d units after 15s without traffic: %v", key, v.Held, l)
+		v := viewAt(l, q, floorDiv(s.now.UnixNano(), 1e9))
+		if v.held != 0 {
+			s.fail("%s: nodes still hold %d units after 15s without traffic: %v", key, v.held, l)
 		}
-		if v.Remaining() == 0 {
+		if max(v.avail(), 0) == 0 {
 			continue
 		}
 		n := s.nodes[0]
@@ -523,7 +523,7 @@ func (s *sim) heal() {
 			n.pool.cycle(false)
 		}
 		if !admitted {
-			s.fail("%s: the ledger has %d left, but a healed node admits nothing: %v", key, v.Remaining(), l)
+			s.fail("%s: the ledger has %d left, but a healed node admits nothing: %v", key, max(v.avail(), 0), l)
 		}
 		s.check()
 	}

@@ -194,6 +194,11 @@ func (f *FSM) applyLedger(a *applyCtx, c *pb.Config, b *pb.LedgerBatch) *pb.Resu
 	node := b.NodeId
 	st := f.nodes[node]
 	switch {
+	case st != nil && b.Run != "" && st.Run == b.Run && b.Seq <= st.Seq:
+		if b.Seq == st.Seq && st.Last != nil {
+			return proto.Clone(st.Last).(*pb.Result)
+		}
+		return &pb.Result{} // older than the last applied: its answer went long ago
 	case b.Settle:
 		// A new run (or a removed node): what it held may have been spent.
 		f.settleNode(node)
@@ -208,11 +213,6 @@ func (f *FSM) applyLedger(a *applyCtx, c *pb.Config, b *pb.LedgerBatch) *pb.Resu
 		// its request id de-duplicates it within the window.
 	case st == nil || st.Run != b.Run:
 		return &pb.Result{Ledger: &pb.LedgerBatchResult{StaleRun: true}}
-	case b.Seq <= st.Seq:
-		if b.Seq == st.Seq && st.Last != nil {
-			return proto.Clone(st.Last).(*pb.Result)
-		}
-		return &pb.Result{} // older than the last applied: its answer went long ago
 	}
 	for _, r := range b.Reports {
 		f.applyReport(a, c, node, r)

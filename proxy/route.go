@@ -7,8 +7,11 @@ import "strings"
 // the proxy refuses with 400 Bad Request:
 //
 //   - a path that is empty or does not start with "/";
-//   - a "." or ".." segment, in any spelling ("%2e", "%2E." ...);
-//   - an encoded slash or backslash ("%2F", "%5C"), a raw backslash;
+//   - a segment that is, or decodes once or twice to, "." or "..", alone
+//     or before ";params" ("%2e", "%2E.", "..;", "..;x", "..%3B",
+//     "%252e%252e", "%25%32%65" ...);
+//   - an encoded slash or backslash ("%2F", "%5C"), also encoded twice
+//     ("%252F", "%255C"), a raw backslash;
 //   - an encoded control character ("%00".."%1F", "%7F"), a raw byte that
 //     may not appear in a request target (controls, space, DEL, non-ASCII);
 //   - a malformed escape ("%", "%4", "%zz").
@@ -36,7 +39,10 @@ func cleanPath(p string) (string, bool) {
 				return "", false
 			}
 			d := unhex(p[i+1])<<4 | unhex(p[i+2])
-			if d == '/' || d == '\\' || d < 0x20 || d == 0x7f {
+			if refusedByte(d) {
+				return "", false
+			}
+			if d == '%' && doubleEncodedRefused(p[i+3:]) {
 				return "", false
 			}
 			i += 2
@@ -61,24 +67,69 @@ func cleanPath(p string) (string, bool) {
 	return b.String(), true
 }
 
-// dotSegment reports whether the escaped segment s decodes to "." or "..".
+// refusedByte reports whether a decoded byte may not appear escaped in a
+// path: a slash, a backslash or a control character.
+func refusedByte(d byte) bool { return d == '/' || d == '\\' || d < 0x20 || d == 0x7f }
+
+// doubleEncodedRefused reports whether the escaped text after an encoded
+// "%" ("%25") makes, once decoded, an escape of a refused byte: "%252F"
+// and "%25%32%66" decode twice to "/".
+func doubleEncodedRefused(after string) bool {
+	var b [2]byte
+	if unescapeInto(b[:], after) < 2 || !isHex(b[0]) || !isHex(b[1]) {
+		return false
+	}
+	return refusedByte(unhex(b[0])<<4 | unhex(b[1]))
+}
+
+// dotBuf bounds what dotSegment decodes: two dots and a ";" escaped once
+// more ("%2e%2e%3b") are nine bytes; anything longer before a ";" is not a
+// dot segment at the next level either.
+const dotBuf = 9
+
+// dotSegment reports whether the escaped segment s is, or decodes once or
+// twice to, "." or "..", alone or followed by ";params" (Tomcat and Spring
+// read "..;x" as ".."): "..", "%2e.", "..;x", "..%3b", "%252e%252e",
+// "%25%32%65". It does not allocate.
 func dotSegment(s string) bool {
-	n := 0 // dots seen
-	for i := 0; i < len(s); {
-		switch {
-		case s[i] == '.':
-			i++
-		case len(s)-i >= 3 && s[i] == '%' && s[i+1] == '2' && (s[i+2] == 'e' || s[i+2] == 'E'):
+	if s == "" || (s[0] != '.' && s[0] != '%') {
+		return false // the common case: no spelling of a dot starts otherwise
+	}
+	var once, twice [dotBuf]byte
+	n := unescapeInto(once[:], s)
+	if dots(once[:n]) {
+		return true
+	}
+	m := unescapeInto(twice[:], once[:n])
+	return dots(twice[:m])
+}
+
+// unescapeInto decodes the well-formed escapes of s into dst, as far as
+// dst holds; other bytes are copied. It returns the bytes written.
+func unescapeInto[S ~string | ~[]byte](dst []byte, s S) int {
+	n := 0
+	for i := 0; i < len(s) && n < len(dst); n++ {
+		c := s[i]
+		if c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			c = unhex(s[i+1])<<4 | unhex(s[i+2])
 			i += 3
-		default:
-			return false
+		} else {
+			i++
 		}
-		n++
-		if n > 2 {
-			return false
+		dst[n] = c
+	}
+	return n
+}
+
+// dots reports whether b, up to its first ";", is "." or "..".
+func dots(b []byte) bool {
+	for i, c := range b {
+		if c == ';' {
+			b = b[:i]
+			break
 		}
 	}
-	return n > 0
+	return len(b) == 1 && b[0] == '.' || len(b) == 2 && b[0] == '.' && b[1] == '.'
 }
 
 func isHex(c byte) bool {

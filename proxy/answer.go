@@ -34,6 +34,7 @@ var (
 	ansThrottled     = newAnswer(http.StatusTooManyRequests, "TooManyRequestsException", "Too Many Requests")
 	ansLimitExceeded = newAnswer(http.StatusTooManyRequests, "LimitExceededException", "Limit Exceeded")
 	ansBadRequest    = newAnswer(http.StatusBadRequest, "BadRequestException", "Bad Request")
+	ansUpgrade       = newAnswer(http.StatusBadRequest, "BadRequestException", "Upgrade not allowed")
 	ansTooLarge      = newAnswer(http.StatusRequestEntityTooLarge, "RequestTooLargeException", "Request Too Long")
 	ansInternal      = newAnswer(http.StatusInternalServerError, "InternalServerErrorException", "Internal server error")
 	ansBadGateway    = newAnswer(http.StatusBadGateway, "BadGatewayException", "Bad Gateway")

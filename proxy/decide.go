@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,10 +38,11 @@ type exchange struct {
 	taken  [numLevels]*limiter.Bucket // buckets Allow took a token from
 	ntaken int
 
-	retry  time.Duration // Retry-After of a 429 or 503
-	level  int           // the throttle level that refused, for a 429 Too Many Requests
-	reason string        // why the proxy answered itself (log lines)
-	status int           // status code sent
+	retry   time.Duration // Retry-After of a 429 or 503
+	level   int           // the throttle level that refused, for a 429 Too Many Requests
+	reason  string        // why the proxy answered itself (log lines)
+	status  int           // status code sent
+	upgrade bool          // an allowed WebSocket upgrade
 
 	// Forwarding.
 	parent   context.Context // the inbound request's context
@@ -95,6 +97,11 @@ func (p *Proxy) decide(ex *exchange, t *table, r *http.Request) *answer {
 	if st.target == nil {
 		ex.reason = "stage has no valid upstream url: " + st.targetErr
 		return &ansInternal
+	}
+	if up := r.Header["Upgrade"]; len(up) > 0 {
+		if a := checkUpgrade(ex, r, up); a != nil {
+			return a
+		}
 	}
 	if a := p.throttle(ex, t, r); a != nil {
 		return a
@@ -270,6 +277,33 @@ func (p *Proxy) meter(ex *exchange, r *http.Request) *answer {
 		ex.reason = "quota ledger does not know the key in the plan"
 		return &ansForbidden
 	}
+}
+
+// WebSocketVariable is the stage variable that lets WebSocket upgrades
+// through to the stage's upstream when it is "true".
+const WebSocketVariable = "tollgate_websocket"
+
+// checkUpgrade decides a request that asks to switch protocols (an Upgrade
+// header): a WebSocket upgrade goes on where the stage allows it; an
+// upgrade to h2c is ignored, as RFC 9113 lets a server do, by removing the
+// header: the request is served as HTTP/1.1 and no HTTP/2 connection is
+// ever opened to the upstream on its behalf; anything else (WebSocket
+// where the stage does not allow it, other protocols, several) is refused
+// with 400.
+func checkUpgrade(ex *exchange, r *http.Request, up []string) *answer {
+	v := strings.TrimSpace(up[0])
+	switch {
+	case len(up) != 1:
+	case strings.EqualFold(v, "websocket") && ex.stage.websocket:
+		ex.upgrade = true
+		return nil
+	case strings.EqualFold(v, "h2c"):
+		delete(r.Header, "Upgrade")
+		delete(r.Header, "Http2-Settings")
+		return nil
+	}
+	ex.reason = "protocol upgrade not allowed on the stage: " + strconv.Quote(v)
+	return &ansUpgrade
 }
 
 func underscoreHeader(h http.Header) bool {

@@ -57,6 +57,12 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	ex.timer = time.AfterFunc(p.upstreamTimeout, func() { cancel(errUpstreamTimeout) })
 	defer ex.timer.Stop()
 
+	if ex.upgrade {
+		// The tunnel outlives the server's ReadTimeout, which would cut it
+		// (Hijack keeps the connection's deadlines). The connection cap
+		// bounds how many there are.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	}
 	out := r.WithContext(ex)
 	if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
 		// A body of unknown length: cut it at the limit. (A known length

@@ -41,6 +41,7 @@ type apiEntry struct {
 type stageEntry struct {
 	api, name string
 	keyless   bool
+	websocket bool // WebSocketVariable is "true": WebSocket upgrades are forwarded
 
 	// The upstream; target is nil when the stage variable "url" is missing
 	// or not an absolute http(s) URL (targetErr says why).
@@ -308,6 +309,9 @@ func (p *Proxy) buildStage(t, old *table, st *tollgatepb.Stage, arate float64, a
 		api:     st.GetRestApiId(),
 		name:    st.GetStageName(),
 		keyless: st.GetApiKeyNotRequired(),
+		// The stage variable alone: the Stage model has no setting for it,
+		// and variables already carry the stage's upstream.
+		websocket: st.GetVariables()[WebSocketVariable] == "true",
 	}
 	e.target, e.targetErr = parseTarget(st.GetVariables()["url"])
 	if e.target != nil {

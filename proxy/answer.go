@@ -39,7 +39,10 @@ var (
 	ansInternal      = newAnswer(http.StatusInternalServerError, "InternalServerErrorException", "Internal server error")
 	ansBadGateway    = newAnswer(http.StatusBadGateway, "BadGatewayException", "Bad Gateway")
 	ansUnavailable   = newAnswer(http.StatusServiceUnavailable, "ServiceUnavailableException", "Service Unavailable")
-	ansTimeout       = newAnswer(http.StatusGatewayTimeout, "GatewayTimeoutException", "Endpoint request timed out")
+	// ansOverloaded is ansUnavailable for a node at its request cap: the
+	// same answer, logged at debug level (an overload must not flood the log).
+	ansOverloaded = ansUnavailable
+	ansTimeout    = newAnswer(http.StatusGatewayTimeout, "GatewayTimeoutException", "Endpoint request timed out")
 
 	jsonType = []string{"application/json"}
 )
@@ -67,7 +70,7 @@ func (ex *exchange) reply(w http.ResponseWriter, a *answer, id string) {
 	h[hdrContentLength] = a.length[:1:1]
 	h[hdrRequestID] = []string{id}
 	h[hdrErrorType] = a.errType[:1:1]
-	if ex.retry > 0 || a == &ansThrottled || a == &ansLimitExceeded || a == &ansUnavailable {
+	if ex.retry > 0 || a == &ansThrottled || a == &ansLimitExceeded || a == &ansUnavailable || a == &ansOverloaded {
 		h[hdrRetryAfter] = []string{strconv.FormatInt(max(ceilSeconds(int64(ex.retry)), 1), 10)}
 	}
 	ex.limitHeaders(h)

@@ -116,6 +116,10 @@ type Config struct {
 	// and each key's per-method overrides, each divided between the nodes
 	// by its own demand. Default: every share whole, a cluster of one.
 	Shares Shares
+	// MaxConcurrent caps the requests this proxy serves at once (forwarded
+	// or answered); beyond it a request is answered 503 with Retry-After 1
+	// at once. Default 0: no cap.
+	MaxConcurrent int64
 	// Ready tells whether this node's state is current enough to serve
 	// (a node that restarted has applied its log again). While it says
 	// no, every request is answered 503 with Retry-After. It must be cheap
@@ -137,6 +141,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: MaxBodyBytes %d is negative", ErrInvalidConfig, c.MaxBodyBytes)
 	case c.QuotaWait < 0:
 		return fmt.Errorf("%w: QuotaWait %v is negative", ErrInvalidConfig, c.QuotaWait)
+	case c.MaxConcurrent < 0:
+		return fmt.Errorf("%w: MaxConcurrent %d is negative", ErrInvalidConfig, c.MaxConcurrent)
 	}
 	return nil
 }

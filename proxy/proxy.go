@@ -31,6 +31,13 @@ type Proxy struct {
 	shares Shares
 	ready  func() bool
 
+	// Requests being served, when maxConcurrent > 0: one word every
+	// request adds to, on a cache line of its own.
+	maxConcurrent int64
+	_             [56]byte
+	inflight      atomic.Int64
+	_             [56]byte
+
 	table atomic.Pointer[table]
 	mu    sync.Mutex // held by the one goroutine rebuilding the table
 }
@@ -54,6 +61,7 @@ func New(cfg Config) (*Proxy, error) {
 		log:             cfg.Logger,
 		shares:          cfg.Shares,
 		ready:           cfg.Ready,
+		maxConcurrent:   cfg.MaxConcurrent,
 	}
 	if p.shares == nil {
 		p.shares = &wholeShares{}
@@ -112,6 +120,18 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex.now = p.clock.Now()
 	ex.mono = int64(ex.now.Sub(p.epoch))
 	defer p.record(ex)
+	if p.maxConcurrent > 0 {
+		n := p.inflight.Add(1)
+		defer p.inflight.Add(-1)
+		if n > p.maxConcurrent {
+			ex.reason = "the node serves as many requests as it may (--max-requests)"
+			ex.retry = time.Second
+			id := newRequestID()
+			p.logAnswer(r, ex, &ansOverloaded, id)
+			ex.reply(w, &ansOverloaded, id)
+			return
+		}
+	}
 	if p.ready != nil && !p.ready() {
 		// A stale state would refuse valid keys: ask the client to retry.
 		ex.reason = "this node has not caught up with the cluster since it started"

@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 
 	tollgatepb "github.com/tollgate/tollgate/proto"
@@ -41,5 +44,47 @@ func TestUpgrades(t *testing.T) {
 	s = seenBy(t, h.do("GET", "/api2/prod/x", valOne, "Connection", "Upgrade", "Upgrade", "websocket"))
 	if s.Header.Get("Upgrade") != "websocket" {
 		t.Fatalf("the upstream saw %v", s.Header)
+	}
+}
+
+func TestMaxConcurrent(t *testing.T) {
+	entered, release := make(chan struct{}, 4), make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+	}))
+	defer slow.Close()
+	h := newHarness(t, func(c *tollgatepb.Config) {
+		c.Stages["api1/prod"].Variables["url"] = slow.URL
+	}, func(c *Config) { c.MaxConcurrent = 2 })
+	var wg sync.WaitGroup
+	codes := make(chan int, 2)
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- h.do("GET", "/api1/prod/x", valOne).Code
+		}()
+	}
+	<-entered
+	<-entered
+	w := h.do("GET", "/api1/prod/x", valOne)
+	expectAnswer(t, w, 503, "ServiceUnavailableException", "Service Unavailable")
+	if w.Header().Get("Retry-After") != "1" {
+		t.Fatalf("Retry-After %q", w.Header().Get("Retry-After"))
+	}
+	close(release)
+	wg.Wait()
+	for range 2 {
+		if c := <-codes; c != 200 {
+			t.Fatalf("a request within the cap: %d", c)
+		}
+	}
+	// The slots are free again.
+	if w := h.do("GET", "/api1/open/x", ""); w.Code != 200 {
+		t.Fatalf("after the cap: %d %s", w.Code, w.Body)
+	}
+	if n := h.p.inflight.Load(); n != 0 {
+		t.Fatalf("%d requests still counted", n)
 	}
 }

@@ -37,6 +37,10 @@ type serveConfig struct {
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	// MaxConnections caps the data plane's open connections; MaxRequests
+	// the requests it serves at once (0: no cap).
+	MaxConnections int
+	MaxRequests    int
 	// RaftFast uses tight Raft timings (tests on loopback only).
 	RaftFast bool
 }
@@ -59,6 +63,8 @@ func addServeFlags(fs *pflag.FlagSet) {
 	fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.String("log-format", "text", "log format: text or json")
 	fs.Duration("shutdown-timeout", 15*time.Second, "how long a stop waits for requests in flight and the last usage report")
+	fs.Int("max-connections", 10000, "most data plane connections open at once; more wait in the listen backlog until one closes (0: no cap)")
+	fs.Int("max-requests", 5000, "most data plane requests served at once; more are answered 503 with Retry-After (0: no cap)")
 	fs.Bool("raft-fast", false, "tight Raft timings, for tests on loopback")
 	_ = fs.MarkHidden("raft-fast")
 }
@@ -103,6 +109,8 @@ func loadServeConfig(fs *pflag.FlagSet) (*serveConfig, error) {
 		LogFormat:       v.GetString("log-format"),
 		ShutdownTimeout: v.GetDuration("shutdown-timeout"),
 		RaftFast:        v.GetBool("raft-fast"),
+		MaxConnections:  v.GetInt("max-connections"),
+		MaxRequests:     v.GetInt("max-requests"),
 	}
 	return c, c.validate()
 }
@@ -177,6 +185,12 @@ func (c *serveConfig) validate() error {
 	case "text", "json":
 	default:
 		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.LogFormat))
+	}
+	if c.MaxConnections < 0 {
+		errs = append(errs, fmt.Errorf("--max-connections must be 0 (no cap) or more, got %d", c.MaxConnections))
+	}
+	if c.MaxRequests < 0 {
+		errs = append(errs, fmt.Errorf("--max-requests must be 0 (no cap) or more, got %d", c.MaxRequests))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout must be positive, got %s", c.ShutdownTimeout))

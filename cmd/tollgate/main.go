@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"golang.org/x/net/netutil"
 
 	"github.com/tollgate/tollgate/admin"
 	"github.com/tollgate/tollgate/cluster"
@@ -131,6 +132,11 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	}
 	defer dataLn.Close()
 	defer adminLn.Close()
+	if cfg.MaxConnections > 0 {
+		// Beyond the cap, connections wait in the kernel's backlog; each
+		// closed one lets the next in.
+		dataLn = netutil.LimitListener(dataLn, cfg.MaxConnections)
+	}
 	log.Info("listening", "plane", "data", "addr", dataLn.Addr().String())
 	log.Info("listening", "plane", "admin", "addr", adminLn.Addr().String())
 
@@ -170,6 +176,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	px, err := proxy.New(proxy.Config{
 		Source: node, Ledger: ledger{pool}, Logger: log, Metrics: reg,
 		Shares: shares, Clock: proxy.ClockFunc(clock), Ready: node.CaughtUp,
+		MaxConcurrent: int64(cfg.MaxRequests),
 	})
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,10 +83,15 @@ type Config struct {
 	// Clock tells the time. Default: the system clock (time.Now, whose
 	// monotonic reading drives the buckets).
 	Clock Clock
-	// Transport carries requests to upstreams. Default: NewTransport().
-	// The proxy closes the idle connections of its default transport on
-	// Close, never those of one given here.
+	// Transport carries requests to upstreams. Default: NewTransport(),
+	// its dials checked by Upstreams. The proxy closes the idle connections
+	// of its default transport on Close, never those of one given here.
+	// A transport given here dials as it likes: only stage urls with an IP
+	// address are checked against Upstreams.
 	Transport http.RoundTripper
+	// Upstreams says which upstream addresses may be reached. Default:
+	// everything but link-local and cloud metadata addresses.
+	Upstreams UpstreamPolicy
 	// UpstreamTimeout is the longest the proxy waits, after it starts to
 	// forward a request, for the upstream's response headers (connecting
 	// and sending the request body included); then it answers 504. The
@@ -173,7 +179,12 @@ func (c Config) withDefaults() Config {
 // behind Config.UpstreamTimeout). It ignores the HTTP_PROXY family of
 // environment variables: upstreams are reached directly.
 func NewTransport() *http.Transport {
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	return newTransport(nil)
+}
+
+// newTransport is NewTransport with a dialer Control function.
+func newTransport(control func(network, address string, c syscall.RawConn) error) *http.Transport {
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: control}
 	return &http.Transport{
 		DialContext:           d.DialContext,
 		ForceAttemptHTTP2:     true,

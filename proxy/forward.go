@@ -133,10 +133,13 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 	}
 	var tooLarge *http.MaxBytesError
 	var a *answer
-	level := slog.LevelWarn
+	level, msg := slog.LevelWarn, "upstream request failed"
 	switch {
 	case errors.As(err, &tooLarge):
 		a, level = &ansTooLarge, slog.LevelDebug
+	case errors.Is(err, ErrUpstreamRefused):
+		// A stage pointing where it may not: the operator's to fix.
+		a, level, msg = &ansInternal, slog.LevelError, "upstream address refused"
 	case ex.parent.Err() != nil:
 		// The client went away; nobody reads this answer.
 		a, level = &ansBadGateway, slog.LevelDebug
@@ -149,7 +152,7 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 	if p.log.Enabled(ex.parent, level) {
 		attrs := append(logAttrsStage(ex.stage),
 			slog.Int("status", a.status), slog.String("request_id", id), slog.String("error", err.Error()))
-		p.log.LogAttrs(ex.parent, level, "upstream request failed", attrs...)
+		p.log.LogAttrs(ex.parent, level, msg, attrs...)
 	}
 	ex.reply(w, a, id)
 }

@@ -24,6 +24,7 @@ type Proxy struct {
 	quotaWait       time.Duration
 	maxBody         int64
 	allowUnderscore bool
+	upstreams       UpstreamPolicy
 	log             *slog.Logger
 	metrics         *metrics // nil without Config.Metrics
 	rp              *httputil.ReverseProxy
@@ -62,13 +63,14 @@ func New(cfg Config) (*Proxy, error) {
 		shares:          cfg.Shares,
 		ready:           cfg.Ready,
 		maxConcurrent:   cfg.MaxConcurrent,
+		upstreams:       cfg.Upstreams,
 	}
 	if p.shares == nil {
 		p.shares = &wholeShares{}
 	}
 	p.epoch = p.clock.Now()
 	if p.transport == nil {
-		p.ownTransport = NewTransport()
+		p.ownTransport = newTransport(p.upstreams.control)
 		p.transport = p.ownTransport
 	}
 	if cfg.Metrics != nil {

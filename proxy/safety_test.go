@@ -1,8 +1,13 @@
 package proxy
 
 import (
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -87,4 +92,70 @@ func TestMaxConcurrent(t *testing.T) {
 	if n := h.p.inflight.Load(); n != 0 {
 		t.Fatalf("%d requests still counted", n)
 	}
+}
+
+func TestUpstreamPolicy(t *testing.T) {
+	u := UpstreamPolicy{
+		OwnPorts:   []uint16{9090, 7000},
+		LocalAddrs: []netip.Addr{netip.MustParseAddr("10.0.0.5")},
+	}
+	allowed := UpstreamPolicy{
+		OwnPorts: u.OwnPorts,
+		Allow:    []netip.Prefix{netip.MustParsePrefix("169.254.169.254/32"), netip.MustParsePrefix("127.0.0.1/32")},
+	}
+	for _, c := range []struct {
+		addr            string
+		refused, lifted bool // refused by u; still refused by allowed
+	}{
+		{"169.254.169.254:80", true, false},
+		{"169.254.1.1:80", true, true},
+		{"[::ffff:169.254.169.254]:80", true, false},
+		{"[fe80::1]:80", true, true},
+		{"[fe80::1%eth0]:80", true, true},
+		{"[fd00:ec2::254]:80", true, true},
+		{"127.0.0.1:9090", true, false},
+		{"127.0.0.2:7000", true, true},
+		{"[::1]:9090", true, true},
+		{"0.0.0.0:9090", true, true},
+		{"10.0.0.5:7000", true, false}, // allowed has no LocalAddrs
+		{"127.0.0.1:8081", false, false},
+		{"10.0.0.5:8081", false, false},
+		{"10.0.0.6:9090", false, false},
+		{"93.184.216.34:443", false, false},
+	} {
+		ap := netip.MustParseAddrPort(c.addr)
+		err := u.check(ap)
+		if (err != nil) != c.refused || (err != nil && !errors.Is(err, ErrUpstreamRefused)) {
+			t.Errorf("%s: %v, want refused %v", c.addr, err, c.refused)
+		}
+		if err := allowed.check(ap); (err != nil) != c.lifted {
+			t.Errorf("%s with Allow: %v, want refused %v", c.addr, err, c.lifted)
+		}
+	}
+	if err := u.control("tcp", "nonsense", nil); !errors.Is(err, ErrUpstreamRefused) {
+		t.Errorf("an address that does not parse: %v", err)
+	}
+}
+
+func TestUpstreamRefused(t *testing.T) {
+	// An own port reached by name: refused when dialed (after DNS).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	h := newHarness(t, func(c *tollgatepb.Config) {
+		c.Stages["api1/prod"].Variables["url"] = "http://localhost:" + strconv.Itoa(int(port)) + "/x"
+		c.Stages["api2/prod"].Variables["url"] = "http://169.254.169.254/latest"
+	}, func(c *Config) { c.Upstreams.OwnPorts = []uint16{port} })
+	expectAnswer(t, h.do("GET", "/api1/prod/x", valOne), 500, "InternalServerErrorException", "Internal server error")
+	// A literal link-local address: refused without a dial.
+	expectAnswer(t, h.do("GET", "/api2/prod/x", valOne), 500, "InternalServerErrorException", "Internal server error")
+	logs := h.logs.String()
+	if !strings.Contains(logs, `msg="upstream address refused"`) || !strings.Contains(logs, "169.254.169.254:80 is link-local") {
+		t.Fatalf("log:\n%s", logs)
+	}
+	// A loopback upstream on another port still works.
+	seenBy(t, h.do("GET", "/api1/open/x", ""))
 }

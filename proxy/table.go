@@ -315,6 +315,11 @@ func (p *Proxy) buildStage(t, old *table, st *tollgatepb.Stage, arate float64, a
 	}
 	e.target, e.targetErr = parseTarget(st.GetVariables()["url"])
 	if e.target != nil {
+		if err := p.upstreams.checkURL(e.target); err != nil {
+			e.target, e.targetErr = nil, "stage variable url: "+err.Error()
+		}
+	}
+	if e.target != nil {
 		e.targetPath = e.target.EscapedPath()
 	} else {
 		p.log.Warn("stage has no valid upstream url", "api", e.api, "stage", e.name, "problem", e.targetErr)

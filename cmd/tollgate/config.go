@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -41,6 +42,9 @@ type serveConfig struct {
 	// the requests it serves at once (0: no cap).
 	MaxConnections int
 	MaxRequests    int
+	// AllowUpstream lists prefixes upstreams may be at although link-local
+	// or this node's own listeners.
+	AllowUpstream []netip.Prefix
 	// RaftFast uses tight Raft timings (tests on loopback only).
 	RaftFast bool
 }
@@ -65,6 +69,7 @@ func addServeFlags(fs *pflag.FlagSet) {
 	fs.Duration("shutdown-timeout", 15*time.Second, "how long a stop waits for requests in flight and the last usage report")
 	fs.Int("max-connections", 10000, "most data plane connections open at once; more wait in the listen backlog until one closes (0: no cap)")
 	fs.Int("max-requests", 5000, "most data plane requests served at once; more are answered 503 with Retry-After (0: no cap)")
+	fs.StringSlice("allow-upstream", nil, "comma-separated CIDRs (or addresses) stage urls may reach although link-local (169.254.0.0/16, fe80::/10, cloud metadata) or this node's own ports [none]")
 	fs.Bool("raft-fast", false, "tight Raft timings, for tests on loopback")
 	_ = fs.MarkHidden("raft-fast")
 }
@@ -112,7 +117,25 @@ func loadServeConfig(fs *pflag.FlagSet) (*serveConfig, error) {
 		MaxConnections:  v.GetInt("max-connections"),
 		MaxRequests:     v.GetInt("max-requests"),
 	}
-	return c, c.validate()
+	var errs []error
+	for _, s := range splitList(v.GetStringSlice("allow-upstream")) {
+		p, err := parsePrefix(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--allow-upstream %q: want a CIDR (169.254.169.254/32) or an address", s))
+			continue
+		}
+		c.AllowUpstream = append(c.AllowUpstream, p)
+	}
+	return c, errors.Join(append(errs, c.validate())...)
+}
+
+// parsePrefix parses a CIDR or a single address.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	return p.Masked(), err
 }
 
 // splitList accepts both repeated flags and comma-separated values (as the

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -177,6 +179,11 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 		Source: node, Ledger: ledger{pool}, Logger: log, Metrics: reg,
 		Shares: shares, Clock: proxy.ClockFunc(clock), Ready: node.CaughtUp,
 		MaxConcurrent: int64(cfg.MaxRequests),
+		Upstreams: proxy.UpstreamPolicy{
+			Allow:      cfg.AllowUpstream,
+			OwnPorts:   listenerPorts(dataLn.Addr().String(), adminLn.Addr().String(), node.RaftAddr(), node.GRPCAddr(), node.GossipAddr()),
+			LocalAddrs: hostAddrs(adv),
+		},
 	})
 	if err != nil {
 		return err
@@ -257,4 +264,35 @@ type ledger struct{ pool *cluster.QuotaPool }
 
 func (l ledger) Counter(planID, keyID string) proxy.QuotaCounter {
 	return l.pool.Counter(planID, keyID)
+}
+
+// listenerPorts returns the ports of the given host:port addresses.
+func listenerPorts(addrs ...string) []uint16 {
+	var ports []uint16
+	for _, a := range addrs {
+		if _, p, err := net.SplitHostPort(a); err == nil {
+			if n, err := strconv.ParseUint(p, 10, 16); err == nil && n != 0 {
+				ports = append(ports, uint16(n))
+			}
+		}
+	}
+	return ports
+}
+
+// hostAddrs returns the addresses of this host's interfaces and the
+// advertised one.
+func hostAddrs(advertise string) []netip.Addr {
+	var out []netip.Addr
+	if a, err := netip.ParseAddr(advertise); err == nil {
+		out = append(out, a.Unmap())
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				out = append(out, ip.Unmap())
+			}
+		}
+	}
+	return out
 }

@@ -23,14 +23,18 @@
 //
 // Before routing, the path is checked as sent (percent-encoded): runs of
 // slashes are merged into one, and the request is refused with 400 when
-// the path has a "." or ".." segment (in any spelling, "%2e%2E" included),
-// an encoded slash or backslash ("%2F", "%5C"), a raw backslash, an encoded
-// control character, or a malformed escape. Headers whose names contain
+// the path has a segment that is, or decodes once or twice to, "." or "..",
+// alone or before ";params" ("%2e%2E", "..;", "..;x", "..%3B",
+// "%252e%252e"; Tomcat and Spring read "..;" as ".."), a slash or
+// backslash encoded once or twice ("%2F", "%5C", "%252F"), a raw
+// backslash, an encoded control character, or a malformed escape. Headers whose names contain
 // "_" are refused with 400 too, unless Config.AllowUnderscoreHeaders.
 //
 // # Checks, in order
 //
-//  0. the node is ready (Config.Ready): a node that has not caught up with
+//  0. the node serves fewer than Config.MaxConcurrent requests (when
+//     set); otherwise 503 with Retry-After 1, logged at debug level;
+//     the node is ready (Config.Ready): a node that has not caught up with
 //     the cluster since it started answers every request 503 with
 //     Retry-After 1, since its state may lack keys, plans and stages;
 //  1. path and headers (400);
@@ -46,7 +50,15 @@
 //     configuration break that rule, the plan with the smaller id applies;
 //  5. the stage's upstream: no valid "url" (absolute http or https) → 500,
 //     logged at error level;
-//  6. throttles, every level must admit the request (the strictest wins);
+//     A url whose host is an IP address the Config.Upstreams policy
+//     refuses (link-local, cloud metadata, the node's own ports) counts
+//     as no valid url;
+//  6. protocol upgrades (an Upgrade header): "h2c" is ignored (the header
+//     is removed, the request served as HTTP/1.1); "websocket" goes on
+//     when the stage variable tollgate_websocket is "true" (the session
+//     is metered as one request); anything else → 400 "Upgrade not
+//     allowed";
+//  7. throttles, every level must admit the request (the strictest wins);
 //     a token taken at one level is refunded when a later one refuses:
 //     - account: Config.Account.throttle (default rate 10000, burst 5000,
 //     per unset or zero field), one bucket for the node;
@@ -63,7 +75,7 @@
 //     A throttle whose rate and burst are both zero, or a missing one, is no
 //     throttle; one with a non-positive rate or burst refuses everything.
 //     Refused → 429 {"message":"Too Many Requests"};
-//  7. quota, when the key's plan has one: QuotaCounter.Take, waiting at
+//  8. quota, when the key's plan has one: QuotaCounter.Take, waiting at
 //     most Config.QuotaWait for a first grant. Exhausted → 429
 //     {"message":"Limit Exceeded"} with Retry-After until the period
 //     resets; unavailable (no grant could be had) → 503; unknown (the
@@ -77,7 +89,9 @@
 // values replaced), X-Real-Ip and x-api-key removed, Host set to the
 // upstream's. Upstream failures: 504 when the response headers take longer
 // than Config.UpstreamTimeout (or the transport times out), 502 otherwise,
-// 413 when a body of unknown length crosses the limit on the way.
+// 413 when a body of unknown length crosses the limit on the way, 500
+// (logged at error level, "upstream address refused") when the address
+// dialed, after DNS, is one Config.Upstreams refuses.
 //
 // # The proxy's own answers
 //
@@ -86,6 +100,7 @@
 // x-amzn-ErrorType:
 //
 //	400 BadRequestException            Bad Request
+//	400 BadRequestException            Upgrade not allowed
 //	403 ForbiddenException             Forbidden                   (original)
 //	413 RequestTooLargeException       Request Too Long
 //	429 TooManyRequestsException       Too Many Requests           (original)

@@ -83,7 +83,7 @@ type Config struct {
 	// Clock tells the time. Default: the system clock (time.Now, whose
 	// monotonic reading drives the buckets).
 	Clock Clock
-	// Transport carries requests to upstreams. Default: NewTransport(),
+	// Transport carries requests to upstreams. Default: newTransport's,
 	// its dials checked by Upstreams. The proxy closes the idle connections
 	// of its default transport on Close, never those of one given here.
 	// A transport given here dials as it likes: only stage urls with an IP
@@ -173,16 +173,12 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// NewTransport returns the transport a Proxy uses by default: keep-alives
-// with up to 256 idle connections per upstream host, a 10s dial timeout, a
-// 10s TLS handshake timeout and a 30s response header timeout (a backstop
-// behind Config.UpstreamTimeout). It ignores the HTTP_PROXY family of
-// environment variables: upstreams are reached directly.
-func NewTransport() *http.Transport {
-	return newTransport(nil)
-}
-
-// newTransport is NewTransport with a dialer Control function.
+// newTransport returns the transport a Proxy uses by default, its dials
+// checked by control: keep-alives with up to 256 idle connections per
+// upstream host, a 10s dial timeout, a 10s TLS handshake timeout and a 30s
+// response header timeout (a backstop behind Config.UpstreamTimeout). It
+// ignores the HTTP_PROXY family of environment variables: upstreams are
+// reached directly.
 func newTransport(control func(network, address string, c syscall.RawConn) error) *http.Transport {
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: control}
 	return &http.Transport{

@@ -264,7 +264,7 @@ func TestGatewayTimeout(t *testing.T) {
 		expectAnswer(t, h.do("GET", "/api1/prod/x", valOne), 504, "GatewayTimeoutException", "Endpoint request timed out")
 	})
 	t.Run("transport timeout", func(t *testing.T) {
-		tr := NewTransport()
+		tr := newTransport(nil)
 		tr.ResponseHeaderTimeout = 50 * time.Millisecond
 		defer tr.CloseIdleConnections()
 		h := newHarness(t, func(c *tollgatepb.Config) {

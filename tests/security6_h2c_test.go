@@ -59,6 +59,7 @@ func TestSecurity6H2CRefused(t *testing.T) {
 		}
 		_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
 		_ = rw.Flush()
+		//lint:ignore SA1019 the upstream must speak HTTP/2 on a connection it took over after an Upgrade, which net/http's server cannot
 		(&http2.Server{}).ServeConn(&bufConn{conn, rw.Reader}, &http2.ServeConnOpts{Handler: h, UpgradeRequest: r})
 	}))
 	t.Cleanup(up.Close)

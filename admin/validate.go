@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	pb "github.com/tollgate/tollgate/proto"
 	"github.com/tollgate/tollgate/rules"
 )
 
@@ -55,13 +54,9 @@ func checkThrottle(where string, rate float64, burst int64) *apiError {
 	return invalid(rules.Throttle(where, rate, burst))
 }
 
-func checkQuota(q *pb.QuotaSettings) *apiError { return invalid(rules.Quota(q)) }
-
 func checkName(what, name string) *apiError { return invalid(rules.Name(what, name)) }
 
 func checkDescription(what, d string) *apiError { return invalid(rules.Description(what, d)) }
-
-func hasControl(s string) bool { return rules.HasControl(s) }
 
 func checkTags(tags map[string]string) *apiError { return invalid(rules.Tags(tags)) }
 
@@ -94,5 +89,3 @@ func parseDate(name, s string) (time.Time, *apiError) {
 // checkPathID refuses path identifiers that no object can have, so they
 // never reach a lookup (composite keys join ids with "/").
 func checkPathID(id string) bool { return rules.IsID(id) }
-
-func isAlnum(s string) bool { return rules.IsAlnum(s) }

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	pb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/rules"
 )
 
 // csvRecord is one record of a CSV text and the line it starts on.
@@ -188,7 +189,7 @@ func importRows(recs []csvRecord) ([]*pb.ImportedKey, []string, error) {
 			if p == "" {
 				continue
 			}
-			if !checkPathID(p) || len(p) > 64 || !isAlnum(strings.ReplaceAll(strings.ReplaceAll(p, "-", ""), "_", "")) {
+			if !rules.IsPlanID(p) {
 				badPlan = p
 				break
 			}

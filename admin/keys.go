@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	pb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/rules"
 )
 
 type stageKeyIn struct {
@@ -25,12 +26,7 @@ type createAPIKeyRequest struct {
 	GenerateDistinctID bool `json:"generateDistinctId"`
 }
 
-func checkCustomerID(c string) *apiError {
-	if len(c) > maxNameLen || hasControl(c) {
-		return badRequest("Invalid customerId: at most %d characters without control characters", maxNameLen)
-	}
-	return nil
-}
+func checkCustomerID(c string) *apiError { return invalid(rules.CustomerID(c)) }
 
 // createOrImportAPIKeys is POST /apikeys: CreateApiKey, or ImportApiKeys
 // with ?mode=import.

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tollgate/tollgate/rules"
 )
 
 const (
@@ -100,10 +102,4 @@ func paginate[T any](items []T, key func(T) cursor, pr pageRequest) ([]T, string
 }
 
 // truncate shortens a user-supplied string for an error message.
-func truncate(s string) string {
-	const n = 64
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
+func truncate(s string) string { return rules.Truncate(s) }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tollgate/tollgate/limiter"
 	pb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/rules"
 )
 
 type throttleIn struct {
@@ -76,54 +77,7 @@ func methodThrottles(stage string, in map[string]throttleIn) (map[string]*pb.Thr
 }
 
 // checkPlan validates a whole plan, as created or as patched.
-func checkPlan(p *pb.UsagePlan) *apiError {
-	if p.Name == "" {
-		return badRequest("Invalid usage plan name specified: a name is required")
-	}
-	if e := checkName("Usage Plan", p.Name); e != nil {
-		return e
-	}
-	if e := checkDescription("Usage Plan", p.Description); e != nil {
-		return e
-	}
-	if len(p.ProductCode) > maxNameLen || hasControl(p.ProductCode) {
-		return badRequest("Invalid product code: at most %d characters without control characters", maxNameLen)
-	}
-	if t := p.Throttle; t != nil {
-		if e := checkThrottle("throttle", t.RateLimit, int64(t.BurstLimit)); e != nil {
-			return e
-		}
-	}
-	if q := p.Quota; q != nil {
-		if e := checkQuota(q); e != nil {
-			return e
-		}
-	}
-	seen := map[string]bool{}
-	for _, s := range p.ApiStages {
-		if s.ApiId == "" || s.Stage == "" || strings.Contains(s.ApiId, "/") || !isStageName(s.Stage) {
-			return badRequest("Invalid API Stage {api: %s, stage: %s} specified for usageplan %s", truncate(s.ApiId), truncate(s.Stage), p.Id)
-		}
-		ref := s.ApiId + ":" + s.Stage
-		if seen[ref] {
-			return badRequest("API Stage %s is listed twice in usage plan %s", ref, p.Id)
-		}
-		seen[ref] = true
-		if len(s.Throttle) > maxMethodThrottle {
-			return badRequest("Too many method throttles for API Stage %s: at most %d are allowed", ref, maxMethodThrottle)
-		}
-		for _, k := range slices.Sorted(maps.Keys(s.Throttle)) {
-			if e := checkPlanMethodKey(ref, k); e != nil {
-				return e
-			}
-			t := s.Throttle[k]
-			if e := checkThrottle("throttle for "+k+" in API Stage "+ref, t.GetRateLimit(), int64(t.GetBurstLimit())); e != nil {
-				return e
-			}
-		}
-	}
-	return checkTags(p.Tags)
-}
+func checkPlan(p *pb.UsagePlan) *apiError { return invalid(rules.Plan(p)) }
 
 func (s *Server) createUsagePlan(w http.ResponseWriter, r *http.Request) *apiError {
 	var req createUsagePlanRequest

@@ -2,12 +2,12 @@ package admin
 
 import (
 	"encoding/json"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
 
 	pb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/rules"
 )
 
 // createStageRequest is CreateStage's body plus the extension
@@ -27,49 +27,12 @@ type createStageRequest struct {
 	TracingEnabled       bool              `json:"tracingEnabled"`
 }
 
-var loggingLevels = []string{"OFF", "ERROR", "INFO"}
+var loggingLevels = rules.LoggingLevels
 
 // checkStage validates a whole stage, as created or as patched. acct is
 // the account throttle that unset method throttles inherit.
 func checkStage(st *pb.Stage, acct *pb.ThrottleSettings) *apiError {
-	if e := checkStageName(st.StageName); e != nil {
-		return e
-	}
-	if e := checkDescription("Stage", st.Description); e != nil {
-		return e
-	}
-	if e := checkVariables(st.Variables); e != nil {
-		return e
-	}
-	if e := checkTags(st.Tags); e != nil {
-		return e
-	}
-	if len(st.MethodSettings) > maxMethodSettings {
-		return badRequest("Too many method settings: at most %d are allowed", maxMethodSettings)
-	}
-	for _, k := range slices.Sorted(maps.Keys(st.MethodSettings)) {
-		if e := checkStageMethodKey(k); e != nil {
-			return e
-		}
-		m := st.MethodSettings[k]
-		if m.LoggingLevel != "" && !slices.Contains(loggingLevels, m.LoggingLevel) {
-			return badRequest("Invalid logging level %q for method %s: want OFF, ERROR or INFO", truncate(m.LoggingLevel), k)
-		}
-		if m.ThrottlingRateLimit == nil && m.ThrottlingBurstLimit == nil {
-			continue
-		}
-		rate, burst := acct.GetRateLimit(), acct.GetBurstLimit()
-		if m.ThrottlingRateLimit != nil {
-			rate = m.GetThrottlingRateLimit()
-		}
-		if m.ThrottlingBurstLimit != nil {
-			burst = m.GetThrottlingBurstLimit()
-		}
-		if e := checkThrottle("throttling of method "+k+" (unset values inherit the account's)", rate, int64(burst)); e != nil {
-			return e
-		}
-	}
-	return nil
+	return invalid(rules.Stage(st, acct))
 }
 
 func (s *Server) createStage(w http.ResponseWriter, r *http.Request) *apiError {

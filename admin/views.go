@@ -4,6 +4,7 @@ import (
 	"maps"
 
 	pb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/rules"
 )
 
 // The JSON shapes of responses, named and laid out as the original's.
@@ -236,18 +237,9 @@ func stageViewOf(s *pb.Stage, acct *pb.ThrottleSettings) stageView {
 	return v
 }
 
-// Account defaults, as the original's per account and region.
-const (
-	defaultAccountRate  = 10000
-	defaultAccountBurst = 5000
-)
-
 // accountThrottle returns the account's throttle, or the defaults.
 func accountThrottle(c *pb.Config) *pb.ThrottleSettings {
-	if t := c.GetAccount().GetThrottle(); t != nil {
-		return t
-	}
-	return &pb.ThrottleSettings{RateLimit: defaultAccountRate, BurstLimit: defaultAccountBurst}
+	return rules.AccountThrottle(c)
 }
 
 type listView[T any] struct {

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/rules"
 )
 
 const (
@@ -60,6 +61,9 @@ func (f *FSM) applyConfig(a *applyCtx, c *pb.Config, cmd *pb.Command) *pb.Result
 	case *pb.Command_UpdateAccount:
 		if b.UpdateAccount.GetAccount() == nil {
 			return fail(codeBad, "account settings are missing")
+		}
+		if r := checkAccount(b.UpdateAccount.Account); r != nil {
+			return r
 		}
 		c.Account = b.UpdateAccount.Account
 		return &pb.Result{}
@@ -120,6 +124,9 @@ func applyCreateRestApi(a *applyCtx, c *pb.Config, m *pb.CreateRestApi) *pb.Resu
 	if api == nil || api.Id == "" {
 		return fail(codeBad, "RestApi id is missing")
 	}
+	if r := checkRestApi(api); r != nil {
+		return r
+	}
 	if _, ok := c.RestApis[api.Id]; ok {
 		return fail(codeConflict, "RestApi %s already exists", api.Id)
 	}
@@ -136,6 +143,9 @@ func applyUpdateRestApi(a *applyCtx, c *pb.Config, m *pb.UpdateRestApi) *pb.Resu
 	api := m.GetApi()
 	if api == nil {
 		return fail(codeBad, "RestApi is missing")
+	}
+	if r := checkRestApi(api); r != nil {
+		return r
 	}
 	old, ok := c.RestApis[api.Id]
 	if !ok {
@@ -182,6 +192,9 @@ func applyCreateDeployment(a *applyCtx, c *pb.Config, m *pb.CreateDeployment) *p
 	if d == nil || d.Id == "" {
 		return fail(codeBad, "Deployment id is missing")
 	}
+	if r := checkDeployment(d, m.GetStage(), rules.AccountThrottle(c)); r != nil {
+		return r
+	}
 	if _, ok := c.RestApis[d.RestApiId]; !ok {
 		return fail(codeNotFound, "Invalid API identifier specified")
 	}
@@ -223,6 +236,9 @@ func applyPutStage(a *applyCtx, c *pb.Config, m *pb.PutStage) *pb.Result {
 	s := m.GetStage()
 	if s == nil || s.StageName == "" {
 		return fail(codeBad, "Stage name is missing")
+	}
+	if r := checkStage(s, rules.AccountThrottle(c)); r != nil {
+		return r
 	}
 	if _, ok := c.RestApis[s.RestApiId]; !ok {
 		return fail(codeNotFound, "Invalid API identifier specified")
@@ -269,6 +285,9 @@ func applyPutUsagePlan(a *applyCtx, c *pb.Config, m *pb.PutUsagePlan) *pb.Result
 	p := m.GetPlan()
 	if p == nil || p.Id == "" {
 		return fail(codeBad, "Usage plan id is missing")
+	}
+	if r := checkPlan(p); r != nil {
+		return r
 	}
 	old, exists := c.UsagePlans[p.Id]
 	switch {
@@ -340,14 +359,17 @@ func applyPutApiKey(a *applyCtx, c *pb.Config, m *pb.PutApiKey) *pb.Result {
 	if k == nil || k.Id == "" {
 		return fail(codeBad, "API key id is missing")
 	}
+	if m.Create && k.Value == "" {
+		return fail(codeBad, "API Key value is missing")
+	}
+	if r := checkKey(k, m.Create); r != nil {
+		return r
+	}
 	old, exists := c.ApiKeys[k.Id]
 	switch {
 	case m.Create && exists:
 		return fail(codeConflict, "API Key %s already exists", k.Id)
 	case m.Create:
-		if k.Value == "" {
-			return fail(codeBad, "API Key value is missing")
-		}
 		if keyByValue(c, k.Value) != nil {
 			return fail(codeConflict, "API Key already exists")
 		}
@@ -406,6 +428,9 @@ func attachKey(a *applyCtx, c *pb.Config, planID, keyID string) *pb.Result {
 }
 
 func applyImportApiKeys(a *applyCtx, c *pb.Config, m *pb.ImportApiKeys) *pb.Result {
+	if r := checkImport(m); r != nil {
+		return r
+	}
 	res := &pb.Result{}
 	byValue := make(map[string]*pb.ApiKey, len(c.ApiKeys))
 	for _, k := range c.ApiKeys {
@@ -491,6 +516,9 @@ func applyDeleteUsagePlanKey(c *pb.Config, m *pb.DeleteUsagePlanKey) *pb.Result 
 func applyCreateDefaultPlan(a *applyCtx, c *pb.Config, m *pb.CreateDefaultPlan) *pb.Result {
 	if m.PlanId == "" {
 		return fail(codeBad, "Usage plan id is missing")
+	}
+	if r := checkDefaultPlan(m); r != nil {
+		return r
 	}
 	if _, ok := c.Stages[stageKey(m.RestApiId, m.StageName)]; !ok {
 		return fail(codeNotFound, "Invalid API Stage {api: %s, stage: %s} specified for usageplan %s", m.RestApiId, m.StageName, m.PlanId)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tollgate/tollgate/limiter"
 	pb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/rules"
 )
 
 // maxGrant caps one grant request, whatever a node asks for.
@@ -233,8 +234,11 @@ func (f *FSM) applyLedger(a *applyCtx, c *pb.Config, b *pb.LedgerBatch) *pb.Resu
 
 func (f *FSM) applyReport(a *applyCtx, c *pb.Config, node string, r *pb.UsageReport) {
 	p := c.UsagePlans[r.PlanId]
-	if p == nil || c.ApiKeys[r.KeyId] == nil || r.Count < 0 || r.Release < 0 {
+	if p == nil || c.ApiKeys[r.KeyId] == nil {
 		return // the plan or key is gone: nothing to count against
+	}
+	if r.Count < 0 || r.Release < 0 || r.Count > limiter.MaxQuotaLimit || r.Release > limiter.MaxQuotaLimit {
+		return // no node spends or holds that much: a forged or broken report
 	}
 	if r.Count == 0 && r.Release == 0 {
 		return // a demand report
@@ -315,8 +319,8 @@ func (f *FSM) applySetRemaining(a *applyCtx, c *pb.Config, m *pb.SetRemaining) (
 	if !ok {
 		return fail(codeBad, "Usage plan %s has no quota, so there is no remaining quota to set", m.PlanId), false
 	}
-	if m.Remaining < 0 {
-		return fail(codeBad, "remaining must be 0 or more"), false
+	if r := refused(rules.Remaining(m.Remaining)); r != nil {
+		return r, false
 	}
 	l := f.ledgerOf(m.PlanId, m.KeyId)
 	v := viewAt(l, q, a.sec)

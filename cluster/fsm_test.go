@@ -115,7 +115,7 @@ func TestFSMUsagePlanAndKeys(t *testing.T) {
 		t.Fatalf("k1 attached at index %d, want %d", got, h.index)
 	}
 	k := c.ApiKeys["k1"]
-	if !k.Enabled || k.CreatedDate != t0.Unix() || k.Value != "value-of-key-one-0000000" {
+	if !k.Enabled || k.CreatedDate != t0.Unix() || k.Value != "valueXofXkeyXoneX0000000" {
 		t.Fatalf("key %v", k)
 	}
 
@@ -133,7 +133,7 @@ func TestFSMUsagePlanAndKeys(t *testing.T) {
 	// A key update keeps value and created date.
 	h.ok(&pb.Command{Body: &pb.Command_PutApiKey{PutApiKey: &pb.PutApiKey{Key: &pb.ApiKey{Id: "k1", Value: "changed", Name: "n", Enabled: false}}}})
 	k = h.f.Config().ApiKeys["k1"]
-	if k.Value != "value-of-key-one-0000000" || k.Name != "n" || k.Enabled || k.CreatedDate != t0.Unix() || k.LastUpdatedDate != t0.Add(time.Hour).Unix() {
+	if k.Value != "valueXofXkeyXoneX0000000" || k.Name != "n" || k.Enabled || k.CreatedDate != t0.Unix() || k.LastUpdatedDate != t0.Add(time.Hour).Unix() {
 		t.Fatalf("updated key %v", k)
 	}
 
@@ -169,10 +169,10 @@ func TestFSMErrors(t *testing.T) {
 			return &pb.Command{Body: &pb.Command_UpdateRestApi{UpdateRestApi: &pb.UpdateRestApi{}}}
 		}, codeBad, "RestApi is missing"},
 		{"update unknown api", nil, func(*testFSM) *pb.Command {
-			return &pb.Command{Body: &pb.Command_UpdateRestApi{UpdateRestApi: &pb.UpdateRestApi{Api: &pb.RestApi{Id: "zz"}}}}
+			return &pb.Command{Body: &pb.Command_UpdateRestApi{UpdateRestApi: &pb.UpdateRestApi{Api: &pb.RestApi{Id: "zz", Name: "n"}}}}
 		}, codeNotFound, "Invalid API identifier specified"},
 		{"update api stale revision", nil, func(*testFSM) *pb.Command {
-			return &pb.Command{Body: &pb.Command_UpdateRestApi{UpdateRestApi: &pb.UpdateRestApi{Api: &pb.RestApi{Id: "a1"}, IfRevision: 999}}}
+			return &pb.Command{Body: &pb.Command_UpdateRestApi{UpdateRestApi: &pb.UpdateRestApi{Api: &pb.RestApi{Id: "a1", Name: "n"}, IfRevision: 999}}}
 		}, codeConflict, "RestApi a1 was changed concurrently; retry"},
 		{"delete unknown api", nil, func(*testFSM) *pb.Command {
 			return &pb.Command{Body: &pb.Command_DeleteRestApi{DeleteRestApi: &pb.DeleteRestApi{Id: "zz"}}}
@@ -240,9 +240,9 @@ func TestFSMErrors(t *testing.T) {
 		{"key without id", nil, func(*testFSM) *pb.Command {
 			return &pb.Command{Body: &pb.Command_PutApiKey{PutApiKey: &pb.PutApiKey{Create: true}}}
 		}, codeBad, "API key id is missing"},
-		{"create key twice", nil, func(*testFSM) *pb.Command { return cmdKey("k1", "another-value-000000000") }, codeConflict, "API Key k1 already exists"},
+		{"create key twice", nil, func(*testFSM) *pb.Command { return cmdKey("k1", "anotherXvalueX000000000") }, codeConflict, "API Key k1 already exists"},
 		{"key without value", nil, func(*testFSM) *pb.Command { return cmdKey("k9", "") }, codeBad, "API Key value is missing"},
-		{"key with a taken value", nil, func(*testFSM) *pb.Command { return cmdKey("k9", "value-of-key-one-0000000") }, codeConflict, "API Key already exists"},
+		{"key with a taken value", nil, func(*testFSM) *pb.Command { return cmdKey("k9", "valueXofXkeyXoneX0000000") }, codeConflict, "API Key already exists"},
 		{"update unknown key", nil, func(*testFSM) *pb.Command {
 			return &pb.Command{Body: &pb.Command_PutApiKey{PutApiKey: &pb.PutApiKey{Key: &pb.ApiKey{Id: "k9"}}}}
 		}, codeNotFound, "Invalid API Key identifier specified"},
@@ -254,12 +254,12 @@ func TestFSMErrors(t *testing.T) {
 		}, codeNotFound, "Invalid API Key identifier specified"},
 		{"import a new key with a taken id", nil, func(*testFSM) *pb.Command {
 			return &pb.Command{Body: &pb.Command_ImportApiKeys{ImportApiKeys: &pb.ImportApiKeys{Keys: []*pb.ImportedKey{
-				{Key: &pb.ApiKey{Id: "k1", Value: "brand-new-value-0000000"}, Line: 2},
+				{Key: &pb.ApiKey{Id: "k1", Value: "brandXnewXvalueX0000000"}, Line: 2},
 			}}}}
 		}, codeConflict, "API Key k1 already exists"},
 		{"import with warnings when they fail it", nil, func(*testFSM) *pb.Command {
 			return &pb.Command{Body: &pb.Command_ImportApiKeys{ImportApiKeys: &pb.ImportApiKeys{FailOnWarnings: true, Keys: []*pb.ImportedKey{
-				{Key: &pb.ApiKey{Id: "k9", Value: "brand-new-value-0000000"}, UsagePlanIds: []string{"nope"}, Line: 2},
+				{Key: &pb.ApiKey{Id: "k9", Value: "brandXnewXvalueX0000000"}, UsagePlanIds: []string{"nope"}, Line: 2},
 				{Key: &pb.ApiKey{Id: "k8"}, Line: 3},
 			}}}}
 		}, codeBad, "Import failed: line 2: Invalid Usage Plan ID specified (usage plan nope); line 3: API Key value is missing"},
@@ -296,7 +296,7 @@ func TestFSMErrors(t *testing.T) {
 			h.ok(cmdPlan("p2", true, nil, "a1/dev"))
 			h.ok(cmdAttach("p2", "k2"))
 		}, func(*testFSM) *pb.Command { return cmdSetRemaining("p2", "k2", 5) }, codeBad, "Usage plan p2 has no quota, so there is no remaining quota to set"},
-		{"negative remaining", nil, func(*testFSM) *pb.Command { return cmdSetRemaining("p1", "k1", -1) }, codeBad, "remaining must be 0 or more"},
+		{"negative remaining", nil, func(*testFSM) *pb.Command { return cmdSetRemaining("p1", "k1", -1) }, codeBad, "Invalid value \"-1\" for /remaining: want an integer from 0 to 1000000000000"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -414,9 +414,9 @@ func TestFSMImport(t *testing.T) {
 	h.now = t0.Add(time.Hour)
 	res := h.ok(&pb.Command{Body: &pb.Command_ImportApiKeys{ImportApiKeys: &pb.ImportApiKeys{Keys: []*pb.ImportedKey{
 		// Same value as k1: overwritten, keeps its id, already in p1.
-		{Key: &pb.ApiKey{Id: "ignored", Value: "value-of-key-one-0000000", Name: "renamed", Description: "d", Enabled: false}, UsagePlanIds: []string{"p1", "p2"}, Line: 2},
-		{Key: &pb.ApiKey{Id: "k9", Value: "imported-value-00000000", Name: "new", Enabled: true}, UsagePlanIds: []string{"p2", "nope"}, Line: 3},
-		{Key: &pb.ApiKey{Value: "no-id-value-0000000000"}, Line: 4},
+		{Key: &pb.ApiKey{Id: "ignored", Value: "valueXofXkeyXoneX0000000", Name: "renamed", Description: "d", Enabled: false}, UsagePlanIds: []string{"p1", "p2"}, Line: 2},
+		{Key: &pb.ApiKey{Id: "k9", Value: "importedXvalueX00000000", Name: "new", Enabled: true}, UsagePlanIds: []string{"p2", "nope"}, Line: 3},
+		{Key: &pb.ApiKey{Value: "noXidXvalueX0000000000"}, Line: 4},
 		{Key: &pb.ApiKey{Id: "k8"}, Line: 5},
 	}}}})
 	if strings.Join(res.Ids, ",") != "k1,k9" {
@@ -453,9 +453,9 @@ func TestFSMImport(t *testing.T) {
 	// fail_on_warnings: nothing is applied.
 	before := h.f.Config()
 	res = h.apply(&pb.Command{Body: &pb.Command_ImportApiKeys{ImportApiKeys: &pb.ImportApiKeys{FailOnWarnings: true, Keys: []*pb.ImportedKey{
-		{Key: &pb.ApiKey{Id: "k7", Value: "fresh-value-0000000000"}, UsagePlanIds: []string{"p2"}, Line: 2},
-		{Key: &pb.ApiKey{Value: "value-of-key-two-0000000", Name: "x"}, Line: 3},
-		{Key: &pb.ApiKey{Id: "k6", Value: "other-value-0000000000"}, UsagePlanIds: []string{"nope"}, Line: 4},
+		{Key: &pb.ApiKey{Id: "k7", Value: "freshXvalueX0000000000"}, UsagePlanIds: []string{"p2"}, Line: 2},
+		{Key: &pb.ApiKey{Value: "valueXofXkeyXtwoX0000000", Name: "x"}, Line: 3},
+		{Key: &pb.ApiKey{Id: "k6", Value: "otherXvalueX0000000000"}, UsagePlanIds: []string{"nope"}, Line: 4},
 	}}}})
 	if res.Code != codeBad || !strings.HasPrefix(res.Message, "Import failed: line 4: Invalid Usage Plan ID specified") {
 		t.Fatalf("fail_on_warnings: %v %q", res.Code, res.Message)
@@ -473,7 +473,7 @@ func TestFSMImport(t *testing.T) {
 
 	// Importing the same file again is idempotent.
 	again := h.ok(&pb.Command{Body: &pb.Command_ImportApiKeys{ImportApiKeys: &pb.ImportApiKeys{Keys: []*pb.ImportedKey{
-		{Key: &pb.ApiKey{Id: "k9", Value: "imported-value-00000000", Name: "new", Enabled: true}, UsagePlanIds: []string{"p2"}, Line: 2},
+		{Key: &pb.ApiKey{Id: "k9", Value: "importedXvalueX00000000", Name: "new", Enabled: true}, UsagePlanIds: []string{"p2"}, Line: 2},
 	}}}})
 	if len(again.Warnings) != 0 || strings.Join(again.Ids, ",") != "k9" {
 		t.Fatalf("re-import: %v", again)
@@ -729,7 +729,7 @@ func TestFSMSnapshotRoundTrip(t *testing.T) {
 	}
 	// Raft applies while Persist runs: the snapshot must not see it.
 	h.now = t0.Add(time.Minute)
-	h.ok(cmdKey("k4", "value-of-key-four-000000"))
+	h.ok(cmdKey("k4", "valueXofXkeyXfourX000000"))
 	h.grant("n1", "p1", "k1", 1)
 	var sink memSink
 	if err := snap.Persist(&sink); err != nil {
@@ -792,7 +792,7 @@ func TestFSMSnapshotRoundTrip(t *testing.T) {
 		dup := cmdLedger(&pb.LedgerBatch{NodeId: "n2", Grants: []*pb.GrantRequest{grantReq("p1", "k1", 5)}})
 		dup.RequestId = "grant-n2" // already applied: must not grant again
 		fsm.ok(dup)
-		r := fsm.ok(cmdKey("k5", "value-of-key-five-000000"))
+		r := fsm.ok(cmdKey("k5", "valueXofXkeyXfiveX000000"))
 		if r.TimeUnix != fsm.now.Unix() {
 			t.Fatalf("time after restore %d, want the entry's %d", r.TimeUnix, fsm.now.Unix())
 		}

@@ -221,9 +221,9 @@ func (h *testFSM) setup(q *pb.QuotaSettings) {
 	h.ok(cmdCreateAPI("a1"))
 	h.ok(cmdDeploy("a1", "d1", "prod"))
 	h.ok(cmdDeploy("a1", "d2", "dev"))
-	h.ok(cmdKey("k1", "value-of-key-one-0000000"))
-	h.ok(cmdKey("k2", "value-of-key-two-0000000"))
-	h.ok(cmdKey("k3", "value-of-key-three-00000"))
+	h.ok(cmdKey("k1", "valueXofXkeyXoneX0000000"))
+	h.ok(cmdKey("k2", "valueXofXkeyXtwoX0000000"))
+	h.ok(cmdKey("k3", "valueXofXkeyXthreeX00000"))
 	h.ok(cmdPlan("p1", true, q, "a1/prod"))
 	h.ok(cmdAttach("p1", "k1"))
 }
@@ -235,8 +235,8 @@ func memStoreSetup(t testing.TB, s *MemStore, q *pb.QuotaSettings) {
 		cmdCreateAPI("a1"),
 		cmdDeploy("a1", "d1", "prod"),
 		cmdDeploy("a1", "d2", "dev"),
-		cmdKey("k1", "value-of-key-one-0000000"),
-		cmdKey("k2", "value-of-key-two-0000000"),
+		cmdKey("k1", "valueXofXkeyXoneX0000000"),
+		cmdKey("k2", "valueXofXkeyXtwoX0000000"),
 		cmdPlan("p1", true, q, "a1/prod"),
 		cmdAttach("p1", "k1"),
 		cmdPlan("free", true, nil, "a1/dev"),

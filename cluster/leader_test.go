@@ -14,7 +14,7 @@ func TestGroupCommitKeepsEachBatchsRequestID(t *testing.T) {
 	h := newTestFSM(t, date(2026, time.May, 1, 12, 0, 0))
 	f := h.f
 	h.ok(cmdPlan("p1", true, quota(100, "DAY", 0)))
-	h.ok(cmdKey("k1", "value-of-key-one-0123456789"))
+	h.ok(cmdKey("k1", "valueXofXkeyXoneX0123456789"))
 	h.ok(cmdAttach("p1", "k1"))
 	b1 := &pb.Command{RequestId: "b1", Body: &pb.Command_Ledger{Ledger: &pb.LedgerBatch{NodeId: "n1", Grants: []*pb.GrantRequest{{PlanId: "p1", KeyId: "k1", Want: 30}}}}}
 	b2 := &pb.Command{RequestId: "b2", Body: &pb.Command_Ledger{Ledger: &pb.LedgerBatch{NodeId: "n2", Grants: []*pb.GrantRequest{{PlanId: "p1", KeyId: "k1", Want: 30}}}}}

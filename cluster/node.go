@@ -240,11 +240,20 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 			n.Close()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if err := os.MkdirAll(cfg.DataDir, privateDir); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	if n.store, n.pidFile, err = openStore(cfg.DataDir, cfg.LockTimeout); err != nil {
 		return nil, err
+	}
+	// Only this node's user may read the data dir: tighten what an older
+	// version or an operator left open, and create the snapshots
+	// directory private before raft would create it 0755.
+	if err := tightenTree(cfg.DataDir, n.log); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, snapshotsDir), privateDir); err != nil {
+		return nil, fmt.Errorf("create snapshots dir: %w", err)
 	}
 	if n.dataID, err = loadDataID(cfg.DataDir); err != nil {
 		return nil, err
@@ -254,10 +263,11 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		Level:  hclog.LevelFromString(cfg.RaftLogLevel),
 		Output: cfg.RaftLogOutput,
 	})
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hl)
+	fileSnaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hl)
 	if err != nil {
 		return nil, fmt.Errorf("open snapshot store: %w", err)
 	}
+	snaps := &privateSnapshots{FileSnapshotStore: fileSnaps, dir: filepath.Join(cfg.DataDir, snapshotsDir), log: n.log}
 	stream, err := listenStream(cfg.RaftListen, cfg.RaftAdvertise)
 	if err != nil {
 		return nil, err

@@ -86,7 +86,7 @@ func fillNode(t *testing.T, n *Node) {
 		t.Fatal("api not visible right after its write")
 	}
 	nodeApply(t, n, cmdDeploy("a1", "d1", "prod"))
-	nodeApply(t, n, cmdKey("k1", "value-of-key-one-0000000"))
+	nodeApply(t, n, cmdKey("k1", "valueXofXkeyXoneX0000000"))
 	nodeApply(t, n, cmdPlan("p1", true, quota(100, "DAY", 0), "a1/prod"))
 	res := nodeApply(t, n, cmdAttach("p1", "k1"))
 	if got := n.Config().PlanKeys["p1"].GetKeys()["k1"]; got != res.Index || n.AppliedIndex() < res.Index {
@@ -125,7 +125,7 @@ func TestNodeSingleLeaderAppliesAndRestarts(t *testing.T) {
 
 	n2 := openSingle(t, singleNodeConfig(dir))
 	eventually(t, 10*time.Second, func() bool { return stateOf(n2).equal(before) }, "the restarted node has its configuration and ledgers back")
-	res := nodeApply(t, n2, cmdKey("k2", "value-of-key-two-0000000"))
+	res := nodeApply(t, n2, cmdKey("k2", "valueXofXkeyXtwoX0000000"))
 	if res.Index <= lastIndex || n2.AppliedIndex() != res.Index {
 		t.Fatalf("index after restart %d (applied %d), before %d", res.Index, n2.AppliedIndex(), lastIndex)
 	}
@@ -169,7 +169,7 @@ func TestNodeRestartFromSnapshot(t *testing.T) {
 	if !stateOf(n2).equal(before) {
 		t.Fatalf("a resent batch applied again after the restart: %v", n2.KeyLedgers("p1"))
 	}
-	nodeApply(t, n2, cmdKey("k2", "value-of-key-two-0000000"))
+	nodeApply(t, n2, cmdKey("k2", "valueXofXkeyXtwoX0000000"))
 	if n2.Config().ApiKeys["k2"] == nil {
 		t.Fatal("write after the restart not visible")
 	}

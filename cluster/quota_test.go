@@ -586,7 +586,7 @@ func TestBatchesStaySmall(t *testing.T) {
 	imp := &pb.ImportApiKeys{}
 	for i := range keys {
 		imp.Keys = append(imp.Keys, &pb.ImportedKey{
-			Key:          &pb.ApiKey{Id: fmt.Sprintf("bk%05d", i), Value: fmt.Sprintf("bulk-key-value-%010d", i), Enabled: true},
+			Key:          &pb.ApiKey{Id: fmt.Sprintf("bk%05d", i), Value: fmt.Sprintf("bulkKeyValue%010d", i), Enabled: true},
 			UsagePlanIds: []string{"free"},
 		})
 	}

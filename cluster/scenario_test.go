@@ -118,7 +118,7 @@ func TestScenario2FollowerClockDoesNotMoveTheCalendar(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, cmd := range []*pb.Command{
-		cmdCreateAPI("a1"), cmdDeploy("a1", "d1", "prod"), cmdKey("k1", "value-of-key-one-0000000"),
+		cmdCreateAPI("a1"), cmdDeploy("a1", "d1", "prod"), cmdKey("k1", "valueXofXkeyXoneX0000000"),
 		cmdPlan("p1", true, quota(10, "DAY", 0), "a1/prod"), cmdAttach("p1", "k1"),
 	} {
 		if res, err := n2.Apply(ctx, cmd); err != nil || res.Code != 0 {

@@ -144,8 +144,8 @@ func newSim(t testing.TB, seed int64) *sim {
 	for _, cmd := range []*pb.Command{
 		cmdCreateAPI("a1"),
 		cmdDeploy("a1", "d1", "prod"),
-		cmdKey("k1", "value-of-key-one-0000000"),
-		cmdKey("k2", "value-of-key-two-0000000"),
+		cmdKey("k1", "valueXofXkeyXoneX0000000"),
+		cmdKey("k2", "valueXofXkeyXtwoX0000000"),
 		cmdPlan("p1", true, quota(int64(20+s.rng.Intn(200)), "DAY", 0), "a1/prod"),
 		cmdAttach("p1", "k1"),
 		cmdAttach("p1", "k2"),

@@ -72,6 +72,7 @@ func newLogger(cfg *serveConfig) *slog.Logger {
 // and the data plane; then it waits for a signal and stops them in order.
 func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	base := newLogger(cfg)
+	privateUmask() // the data dir holds key values: see umask_unix.go
 	nodeID, err := resolveNodeID(cfg.DataDir, cfg.NodeID)
 	if err != nil {
 		return err

@@ -458,10 +458,9 @@ func (n *Node) apply(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
 	}
 }
 
-func (n *Node) applyOnce(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
-	if n.raft.State() == raft.Leader {
-		return n.propose(ctx, cmd)
-	}
+// leaderClient is the gRPC client of the leader this node knows, or
+// ErrNotLeader when it knows none (or leads itself).
+func (n *Node) leaderClient() (pb.ClusterClient, error) {
 	leader, _ := n.Leader()
 	if leader == "" || leader == n.ID() {
 		return nil, ErrNotLeader
@@ -473,6 +472,17 @@ func (n *Node) applyOnce(ctx context.Context, cmd *pb.Command) (*pb.Result, erro
 	c, err := n.peers.client(m.GRPCAddr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotLeader, err)
+	}
+	return c, nil
+}
+
+func (n *Node) applyOnce(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
+	if n.raft.State() == raft.Leader {
+		return n.propose(ctx, cmd)
+	}
+	c, err := n.leaderClient()
+	if err != nil {
+		return nil, err
 	}
 	n.stats.forwards.Add(1)
 	resp, err := c.Apply(ctx, &pb.ApplyRequest{Command: cmd})

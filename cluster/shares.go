@@ -448,17 +448,9 @@ func (n *Node) ExchangeShares(ctx context.Context, req *pb.ShareRequest) (*pb.Sh
 	if n.raft.State() == raft.Leader {
 		return n.leadShares(req)
 	}
-	leader, _ := n.Leader()
-	if leader == "" || leader == n.ID() {
-		return nil, ErrNotLeader
-	}
-	m, ok := n.gossip.Member(leader)
-	if !ok || m.GRPCAddr == "" {
-		return nil, ErrNotLeader
-	}
-	c, err := n.peers.client(m.GRPCAddr)
+	c, err := n.leaderClient()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotLeader, err)
+		return nil, err
 	}
 	resp, err := c.Shares(ctx, req)
 	if err != nil {

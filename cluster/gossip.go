@@ -89,7 +89,14 @@ type gossip struct {
 	alive   atomic.Int64 // members alive (self included), for the request path
 }
 
-func gossipConfig(nodeID, listen, advertise string, t GossipTimings, logOut io.Writer) (*memberlist.Config, error) {
+// gossipLabel marks every encrypted gossip packet and stream as
+// Tollgate's: memberlist drops those of another label.
+const gossipLabel = "tollgate"
+
+// gossipConfig configures memberlist. With keys, every message is
+// encrypted (AES-256-GCM) with keys[0] and a message in any of keys is
+// accepted; one in no key, or without the label, is dropped.
+func gossipConfig(nodeID, listen, advertise string, t GossipTimings, keys [][]byte, logOut io.Writer) (*memberlist.Config, error) {
 	host, portStr, err := net.SplitHostPort(listen)
 	if err != nil {
 		return nil, fmt.Errorf("gossip listen address %q: %w", listen, err)
@@ -104,6 +111,15 @@ func gossipConfig(nodeID, listen, advertise string, t GossipTimings, logOut io.W
 	c := memberlist.DefaultLANConfig()
 	c.Name = nodeID
 	c.Logger = log.New(logOut, "", log.LstdFlags)
+	if len(keys) > 0 {
+		kr, err := memberlist.NewKeyring(keys, keys[0])
+		if err != nil {
+			return nil, fmt.Errorf("gossip key: %w", err)
+		}
+		c.Keyring = kr
+		c.GossipVerifyIncoming, c.GossipVerifyOutgoing = true, true
+		c.Label = gossipLabel
+	}
 	tr, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
 		BindAddrs: []string{host}, BindPort: port, Logger: c.Logger,
 	})

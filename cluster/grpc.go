@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -96,13 +97,20 @@ func listenGRPC(n *Node, listen string) (*grpc.Server, net.Listener, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("grpc listen on %s: %w", listen, err)
 	}
-	s := grpc.NewServer()
+	var opts []grpc.ServerOption
+	if n.certs != nil {
+		// Mutual TLS: a caller without a node certificate of the
+		// cluster CA is refused at the handshake, before any RPC.
+		opts = append(opts, grpc.Creds(loggedCreds{TransportCredentials: credentials.NewTLS(n.certs.serverTLS()), refused: n.refused}))
+	}
+	s := grpc.NewServer(opts...)
 	pb.RegisterClusterServer(s, &rpcServer{n: n})
 	return s, ln, nil
 }
 
 // peers keeps one client connection per peer address.
 type peers struct {
+	creds credentials.TransportCredentials // nil: plain TCP
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
 }
@@ -115,8 +123,12 @@ func (p *peers) client(addr string) (pb.ClusterClient, error) {
 	}
 	c := p.conns[addr]
 	if c == nil {
+		creds := p.creds
+		if creds == nil {
+			creds = insecure.NewCredentials()
+		}
 		var err error
-		c, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		c, err = grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 		if err != nil {
 			return nil, fmt.Errorf("dial %s: %w", addr, err)
 		}

@@ -19,6 +19,8 @@ type testCluster struct {
 	nodes map[string]*Node
 	// raftPorts keeps each node's addresses, so a restart reuses them.
 	listen map[string][3]string
+	// secure, when set, adds a node's TLS and gossip key files.
+	secure func(id string, c *NodeConfig)
 }
 
 func newTestCluster(t *testing.T) *testCluster {
@@ -30,7 +32,7 @@ func (tc *testCluster) config(id string, expect int, join []string) NodeConfig {
 	if !ok {
 		l = [3]string{"127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"}
 	}
-	return NodeConfig{
+	c := NodeConfig{
 		NodeID:            id,
 		DataDir:           filepath.Join(tc.dir, id),
 		RaftListen:        l[0],
@@ -47,6 +49,10 @@ func (tc *testCluster) config(id string, expect int, join []string) NodeConfig {
 		RaftLogOutput:     io.Discard,
 		RaftLogLevel:      "error",
 	}
+	if tc.secure != nil {
+		tc.secure(id, &c)
+	}
+	return c
 }
 
 func (tc *testCluster) start(id string, expect int, join ...string) *Node {

@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/tollgate/tollgate/proto"
@@ -111,6 +113,21 @@ type NodeConfig struct {
 	// RaftLogLevel is raft's log level ("debug", "info", "warn", "error").
 	// Default "info".
 	RaftLogLevel string
+	// TLSCAFile, TLSCertFile and TLSKeyFile, given together, turn on
+	// mutual TLS for Raft and gRPC: this node presents the certificate
+	// (which must name NodeID, see package pki) and accepts only peers
+	// whose certificate is a node certificate signed by the CA. The
+	// files are read again at the next handshake after one changes.
+	// Default: none (plain TCP; keep the listeners on loopback).
+	TLSCAFile, TLSCertFile, TLSKeyFile string
+	// GossipKeyFile holds the gossip keys (see pki.ParseGossipKeys): with
+	// it memberlist encrypts every message with the first key and drops
+	// any it cannot decrypt with one of them. Read again every
+	// KeyReloadInterval when it changed. Default: none (no encryption).
+	GossipKeyFile string
+	// KeyReloadInterval is how often GossipKeyFile is checked for a
+	// change. Default 5s.
+	KeyReloadInterval time.Duration
 	// LockTimeout bounds the wait for the data dir's lock (raft.db), held
 	// by any other process that opened the same data dir; then Open fails
 	// with ErrDataDirInUse. Default 500ms.
@@ -170,6 +187,18 @@ func (c *NodeConfig) Validate() error {
 	if c.LockTimeout <= 0 {
 		c.LockTimeout = 500 * time.Millisecond
 	}
+	if c.KeyReloadInterval <= 0 {
+		c.KeyReloadInterval = 5 * time.Second
+	}
+	set := 0
+	for _, f := range []string{c.TLSCAFile, c.TLSCertFile, c.TLSKeyFile} {
+		if f != "" {
+			set++
+		}
+	}
+	if set != 0 && set != 3 {
+		return errors.New("tls: give the CA, the certificate and the key together")
+	}
 	return nil
 }
 
@@ -208,6 +237,13 @@ type Node struct {
 	dataID string
 	// addrs finds Raft servers at the address gossip knows.
 	addrs raftAddrs
+	// certs is the node's certificate and cluster CA (nil: no TLS);
+	// refused logs refused peers; keyring is gossip's (nil: no
+	// encryption), keyStamp its file's last seen state.
+	certs    *certStore
+	refused  *refusals
+	keyring  *memberlist.Keyring
+	keyStamp fileStamp
 
 	// pidFile is the data dir's pid file, written once this node holds
 	// the lock on raft.db ("" until then).
@@ -265,7 +301,20 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		return nil, fmt.Errorf("open snapshot store: %w", err)
 	}
 	snaps := &privateSnapshots{FileSnapshotStore: fileSnaps, dir: filepath.Join(cfg.DataDir, snapshotsDir), log: n.log}
-	stream, err := listenStream(cfg.RaftListen, cfg.RaftAdvertise)
+	n.refused = newRefusals(n.log, cfg.Now)
+	if cfg.TLSCAFile != "" {
+		if n.certs, err = newCertStore(cfg.TLSCAFile, cfg.TLSCertFile, cfg.TLSKeyFile, cfg.NodeID, n.log); err != nil {
+			return nil, err
+		}
+		n.peers.creds = credentials.NewTLS(n.certs.clientTLS())
+	}
+	var gossipKeys [][]byte
+	if cfg.GossipKeyFile != "" {
+		if gossipKeys, n.keyStamp, err = readGossipKeys(cfg.GossipKeyFile); err != nil {
+			return nil, err
+		}
+	}
+	stream, err := listenStream(cfg.RaftListen, cfg.RaftAdvertise, n.certs, n.refused)
 	if err != nil {
 		return nil, err
 	}
@@ -322,10 +371,12 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		_ = n.grpc.Serve(ln)
 	}()
 
-	gc, err := gossipConfig(cfg.NodeID, cfg.GossipListen, adv, cfg.Gossip, cfg.RaftLogOutput)
+	gc, err := gossipConfig(cfg.NodeID, cfg.GossipListen, adv, cfg.Gossip, gossipKeys,
+		gossipLogFilter{out: cfg.RaftLogOutput, refused: n.refused})
 	if err != nil {
 		return nil, err
 	}
+	n.keyring = gc.Keyring
 	meta := nodeMeta{Raft: n.RaftAddr(), GRPC: n.grpcAddr, DataID: n.dataID, Fresh: !hasState && !bootstrapped, Stateful: hasState}
 	n.gossip, err = startGossip(gc, meta, cfg.Now, n.log, n.poke)
 	if err != nil {
@@ -341,6 +392,10 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 	if meta.Fresh {
 		n.wg.Add(1)
 		go n.seatLoop()
+	}
+	if n.keyring != nil {
+		n.wg.Add(1)
+		go n.gossipKeyLoop()
 	}
 	return n, nil
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"time"
@@ -8,15 +9,31 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// tcpStream is Raft's transport over plain TCP. Unlike raft's own TCP
-// transport it listens before it knows its advertised port, so a listen
-// port of 0 works.
+// tcpStream is Raft's transport over TCP, with mutual TLS when the node
+// has certificates. Unlike raft's own TCP transport it listens before it
+// knows its advertised port, so a listen port of 0 works.
 type tcpStream struct {
 	net.Listener
 	advertise net.Addr
+	client    *tls.Config // nil: plain TCP
 }
 
-func listenStream(listen, advertise string) (*tcpStream, error) {
+// listenStream listens for Raft. With certs, a connection reaches Raft only
+// after a TLS handshake with a node certificate of the cluster CA, and
+// Dial presents this node's certificate and checks the peer's.
+func listenStream(listen, advertise string, certs *certStore, refused *refusals) (*tcpStream, error) {
+	s, err := listenTCPStream(listen, advertise)
+	if err != nil {
+		return nil, err
+	}
+	if certs != nil {
+		s.Listener = newTLSListener(s.Listener, certs.serverTLS(), refused)
+		s.client = certs.clientTLS()
+	}
+	return s, nil
+}
+
+func listenTCPStream(listen, advertise string) (*tcpStream, error) {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, fmt.Errorf("raft listen on %s: %w", listen, err)
@@ -52,5 +69,9 @@ func listenStream(listen, advertise string) (*tcpStream, error) {
 func (s *tcpStream) Addr() net.Addr { return s.advertise }
 
 func (s *tcpStream) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return net.DialTimeout("tcp", string(address), timeout)
+	if s.client == nil {
+		return net.DialTimeout("tcp", string(address), timeout)
+	}
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: s.client}
+	return d.Dial("tcp", string(address))
 }

@@ -47,7 +47,16 @@ type serveConfig struct {
 	AllowUpstream []netip.Prefix
 	// RaftFast uses tight Raft timings (tests on loopback only).
 	RaftFast bool
+	// TLSCA, TLSCert, TLSKey and GossipKey are the files of the cluster's
+	// transport security (all four or none); ClusterInsecure allows
+	// non-loopback cluster listeners without them.
+	TLSCA, TLSCert, TLSKey, GossipKey string
+	ClusterInsecure                   bool
 }
+
+// secure says whether the cluster's transport is authenticated and
+// encrypted.
+func (c *serveConfig) secure() bool { return c.TLSCA != "" }
 
 func addServeFlags(fs *pflag.FlagSet) {
 	fs.String("config", "", "config file (YAML, JSON or TOML) holding any of these flags by name")
@@ -56,10 +65,15 @@ func addServeFlags(fs *pflag.FlagSet) {
 	fs.String("listen", ":8080", "data plane listen address (port 0 picks a free port)")
 	fs.String("admin-listen", "127.0.0.1:9090", "admin API listen address")
 	fs.Bool("admin-insecure", false, "allow a non-loopback --admin-listen although the admin API has no authentication yet")
-	fs.String("raft-listen", ":7000", "Raft listen address")
-	fs.String("grpc-listen", ":7001", "node-to-node gRPC listen address")
-	fs.String("gossip-listen", ":7946", "gossip (memberlist) listen address")
-	fs.String("advertise-addr", "", "address peers dial to reach this node [first non-loopback address]")
+	fs.String("raft-listen", "", "Raft listen address [127.0.0.1:7000; :7000 with TLS or --cluster-insecure]")
+	fs.String("grpc-listen", "", "node-to-node gRPC listen address [127.0.0.1:7001; :7001 with TLS or --cluster-insecure]")
+	fs.String("gossip-listen", "", "gossip (memberlist) listen address [127.0.0.1:7946; :7946 with TLS or --cluster-insecure]")
+	fs.String("advertise-addr", "", "address peers dial to reach this node [127.0.0.1; the first non-loopback address with TLS or --cluster-insecure]")
+	fs.String("tls-ca", "", "cluster CA certificate file (PEM): peers must present a node certificate it signed (tollgate certs init)")
+	fs.String("tls-cert", "", "this node's certificate file (PEM), naming its node id (tollgate certs node); read again when it changes")
+	fs.String("tls-key", "", "this node's private key file (PEM); read again when it changes")
+	fs.String("gossip-key", "", "gossip key file: base64 AES-256 keys, one a line, the first one in use (tollgate certs init); read again when it changes")
+	fs.Bool("cluster-insecure", false, "allow non-loopback Raft, gRPC and gossip listeners without --tls-* and --gossip-key: anyone who reaches them can join the cluster and change it")
 	fs.StringSlice("join", nil, "comma-separated gossip addresses of nodes to join [none]")
 	fs.Int("bootstrap-expect", 1, "nodes to wait for (by gossip) before bootstrapping Raft once")
 	fs.Duration("reap-after", 3*time.Minute, "how long a dead node stays in Raft before it is removed (never below quorum)")
@@ -116,7 +130,13 @@ func loadServeConfig(fs *pflag.FlagSet) (*serveConfig, error) {
 		RaftFast:        v.GetBool("raft-fast"),
 		MaxConnections:  v.GetInt("max-connections"),
 		MaxRequests:     v.GetInt("max-requests"),
+		TLSCA:           v.GetString("tls-ca"),
+		TLSCert:         v.GetString("tls-cert"),
+		TLSKey:          v.GetString("tls-key"),
+		GossipKey:       v.GetString("gossip-key"),
+		ClusterInsecure: v.GetBool("cluster-insecure"),
 	}
+	c.defaultClusterListens()
 	var errs []error
 	for _, s := range splitList(v.GetStringSlice("allow-upstream")) {
 		p, err := parsePrefix(s)
@@ -175,6 +195,7 @@ func (c *serveConfig) validate() error {
 			errs = append(errs, fmt.Errorf("--advertise-addr %q: give an IP address peers can dial", c.AdvertiseAddr))
 		}
 	}
+	errs = append(errs, c.checkClusterExposure())
 	for i, j := range c.Join {
 		host, port, err := net.SplitHostPort(j)
 		if err != nil {
@@ -221,6 +242,68 @@ func (c *serveConfig) validate() error {
 	return errors.Join(errs...)
 }
 
+// defaultClusterListens fills the cluster listeners left unset: loopback
+// unless the transport is secure or the operator allowed it insecure.
+func (c *serveConfig) defaultClusterListens() {
+	host := "127.0.0.1"
+	if c.secure() || c.ClusterInsecure {
+		host = ""
+	}
+	for _, l := range []struct {
+		addr *string
+		port string
+	}{{&c.RaftListen, "7000"}, {&c.GRPCListen, "7001"}, {&c.GossipListen, "7946"}} {
+		if *l.addr == "" {
+			*l.addr = net.JoinHostPort(host, l.port)
+		}
+	}
+}
+
+// checkClusterExposure refuses cluster listeners or an advertised address
+// other hosts can reach while the cluster's transport has no TLS and no
+// gossip key, unless the operator insists.
+func (c *serveConfig) checkClusterExposure() error {
+	set := 0
+	for _, f := range []string{c.TLSCA, c.TLSCert, c.TLSKey, c.GossipKey} {
+		if f != "" {
+			set++
+		}
+	}
+	if set != 0 && set != 4 {
+		return errors.New("give --tls-ca, --tls-cert, --tls-key and --gossip-key together (tollgate certs init and tollgate certs node make them)")
+	}
+	if set == 4 || c.ClusterInsecure {
+		return nil
+	}
+	var open []string
+	for _, a := range []struct{ flag, addr string }{
+		{"--raft-listen", c.RaftListen}, {"--grpc-listen", c.GRPCListen}, {"--gossip-listen", c.GossipListen},
+	} {
+		host, _, err := net.SplitHostPort(a.addr)
+		if err == nil && !isLoopback(host) {
+			open = append(open, fmt.Sprintf("%s %q", a.flag, a.addr))
+		}
+	}
+	if c.AdvertiseAddr != "" && !isLoopback(c.AdvertiseAddr) {
+		open = append(open, fmt.Sprintf("--advertise-addr %q", c.AdvertiseAddr))
+	}
+	if len(open) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s reachable from other hosts, and the cluster has no TLS: anyone who reaches these ports can join the cluster, vote and change its configuration. Give --tls-ca, --tls-cert, --tls-key and --gossip-key (tollgate certs init, tollgate certs node), keep the cluster listeners on loopback, or add --cluster-insecure if a private network protects them",
+		strings.Join(open, ", ")+map[bool]string{true: " is", false: " are"}[len(open) == 1])
+}
+
+// isLoopback says whether host (an IP address, localhost or empty for all
+// interfaces) is loopback only.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 var hostnamePattern = regexp.MustCompile(`^[A-Za-z0-9.-]+$`)
 
 func checkListen(addr string) error {
@@ -245,10 +328,7 @@ func checkAdminExposure(addr string, insecure bool) error {
 	if err != nil || insecure {
 		return nil
 	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if isLoopback(host) {
 		return nil
 	}
 	return fmt.Errorf("--admin-listen %q is reachable from other hosts, and the admin API has no authentication yet: anyone who reaches it can create keys and change quotas. Bind it to loopback (127.0.0.1:9090), or add --admin-insecure if a firewall protects it", addr)
@@ -288,11 +368,15 @@ func resolveNodeID(dataDir, flagID string) (string, error) {
 	return id, nil
 }
 
-// advertiseIP is the address peers dial: the flag, or the first
-// non-loopback address of this host, or loopback on a host with none.
-func advertiseIP(flag string) (string, bool) {
+// advertiseIP is the address peers dial: the flag, or (when the cluster
+// may be reached from other hosts) the first non-loopback address of this
+// host, or loopback.
+func advertiseIP(flag string, exposed bool) (string, bool) {
 	if flag != "" {
 		return flag, true
+	}
+	if !exposed {
+		return "127.0.0.1", true
 	}
 	addrs, err := net.InterfaceAddrs()
 	if err == nil {

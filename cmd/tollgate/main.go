@@ -55,6 +55,7 @@ func rootCmd() *cobra.Command {
 	addServeFlags(serve.Flags())
 	root.AddCommand(serve)
 	root.AddCommand(loadtestCmd())
+	root.AddCommand(certsCmd())
 	return root
 }
 
@@ -73,13 +74,20 @@ func newLogger(cfg *serveConfig) *slog.Logger {
 func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	base := newLogger(cfg)
 	privateUmask() // the data dir holds key values: see umask_unix.go
-	nodeID, err := resolveNodeID(cfg.DataDir, cfg.NodeID)
+	flagID := cfg.NodeID
+	if flagID == "" && cfg.secure() {
+		// The certificate names the node: a fresh data dir takes its id.
+		if flagID, err = certNodeID(cfg.TLSCert); err != nil {
+			return err
+		}
+	}
+	nodeID, err := resolveNodeID(cfg.DataDir, flagID)
 	if err != nil {
 		return err
 	}
 	log := base.With("node", nodeID)
 	clock := faultClock(log)
-	adv, found := advertiseIP(cfg.AdvertiseAddr)
+	adv, found := advertiseIP(cfg.AdvertiseAddr, cfg.secure() || cfg.ClusterInsecure)
 	if !found {
 		log.Warn("no non-loopback address found; advertising loopback", "advertise", adv)
 	}
@@ -110,6 +118,10 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 		Logger:            base, // the node adds its id
 		RaftLogLevel:      raftLevel,
 		Now:               clock,
+		TLSCAFile:         cfg.TLSCA,
+		TLSCertFile:       cfg.TLSCert,
+		TLSKeyFile:        cfg.TLSKey,
+		GossipKeyFile:     cfg.GossipKey,
 	})
 	if err != nil {
 		return fmt.Errorf("start cluster node: %w", err)
@@ -119,6 +131,11 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 			log.Error("close raft", "err", cerr)
 		}
 	}()
+	if cfg.secure() {
+		log.Info("cluster transport: mutual TLS on Raft and gRPC, gossip encrypted", "ca", cfg.TLSCA, "cert", cfg.TLSCert)
+	} else if cfg.ClusterInsecure {
+		log.Warn("cluster transport without TLS (--cluster-insecure): whoever reaches the Raft, gRPC and gossip ports can join and change the cluster")
+	}
 	log.Info("listening", "plane", "raft", "addr", node.RaftAddr())
 	log.Info("listening", "plane", "grpc", "addr", node.GRPCAddr())
 	log.Info("listening", "plane", "gossip", "addr", node.GossipAddr())

@@ -1,0 +1,160 @@
+package tests
+
+import (
+	"context"
+	"crypto/tls"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	pb "github.com/tollgate/tollgate/proto"
+)
+
+// certs runs `tollgate certs` with args.
+func certs(t *testing.T, args ...string) {
+	t.Helper()
+	out, err := exec.Command(binary, append([]string{"certs"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tollgate certs %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// secureArgs are the flags of node id with the files of dir.
+func secureArgs(dir, id string) []string {
+	return []string{"--node-id", id,
+		"--tls-ca", filepath.Join(dir, "ca.crt"),
+		"--tls-cert", filepath.Join(dir, id+".crt"),
+		"--tls-key", filepath.Join(dir, id+".key"),
+		"--gossip-key", filepath.Join(dir, "gossip.key"),
+	}
+}
+
+// TestSecurityOutsiderRefused runs two nodes with mutual TLS and encrypted
+// gossip from `tollgate certs`. An outsider with a CA and gossip key of
+// its own (also from `tollgate certs`) cannot call gRPC Apply or Status,
+// cannot open a Raft connection (refused at the TLS handshake) and cannot
+// join by gossip; n1 logs each refusal once for the address. A node with
+// a certificate of the cluster CA joins as a voter.
+func TestSecurityOutsiderRefused(t *testing.T) {
+	root := t.TempDir()
+	pkiDir, outDir := filepath.Join(root, "pki"), filepath.Join(root, "outsider")
+	certs(t, "init", "--dir", pkiDir)
+	certs(t, "node", "--dir", pkiDir, "--id", "n1", "--ip", "127.0.0.1")
+	certs(t, "node", "--dir", pkiDir, "--id", "n2")
+	certs(t, "init", "--dir", outDir)
+	certs(t, "node", "--dir", outDir, "--id", "n9")
+
+	n1 := startGateway(t, filepath.Join(root, "n1"), secureArgs(pkiDir, "n1")...)
+	if !strings.Contains(n1.logs.String(), "mutual TLS on Raft and gRPC") {
+		t.Fatalf("n1 does not say its transport is secure:\n%s", n1.logs.String())
+	}
+
+	// gRPC Apply and Status with the outsider's certificate, by a client
+	// that trusts any server, twice each.
+	pair, err := tls.LoadX509KeyPair(filepath.Join(outDir, "n9.crt"), filepath.Join(outDir, "n9.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	naive := &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{pair}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 2 {
+		conn, err := grpc.NewClient(n1.listening["grpc"], grpc.WithTransportCredentials(credentials.NewTLS(naive)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := pb.NewClusterClient(conn)
+		_, aerr := c.Apply(ctx, &pb.ApplyRequest{Command: &pb.Command{Body: &pb.Command_PutUsagePlan{PutUsagePlan: &pb.PutUsagePlan{
+			Create: true, Plan: &pb.UsagePlan{Id: "evil", Name: "evil"},
+		}}}})
+		_, serr := c.Status(ctx, &pb.StatusRequest{})
+		conn.Close()
+		if aerr == nil || serr == nil {
+			t.Fatalf("outsider's gRPC calls answered: Apply %v, Status %v", aerr, serr)
+		}
+		t.Logf("outsider gRPC Apply: %v", aerr)
+	}
+	if r := n1.admin("GET", "/usageplans/evil", nil); r.Status != 404 {
+		t.Fatalf("the outsider's plan exists: %d %s", r.Status, r.Body)
+	}
+
+	// Raft: the handshake with the outsider's certificate is refused.
+	for range 2 {
+		conn, err := tls.Dial("tcp", n1.listening["raft"], naive)
+		if err == nil {
+			// TLS 1.3: the server's verdict on our certificate
+			// arrives with the first read.
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err = conn.Read(make([]byte, 1))
+			conn.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), "bad certificate") {
+			t.Fatalf("outsider's Raft connection: %v, want a bad certificate alert", err)
+		}
+		t.Logf("outsider Raft connection: %v", err)
+	}
+
+	// Gossip: the outsider's node, the public binary with its own files,
+	// cannot join.
+	n9 := launch(t, append(loopbackArgs(filepath.Join(root, "n9")), append(secureArgs(outDir, "n9"), "--join", n1.listening["gossip"])...), nil)
+	eventually(t, 30*time.Second, "the outsider to fail its join", func() bool {
+		return strings.Contains(n9.logs.String(), "cannot join the cluster")
+	})
+
+	// A node with the cluster's files joins as a voter.
+	n2 := startGateway(t, filepath.Join(root, "n2"), append(secureArgs(pkiDir, "n2"), "--join", n1.listening["gossip"])...)
+	eventually(t, 30*time.Second, "n2 to be a voter", func() bool {
+		v, ok := n1.cluster()
+		return ok && v.voters() == 2
+	})
+	v, _ := n1.cluster()
+	for _, m := range v.Members {
+		if m.ID == "n9" {
+			t.Fatalf("the outsider is a member: %+v", v)
+		}
+	}
+	if v2, ok := n2.cluster(); !ok || v2.Leader == "" {
+		t.Fatalf("n2 knows no leader: %+v", v2)
+	}
+
+	// Each refusal logged once for the address, though tried twice.
+	logs := n1.logs.String()
+	for _, plane := range []string{"grpc", "raft"} {
+		if n := strings.Count(logs, "plane="+plane+" peer=127.0.0.1"); n != 1 {
+			t.Errorf("%s refusals logged %d times, want once", plane, n)
+		}
+	}
+	if n := strings.Count(logs, "memberlist: failed to receive"); n != 1 {
+		t.Errorf("gossip refusals logged %d times, want once", n)
+	}
+}
+
+// TestSecurityClusterListenLoopbackOnly: without TLS, a non-loopback Raft
+// listener is refused at start with a message that names the way out;
+// with --cluster-insecure the same node starts.
+func TestSecurityClusterListenLoopbackOnly(t *testing.T) {
+	dir := t.TempDir()
+	args := append(loopbackArgs(filepath.Join(dir, "a")), "--raft-listen", "0.0.0.0:0")
+	start := time.Now()
+	out, err := exec.Command(binary, args...).CombinedOutput()
+	if err == nil {
+		t.Fatalf("serve --raft-listen 0.0.0.0:0 without TLS started:\n%s", out)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("took %s to fail", d)
+	}
+	for _, want := range []string{`--raft-listen "0.0.0.0:0" is reachable from other hosts`, "--tls-ca", "--cluster-insecure"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("the error does not say %q:\n%s", want, out)
+		}
+	}
+	g := startGateway(t, filepath.Join(dir, "b"), "--raft-listen", "0.0.0.0:0", "--cluster-insecure")
+	if !strings.Contains(g.logs.String(), "cluster transport without TLS (--cluster-insecure)") {
+		t.Fatalf("no warning about the insecure cluster transport:\n%s", g.logs.String())
+	}
+}

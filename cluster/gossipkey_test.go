@@ -1,0 +1,88 @@
+package cluster
+
+import (
+	"bytes"
+	"encoding/base64"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/tollgate/tollgate/pki"
+)
+
+// TestSecurityGossipKeyRotation rotates the gossip key through the key
+// file, as the README says, without a restart: add the new key (here
+// first, so it is used at once), then remove the old one. A member with
+// only the new key joins once it is installed; one with only the old key
+// cannot once it is removed; the cluster keeps committing.
+func TestSecurityGossipKeyRotation(t *testing.T) {
+	p := newTestPKI(t, "cluster")
+	tc := newTestCluster(t)
+	tc.secure = func(id string, c *NodeConfig) {
+		p.secure(id, c)
+		c.KeyReloadInterval = 10 * time.Millisecond
+	}
+	n1 := tc.start("n1", 2)
+	n2 := tc.start("n2", 2, n1.GossipAddr())
+	waitFor(t, 15*time.Second, func() bool { return tc.voters()["n2"] == "voter" })
+
+	oldKeys, _, err := readGossipKeys(p.gossip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newLine, err := pki.NewGossipKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKeys, err := pki.ParseGossipKeys(newLine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// join tries to join n1 as a member holding only keys.
+	join := func(name string, keys [][]byte) error {
+		t.Helper()
+		mc, err := gossipConfig(name, "127.0.0.1:0", "127.0.0.1", FastGossipTimings(), keys, &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ml, err := memberlist.Create(mc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ml.Shutdown()
+		_, err = ml.Join([]string{n1.GossipAddr()})
+		return err
+	}
+	if err := join("probe-new", newKeys); err == nil {
+		t.Fatal("a member with a key not installed joined")
+	}
+
+	installed := func(primary []byte, count int) func() bool {
+		return func() bool {
+			for _, n := range []*Node{n1, n2} {
+				if !bytes.Equal(n.keyring.GetPrimaryKey(), primary) || len(n.keyring.GetKeys()) != count {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	old := base64.StdEncoding.EncodeToString(oldKeys[0])
+	writeFile(t, p.gossip, append(newLine, []byte(old+"\n")...))
+	waitFor(t, 10*time.Second, installed(newKeys[0], 2))
+	if err := join("probe-new", newKeys); err != nil {
+		t.Fatalf("a member with the new key cannot join: %v", err)
+	}
+	createPlan(t, tc.leader(), "during-rotation")
+
+	writeFile(t, p.gossip, newLine)
+	waitFor(t, 10*time.Second, installed(newKeys[0], 1))
+	if err := join("probe-old", oldKeys); err == nil {
+		t.Fatal("a member with the removed key joined")
+	}
+	createPlan(t, tc.leader(), "after-rotation")
+	if m, ok := n1.gossip.Member("n2"); !ok || m.State != "alive" {
+		t.Fatalf("n2 as n1 sees it after the rotation: %+v", m)
+	}
+}

@@ -302,8 +302,37 @@ func TestSecurityCertificateReload(t *testing.T) {
 	if got := served(); got != second {
 		t.Fatalf("serving %s, want the last good certificate %s", got, second)
 	}
-	// The node still commits with the rotated certificate.
 	writeFile(t, keyFile, keyPEM)
 	writeFile(t, certFile, certPEM)
+	if got := served(); got != second {
+		t.Fatalf("serving %s after the good pair came back, want %s", got, second)
+	}
+	// The CA file is read again too: with the outsider's CA added to it
+	// (a bundle, as when the CA itself is rotated), a certificate of that
+	// CA is accepted.
+	outsider := newTestPKI(t, "outsider")
+	stranger := outsider.store("n9")
+	if c, err := tls.Dial("tcp", n1.GRPCAddr(), stranger.clientTLS("h2")); err == nil {
+		_, err = c.Read(make([]byte, 1))
+		c.Close()
+		if err == nil {
+			t.Fatal("a certificate of another CA was accepted")
+		}
+	}
+	writeFile(t, p.caFile, append(p.ca.CertPEM(), outsider.ca.CertPEM()...))
+	// The stranger trusts the cluster's CA as well, to see the node's
+	// verdict on its certificate.
+	writeFile(t, outsider.caFile, append(outsider.ca.CertPEM(), p.ca.CertPEM()...))
+	conn, err := grpc.NewClient(n1.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(stranger.clientTLS())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := pb.NewClusterClient(conn).Status(ctx, &pb.StatusRequest{}); err != nil {
+		t.Fatalf("a certificate of a CA in the bundle was refused: %v", err)
+	}
+	// The node still commits with the rotated certificate.
 	createPlan(t, n1, "after-rotation")
 }

@@ -24,9 +24,10 @@ func certs(t *testing.T, args ...string) {
 	}
 }
 
-// secureArgs are the flags of node id with the files of dir.
+// secureArgs are the TLS and gossip key flags of node id with the files
+// of dir.
 func secureArgs(dir, id string) []string {
-	return []string{"--node-id", id,
+	return []string{
 		"--tls-ca", filepath.Join(dir, "ca.crt"),
 		"--tls-cert", filepath.Join(dir, id+".crt"),
 		"--tls-key", filepath.Join(dir, id+".key"),
@@ -49,7 +50,7 @@ func TestSecurityOutsiderRefused(t *testing.T) {
 	certs(t, "init", "--dir", outDir)
 	certs(t, "node", "--dir", outDir, "--id", "n9")
 
-	n1 := startGateway(t, filepath.Join(root, "n1"), secureArgs(pkiDir, "n1")...)
+	n1 := startGateway(t, filepath.Join(root, "n1"), append(secureArgs(pkiDir, "n1"), "--node-id", "n1")...)
 	if !strings.Contains(n1.logs.String(), "mutual TLS on Raft and gRPC") {
 		t.Fatalf("n1 does not say its transport is secure:\n%s", n1.logs.String())
 	}
@@ -101,12 +102,13 @@ func TestSecurityOutsiderRefused(t *testing.T) {
 
 	// Gossip: the outsider's node, the public binary with its own files,
 	// cannot join.
-	n9 := launch(t, append(loopbackArgs(filepath.Join(root, "n9")), append(secureArgs(outDir, "n9"), "--join", n1.listening["gossip"])...), nil)
+	n9 := launch(t, append(loopbackArgs(filepath.Join(root, "n9")), append(secureArgs(outDir, "n9"), "--node-id", "n9", "--join", n1.listening["gossip"])...), nil)
 	eventually(t, 30*time.Second, "the outsider to fail its join", func() bool {
 		return strings.Contains(n9.logs.String(), "cannot join the cluster")
 	})
 
-	// A node with the cluster's files joins as a voter.
+	// A node with the cluster's files joins as a voter; without
+	// --node-id, its fresh data dir takes the id its certificate names.
 	n2 := startGateway(t, filepath.Join(root, "n2"), append(secureArgs(pkiDir, "n2"), "--join", n1.listening["gossip"])...)
 	eventually(t, 30*time.Second, "n2 to be a voter", func() bool {
 		v, ok := n1.cluster()
@@ -118,8 +120,8 @@ func TestSecurityOutsiderRefused(t *testing.T) {
 			t.Fatalf("the outsider is a member: %+v", v)
 		}
 	}
-	if v2, ok := n2.cluster(); !ok || v2.Leader == "" {
-		t.Fatalf("n2 knows no leader: %+v", v2)
+	if v2, ok := n2.cluster(); !ok || v2.Leader == "" || v2.NodeID != "n2" {
+		t.Fatalf("n2 knows no leader or is not n2: %+v", v2)
 	}
 
 	// Each refusal logged once for the address, though tried twice.

@@ -18,7 +18,10 @@
 //     stamps), catchup.go, datadir.go and perms.go (the data dir);
 //   - membership and transport: gossip.go, reconcile.go (the pure
 //     membership decision), membership.go (its executor, bootstrap,
-//     seats), grpc.go, stream.go.
+//     seats), grpc.go, stream.go; tls.go (mutual TLS on Raft and gRPC,
+//     certificates read again when their files change, refusals logged
+//     once per address) and gossipkey.go (the gossip keyring from its
+//     file).
 //
 // Read DESIGN.md for the invariants and why the package is shaped so.
 package cluster

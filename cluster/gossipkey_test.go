@@ -12,10 +12,10 @@ import (
 )
 
 // TestSecurityGossipKeyRotation rotates the gossip key through the key
-// file, as the README says, without a restart: add the new key (here
-// first, so it is used at once), then remove the old one. A member with
-// only the new key joins once it is installed; one with only the old key
-// cannot once it is removed; the cluster keeps committing.
+// file, as the README says, without a restart: add the new key as a second
+// line, make it the first, remove the old line. A member with only the new
+// key joins once it is in use; one with only the old key cannot once it
+// is removed; the cluster commits at every step.
 func TestSecurityGossipKeyRotation(t *testing.T) {
 	p := newTestPKI(t, "cluster")
 	tc := newTestCluster(t)
@@ -68,20 +68,25 @@ func TestSecurityGossipKeyRotation(t *testing.T) {
 			return true
 		}
 	}
-	old := base64.StdEncoding.EncodeToString(oldKeys[0])
-	writeFile(t, p.gossip, append(newLine, []byte(old+"\n")...))
+	old := []byte(base64.StdEncoding.EncodeToString(oldKeys[0]) + "\n")
+	// Add the new key.
+	writeFile(t, p.gossip, append(append([]byte{}, old...), newLine...))
+	waitFor(t, 10*time.Second, installed(oldKeys[0], 2))
+	createPlan(t, n1, "key-added")
+	// Use it.
+	writeFile(t, p.gossip, append(append([]byte{}, newLine...), old...))
 	waitFor(t, 10*time.Second, installed(newKeys[0], 2))
 	if err := join("probe-new", newKeys); err != nil {
 		t.Fatalf("a member with the new key cannot join: %v", err)
 	}
-	createPlan(t, tc.leader(), "during-rotation")
-
+	createPlan(t, n1, "key-used")
+	// Remove the old one.
 	writeFile(t, p.gossip, newLine)
 	waitFor(t, 10*time.Second, installed(newKeys[0], 1))
 	if err := join("probe-old", oldKeys); err == nil {
 		t.Fatal("a member with the removed key joined")
 	}
-	createPlan(t, tc.leader(), "after-rotation")
+	createPlan(t, n1, "key-removed")
 	if m, ok := n1.gossip.Member("n2"); !ok || m.State != "alive" {
 		t.Fatalf("n2 as n1 sees it after the rotation: %+v", m)
 	}

@@ -127,8 +127,8 @@ func secureCluster(t *testing.T, p *testPKI) (*testCluster, *logBuffer) {
 // TestSecurityOutsiderRefused runs three nodes with mutual TLS and an
 // encrypted gossip from a test CA. An outsider with a CA of its own (and
 // its own gossip key) is refused at the TLS handshake by gRPC Apply and
-// Status and by Raft (a term+1 heartbeat does not reach Raft: the leader
-// keeps its term), cannot join gossip, and each refusal is logged once per
+// Status and by Raft (a term+1 heartbeat does not reach Raft: no node
+// follows the outsider), cannot join gossip, and each refusal is logged once per
 // address. A fourth node with a certificate of the cluster CA joins as a
 // voter.
 func TestSecurityOutsiderRefused(t *testing.T) {
@@ -181,7 +181,8 @@ func TestSecurityOutsiderRefused(t *testing.T) {
 	// Raft: a term+1 heartbeat, through a Raft transport with the
 	// outsider's certificate, checking the node's against its CA and then
 	// trusting any.
-	leader := tc.leader()
+	var leader *Node
+	waitFor(t, 10*time.Second, func() bool { leader = tc.leader(); return leader != nil })
 	term, _ := strconv.ParseUint(leader.raft.Stats()["term"], 10, 64)
 	stream, err := listenStream("127.0.0.1:0", "", bad, newRefusals(discardLogger(), time.Now))
 	if err != nil {
@@ -203,8 +204,12 @@ func TestSecurityOutsiderRefused(t *testing.T) {
 		}
 		t.Logf("outsider term+1 heartbeat: %v", err)
 	}
-	if !leader.IsLeader() || leader.raft.Stats()["term"] != strconv.FormatUint(term, 10) {
-		t.Fatalf("the leader followed the outsider: state %s term %s (was %d)", leader.raft.State(), leader.raft.Stats()["term"], term)
+	// No node follows the outsider. (The term is not compared: with
+	// test timings under -race, nodes hold elections of their own.)
+	for _, n := range tc.nodes {
+		if addr, id := n.raft.LeaderWithID(); id == "n9" || addr == raft.ServerAddress(stream.Addr().String()) {
+			t.Fatalf("%s follows the outsider", n.ID())
+		}
 	}
 
 	// Gossip: a memberlist with the outsider's key cannot join.

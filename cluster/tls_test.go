@@ -197,7 +197,7 @@ func TestSecurityOutsiderRefused(t *testing.T) {
 		var out raft.AppendEntriesResponse
 		err = tr.AppendEntries(raft.ServerID(leader.ID()), raft.ServerAddress(leader.RaftAddr()), &raft.AppendEntriesRequest{
 			RPCHeader: raft.RPCHeader{ID: []byte("n9"), Addr: []byte(stream.Addr().String())},
-			Term:      term + 1, Leader: []byte(stream.Addr().String()),
+			Term:      term + 1,
 		}, &out)
 		if err == nil {
 			t.Fatal("outsider's heartbeat was answered")

@@ -182,14 +182,24 @@ func FuzzPatch(f *testing.F) {
 				t.Fatalf("PATCH %s %s refused (%d %s) but the ledger changed", url, body, r.code, r.body)
 			}
 		case r.code == 200:
-			if g := e.do("GET", strings.TrimSuffix(url, "/usage"), nil); g.code != 200 {
+			g := e.do("GET", strings.TrimSuffix(url, "/usage"), nil)
+			if g.code != 200 {
 				t.Fatalf("after PATCH %s %s: GET answers %d %s", url, body, g.code, g.body)
+			}
+			// The answer to a PATCH is what a GET reads back.
+			if !strings.HasSuffix(url, "/usage") && !jsonEqual(r.body, g.body) {
+				t.Fatalf("PATCH %s %s answered\n%s\nbut GET reads\n%s", url, body, r.body, g.body)
 			}
 			checkFuzzConfig(t, e.store.Config())
 		default:
 			t.Fatalf("PATCH %s %s: status %d %s", url, body, r.code, r.body)
 		}
 	})
+}
+
+func jsonEqual(a, b []byte) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
 }
 
 func ledgersEqual(a, b []*pb.KeyLedger) bool {

@@ -216,6 +216,10 @@ func TestContentTypeRequired(t *testing.T) {
 	if r := e.do("GET", "/apikeys", nil, "Content-Type", "text/plain"); r.code != 200 {
 		t.Errorf("GET with text/plain: %d %s", r.code, r.body)
 	}
+	id := e.must("POST", "/apikeys", nil, 201)["id"].(string)
+	if r := e.do("DELETE", "/apikeys/"+id, nil, "Content-Type", ""); r.code != 202 {
+		t.Errorf("DELETE without a type: %d %s", r.code, r.body)
+	}
 	// An unknown route stays 404, a wrong method 405: the type is checked
 	// only where a handler would run.
 	wantError(t, e.do("POST", "/nope", "x", "Content-Type", "text/plain"), 404, "NotFoundException", "*")

@@ -22,7 +22,7 @@ func TestClusterStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/cluster", nil))
+	srv.ServeHTTP(rec, localRequest(http.MethodGet, "/cluster", nil))
 	if got := strings.TrimSpace(rec.Body.String()); rec.Code != 200 || got != `{"leader":"n1","members":[{"id":"n1"}]}` {
 		t.Fatalf("GET /cluster = %d %q", rec.Code, rec.Body.String())
 	}

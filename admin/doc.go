@@ -3,6 +3,8 @@
 // and API keys, so the AWS SDKs and CLI work against it with an endpoint
 // override (BaseEndpoint, AWS_ENDPOINT_URL or --endpoint-url). Requests are
 // not signed-checked: put the admin listener where only operators reach it.
+// The guards under "Browsers" keep a web page in an operator's browser from
+// using it.
 //
 // The package reads the configuration from a Store (the cluster's state,
 // an immutable value per change) and changes it only by proposing Raft
@@ -66,7 +68,8 @@
 // MethodNotAllowedException with Allow. Path parameters are matched after
 // unescaping, so an identifier holding "/" (%2F) names no object: 404.
 //
-// Bodies are read whatever their Content-Type, up to 1 MiB (larger: 413 with
+// Bodies are read up to 1 MiB, once their Content-Type passed the check under
+// "Browsers" (larger: 413 with
 // x-amzn-ErrorType BadRequestException, so SDKs raise their BadRequest
 // error). JSON is strict: malformed text, anything after the value, unknown
 // or differently cased field names, duplicate names, nesting deeper than 32
@@ -96,6 +99,39 @@
 // allowed only as a stage's method settings key. Caps, set well above the
 // original's small defaults: 200 method throttles per plan stage, 200 method
 // settings and 100 variables per stage, 500 operations per PATCH.
+//
+// # Browsers
+//
+// A page on another site can make a browser send, without asking the server
+// first (a CORS preflight, which this API never grants), only GET, HEAD and
+// POST with a Content-Type of text/plain, application/x-www-form-urlencoded
+// or multipart/form-data, or none; a page whose DNS name was rebound to this
+// host reaches the API as its own origin, with its own name in Host. So:
+//
+//   - A request whose Host is not one of the API's own is answered 403
+//     ForbiddenException (x-amzn-ErrorType, {"message":...}) before anything
+//     else: no route runs, no key value is read and nothing changes
+//     (TestHostAllowlistDefault); metrics count it under the route label
+//     "refused" (TestHostAllowlistDefault). The API's own: the address of the listener
+//     the request came in on, and localhost, 127.0.0.1 and [::1] on that
+//     listener's port, in any case, with or without a trailing dot; a Host
+//     without a port means 80 (443 over TLS) (TestHostAllowlistDefault).
+//     Config.AllowedHosts adds names and addresses on any port, name:port
+//     on that port only, and "*" for any Host (TestHostAllowlistConfigured);
+//     entries that cannot be a host are refused by Validate
+//     (TestHostAllowlistValidate). A handler called directly, not through
+//     net/http, has no listener: only the loopback names pass.
+//   - POST, PUT and PATCH must carry a JSON Content-Type (application/json,
+//     application/x-amz-json-1.0 or 1.1, parameters such as charset
+//     allowed), with or without a body; the key import (POST /apikeys with
+//     mode=import) text/csv or application/octet-stream (the AWS SDK for Go
+//     v2), or no Content-Type on a request with X-Amz-Date (the AWS CLI
+//     signs it and sends no type). Anything else is answered 415 with
+//     x-amzn-ErrorType BadRequestException, so the SDKs raise their
+//     BadRequest error, and changes nothing (TestContentTypeRequired). The
+//     type is checked only on a route that exists, after 404 and 405. GET
+//     and DELETE need none. The AWS SDK for Go v2 and the AWS CLI pass both
+//     checks unchanged (TestAWSSDKCompatibility, TestAWSCLICompatibility).
 //
 // # Quota periods and offset
 //

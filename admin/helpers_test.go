@@ -91,8 +91,18 @@ func (r resp) json(t *testing.T) map[string]any {
 	return m
 }
 
+// localRequest is a request as a local client sends it: to 127.0.0.1
+// (httptest.NewRequest names example.com, a Host the API refuses).
+func localRequest(method, target string, body io.Reader) *http.Request {
+	req := httptest.NewRequest(method, target, body)
+	req.Host = "127.0.0.1:9090"
+	return req
+}
+
 // do sends a request. body is sent as is when it is a string or []byte,
-// else as JSON. hdr is pairs of header names and values.
+// else as JSON. Writes carry Content-Type application/json (text/csv for
+// the key import), as the SDKs send them; hdr is pairs of header names and
+// values, set after (an empty value removes the header).
 func (e *env) do(method, path string, body any, hdr ...string) resp {
 	e.t.Helper()
 	var rd io.Reader
@@ -109,11 +119,18 @@ func (e *env) do(method, path string, body any, hdr ...string) resp {
 		}
 		rd = bytes.NewReader(j)
 	}
-	req := httptest.NewRequest(method, path, rd)
-	if body != nil {
+	req := localRequest(method, path, rd)
+	switch {
+	case strings.Contains(path, "mode=import"):
+		req.Header.Set("Content-Type", "text/csv")
+	case body != nil || method == http.MethodPost || method == http.MethodPatch || method == http.MethodPut:
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i+1] == "" {
+			req.Header.Del(hdr[i])
+			continue
+		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	w := httptest.NewRecorder()

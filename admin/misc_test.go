@@ -40,10 +40,10 @@ func TestTwoServersShareARegistry(t *testing.T) {
 		t.Fatalf("second server on the same registry: %v", err)
 	}
 	for _, s := range []*Server{a, b} {
-		s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/account", nil))
+		s.ServeHTTP(httptest.NewRecorder(), localRequest("GET", "/account", nil))
 	}
 	w := httptest.NewRecorder()
-	a.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	a.ServeHTTP(w, localRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(w.Result().Body)
 	if !strings.Contains(string(body), `tollgate_admin_requests_total{code="200",route="GET /account"} 2`) {
 		t.Fatalf("shared metrics do not add up:\n%s", body)
@@ -54,7 +54,7 @@ func TestTwoServersShareARegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	w = httptest.NewRecorder()
-	c.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	c.ServeHTTP(w, localRequest("GET", "/metrics", nil))
 	if w.Code != 200 {
 		t.Fatalf("metrics without a registry: %d", w.Code)
 	}

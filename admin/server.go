@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"path"
@@ -53,12 +54,24 @@ type Config struct {
 	// Progress, when set, gives the Raft indexes /healthz shows: the last
 	// one this node applied and the one it must reach to be ready.
 	Progress func() (applied, target uint64)
+	// AllowedHosts are the Host header values the API answers besides its
+	// own: the address of the listener a request came in on, and
+	// localhost, 127.0.0.1 and [::1] on the listener's port. Each is a
+	// name or an address, any port, or with ":port", that port only; "*"
+	// accepts any Host. Any other Host is answered 403 ForbiddenException
+	// and nothing runs (a DNS-rebinding page names its own host).
+	AllowedHosts []string
 }
 
 // Validate reports whether the configuration can build a Server.
 func (c Config) Validate() error {
 	if c.Store == nil {
 		return errors.New("admin: Config.Store is required")
+	}
+	for _, h := range c.AllowedHosts {
+		if err := CheckAllowedHost(h); err != nil {
+			return fmt.Errorf("admin: Config.AllowedHosts: %w", err)
+		}
 	}
 	return nil
 }
@@ -75,6 +88,8 @@ type Server struct {
 	cluster  func() any
 	ready    func() bool
 	progress func() (applied, target uint64)
+	// allowedHosts are Config.AllowedHosts, parsed.
+	allowedHosts []hostRule
 }
 
 // New builds a Server from a validated Config.
@@ -84,6 +99,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{store: cfg.Store, now: cfg.Now, log: cfg.Logger, reg: cfg.Registry, cluster: cfg.ClusterStatus,
 		ready: cfg.Ready, progress: cfg.Progress}
+	for _, h := range cfg.AllowedHosts {
+		rule, _ := parseHostRule(h) // checked by Validate
+		s.allowedHosts = append(s.allowedHosts, rule)
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -184,7 +203,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	_, pattern := s.mux.Handler(r)
 	route := pattern
+	typeErr := checkContentType(r, pattern)
 	switch {
+	case !s.hostAllowed(r):
+		// Before anything else: a page that rebound its name to this
+		// host must learn nothing, not even which routes exist.
+		route = "refused"
+		s.writeError(rec, r, hostRefused(r))
 	case !canonicalPath(r.URL.EscapedPath()) || (pattern != "" && !s.patterns[pattern]):
 		// ServeMux would redirect to the cleaned path (with an HTML body);
 		// the API answers in its own shape instead. (For some redirects the
@@ -194,6 +219,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case pattern == "":
 		route = "unmatched"
 		s.unmatched(rec, r)
+	case typeErr != nil:
+		// Before readiness: a refused body is refused on every node alike.
+		s.writeError(rec, r, typeErr)
 	case !s.isReady() && !ungated[pattern]:
 		s.writeError(rec, r, unavailable("This node has not caught up with the cluster since it started; retry shortly or ask another node"))
 	default:

@@ -61,7 +61,7 @@ func TestItem11DockerClusterRestartsOnANewSubnet(t *testing.T) {
 				"-v", volumes[i]+":/data", image,
 				"serve", "--data-dir", "/data", "--node-id", fmt.Sprintf("n%d", i+1), "--advertise-addr", ip,
 				"--bootstrap-expect", "3", "--join", subnet+".11:7946",
-				"--admin-listen", "0.0.0.0:9090", "--admin-insecure", "--cluster-insecure", "--raft-fast")
+				"--admin-listen", "0.0.0.0:9090", "--admin-insecure", "--cluster-insecure", "--admin-host", "127.0.0.1", "--raft-fast")
 			name := names[i]
 			t.Cleanup(func() {
 				if t.Failed() {

@@ -260,7 +260,8 @@ func (r apiResp) JSON(t *testing.T) map[string]any {
 }
 
 // admin sends one admin API request; body may be nil, a string or a value
-// encoded as JSON.
+// encoded as JSON. It is sent as application/json, or text/csv to the key
+// import.
 func (g *gateway) admin(method, path string, body any) apiResp {
 	g.t.Helper()
 	var rd io.Reader
@@ -280,6 +281,9 @@ func (g *gateway) admin(method, path string, body any) apiResp {
 		g.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if strings.Contains(path, "mode=import") {
+		req.Header.Set("Content-Type", "text/csv") // a key file, as the import requires
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		g.t.Fatalf("%s %s: %v", method, path, err)

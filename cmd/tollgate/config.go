@@ -16,17 +16,22 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/tollgate/tollgate/admin"
 )
 
 // serveConfig is everything `tollgate serve` reads from flags, the config
 // file (--config) and TOLLGATE_* environment variables, in that order of
 // precedence.
 type serveConfig struct {
-	NodeID          string
-	DataDir         string
-	Listen          string
-	AdminListen     string
-	AdminInsecure   bool
+	NodeID        string
+	DataDir       string
+	Listen        string
+	AdminListen   string
+	AdminInsecure bool
+	// AdminHosts are the Host values the admin API answers besides its
+	// listen address and localhost (admin.Config.AllowedHosts).
+	AdminHosts      []string
 	RaftListen      string
 	GRPCListen      string
 	GossipListen    string
@@ -64,6 +69,7 @@ func addServeFlags(fs *pflag.FlagSet) {
 	fs.String("data-dir", "./tollgate-data", "where Raft's log, snapshots and the node id live")
 	fs.String("listen", ":8080", "data plane listen address (port 0 picks a free port)")
 	fs.String("admin-listen", "127.0.0.1:9090", "admin API listen address")
+	fs.StringSlice("admin-host", nil, "a name or address (optionally :port) the admin API also answers as, e.g. behind a proxy or a published container port; repeatable or comma-separated, \"*\" for any. Other Host headers get 403 [its listen address, and localhost, 127.0.0.1 and [::1] on its port]")
 	fs.Bool("admin-insecure", false, "allow a non-loopback --admin-listen although the admin API has no authentication yet")
 	fs.String("raft-listen", "", "Raft listen address [127.0.0.1:7000; :7000 with TLS or --cluster-insecure]")
 	fs.String("grpc-listen", "", "node-to-node gRPC listen address [127.0.0.1:7001; :7001 with TLS or --cluster-insecure]")
@@ -116,6 +122,7 @@ func loadServeConfig(fs *pflag.FlagSet) (*serveConfig, error) {
 		Listen:          v.GetString("listen"),
 		AdminListen:     v.GetString("admin-listen"),
 		AdminInsecure:   v.GetBool("admin-insecure"),
+		AdminHosts:      splitList(v.GetStringSlice("admin-host")),
 		RaftListen:      v.GetString("raft-listen"),
 		GRPCListen:      v.GetString("grpc-listen"),
 		GossipListen:    v.GetString("gossip-listen"),
@@ -216,6 +223,11 @@ func (c *serveConfig) validate() error {
 	}
 	if c.MaxClockSkew <= 0 {
 		errs = append(errs, fmt.Errorf("--max-clock-skew must be positive, got %s", c.MaxClockSkew))
+	}
+	for _, h := range c.AdminHosts {
+		if err := admin.CheckAllowedHost(h); err != nil {
+			errs = append(errs, fmt.Errorf("--admin-host %q: want a name or an address, optionally with :port ([::1]:9090 for IPv6), or \"*\"", h))
+		}
 	}
 	if err := checkAdminExposure(c.AdminListen, c.AdminInsecure); err != nil {
 		errs = append(errs, err)

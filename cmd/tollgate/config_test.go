@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -58,5 +61,53 @@ func TestClusterExposure(t *testing.T) {
 	}
 	if c.TLSCA != "ca.crt" || c.TLSCert != "n1.crt" || c.TLSKey != "n1.key" || c.GossipKey != "gossip.key" || c.RaftListen != ":7000" {
 		t.Fatalf("TLS from the environment: %+v", c)
+	}
+}
+
+// TestAdminHostSources reads --admin-host from flags (repeated or
+// comma-separated), the environment and the config file, as every flag.
+func TestAdminHostSources(t *testing.T) {
+	c, err := parseServe(t, "--admin-host", "admin.example.com", "--admin-host", "10.0.0.5:9090,[::1]:8443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"admin.example.com", "10.0.0.5:9090", "[::1]:8443"}; !slices.Equal(c.AdminHosts, want) {
+		t.Fatalf("flags: %q, want %q", c.AdminHosts, want)
+	}
+
+	t.Setenv("TOLLGATE_ADMIN_HOST", "a.example,b.example:1")
+	c, err = parseServe(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a.example", "b.example:1"}; !slices.Equal(c.AdminHosts, want) {
+		t.Fatalf("env: %q, want %q", c.AdminHosts, want)
+	}
+	os.Unsetenv("TOLLGATE_ADMIN_HOST")
+
+	file := filepath.Join(t.TempDir(), "tollgate.yaml")
+	if err := os.WriteFile(file, []byte("admin-host: [\"gw.internal\", \"gw.internal:9443\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = parseServe(t, "--config", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"gw.internal", "gw.internal:9443"}; !slices.Equal(c.AdminHosts, want) {
+		t.Fatalf("file: %q, want %q", c.AdminHosts, want)
+	}
+
+	c, err = parseServe(t)
+	if err != nil || len(c.AdminHosts) != 0 {
+		t.Fatalf("default: %q %v, want none", c.AdminHosts, err)
+	}
+}
+
+func TestAdminHostRefusesGarbage(t *testing.T) {
+	for _, h := range []string{"http://admin.example.com", "a b", "x:0", "::1"} {
+		_, err := parseServe(t, "--admin-host", h)
+		if err == nil || !strings.Contains(err.Error(), "--admin-host") {
+			t.Errorf("--admin-host %q: %v, want an error naming the flag", h, err)
+		}
 	}
 }

@@ -182,7 +182,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerClusterMetrics(reg, node, pool)
 	adminSrv, err := admin.New(admin.Config{
-		Store: node, Registry: reg, Logger: log,
+		Store: node, Registry: reg, Logger: log, AllowedHosts: cfg.AdminHosts,
 		ClusterStatus: func() any { return node.ClusterStatus() },
 		Ready:         node.CaughtUp,
 		Progress: func() (uint64, uint64) {

@@ -450,3 +450,70 @@ func TestSharesThroughTheLeader(t *testing.T) {
 	})
 	t.Logf("n1 %.3f n2 %.3f n3 %.3f", books["n1"].Share(simKey).Held(), busy.Held(), books["n3"].Share(simKey).Held())
 }
+
+// TestShareLeaderDividesANewThrottleEvenly: the first node to ask for a
+// throttle no node holds gets an even part, not nearly all of it, while
+// the others' first requests are on their way; after shareWarmup demand
+// decides.
+func TestShareLeaderDividesANewThrottleEvenly(t *testing.T) {
+	l := newShareLeader(shareIdle)
+	now := time.Unix(1_800_000_000, 0)
+	live := []string{"a", "b", "c"}
+	seq := map[string]uint64{}
+	ask := func(node string, demand, held float64) float64 {
+		seq[node]++
+		req := &pb.ShareRequest{NodeId: node, Incarnation: 1, Seq: seq[node]}
+		if demand >= 0 {
+			req.Items = []*pb.ShareItem{{Id: simKey, Demand: demand, Held: held}}
+		}
+		resp, err := l.exchange(req, live, 1, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range resp.Shares {
+			if s.Id == simKey {
+				return s.Share
+			}
+		}
+		return -1 // no answer for the throttle: a cold share stays cold
+	}
+	ask("b", -1, 0) // every node has spoken in this term
+	ask("c", -1, 0)
+	if got := ask("a", 100, 0); got < 0.33 || got > 0.34 {
+		t.Fatalf("the first node to ask a new throttle got %v, want a third", got)
+	}
+	if got := ask("b", 0, 0); got < 0.33 || got > 0.34 {
+		t.Fatalf("the second node got %v, want a third", got)
+	}
+	now = now.Add(shareWarmup + time.Second)
+	ask("b", -1, 0) // b no longer meets the throttle
+	ask("c", -1, 0)
+	for range 3 {
+		ask("a", 100, 1.0/3)
+	}
+	if got := ask("a", 100, 1.0/3); got < 0.9 {
+		t.Fatalf("after the warm-up the only busy node holds %v, want most of it", got)
+	}
+}
+
+// TestShareLeaderLeavesAColdShareCold: with nothing free for a node that
+// holds nothing (others hold it all and have not said they hold less),
+// the leader sends it no share, so the node's share stays cold and its
+// requests wait instead of being refused.
+func TestShareLeaderLeavesAColdShareCold(t *testing.T) {
+	l := newShareLeader(shareIdle)
+	now := time.Unix(1_800_000_000, 0)
+	live := []string{"a", "b"}
+	if _, err := l.exchange(&pb.ShareRequest{NodeId: "a", Incarnation: 1, Seq: 1, Items: []*pb.ShareItem{{Id: simKey, Demand: 100, Held: 1}}}, live, 1, now); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := l.exchange(&pb.ShareRequest{NodeId: "b", Incarnation: 1, Seq: 1, Items: []*pb.ShareItem{{Id: simKey, Demand: 100}}}, live, 1, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range resp.Shares {
+		if s.Id == simKey {
+			t.Fatalf("b, with nothing free, was sent %v", s.Share)
+		}
+	}
+}

@@ -69,13 +69,17 @@ func (n *Node) CalendarOffset() time.Duration { return time.Duration(n.cal.offse
 // ledgerNow is the time this node stamps into the log when it leads.
 func (n *Node) ledgerNow() time.Time { return n.cfg.Now().Add(n.CalendarOffset()) }
 
-// clockLoop measures the voters' clocks every ClockProbe.
-func (n *Node) clockLoop() {
+// every runs f every d until the node stops (at once too when now is
+// set). The caller has added it to n.wg.
+func (n *Node) every(d time.Duration, now bool, f func()) {
 	defer n.wg.Done()
-	t := time.NewTicker(n.cfg.ClockProbe)
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
-		n.probeClocks()
+		if now {
+			f()
+		}
+		now = true
 		select {
 		case <-n.stop:
 			return

@@ -41,10 +41,7 @@ func waitCaughtUpWith(t *testing.T, n *Node, plans ...string) {
 // afterwards is caught up only with the leader's state.
 func TestScenario12RestartedNodeIsNotCaughtUpWithoutLeader(t *testing.T) {
 	tc := newTestCluster(t)
-	n1 := tc.start("n1", 3)
-	tc.start("n2", 3, n1.GossipAddr())
-	tc.start("n3", 3, n1.GossipAddr())
-	eventually(t, 15*time.Second, func() bool { return len(tc.voters()) == 3 }, "three voters")
+	n1 := tc.startThree()
 	plans := []string{"p1", "p2", "p3"}
 	for _, id := range plans {
 		createPlan(t, tc.leader(), id)

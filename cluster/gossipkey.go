@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/tollgate/tollgate/pki"
 )
@@ -26,26 +25,12 @@ func readGossipKeys(path string) ([][]byte, fileStamp, error) {
 	return keys, st, nil
 }
 
-// gossipKeyLoop reads the gossip key file again when it changes and makes
-// memberlist's keyring match it: every key in the file is accepted, the
-// first one encrypts, keys no longer in the file are dropped. Rotation:
-// add the new key as a second line on every node, then make it the first
-// line on every node, then remove the old line.
-func (n *Node) gossipKeyLoop() {
-	defer n.wg.Done()
-	t := time.NewTicker(n.cfg.KeyReloadInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.stop:
-			return
-		case <-t.C:
-		}
-		n.reloadGossipKeys()
-	}
-}
-
-// reloadGossipKeys applies the key file if it changed since last read.
+// reloadGossipKeys, run every KeyReloadInterval, reads the gossip key file
+// again when it changed since it was last read and makes memberlist's
+// keyring match it: every key in the file is accepted, the first one
+// encrypts, keys no longer in the file are dropped. Rotation: add the new
+// key as a second line on every node, then make it the first line on
+// every node, then remove the old line.
 func (n *Node) reloadGossipKeys() {
 	st, err := stampOf(n.cfg.GossipKeyFile)
 	if err != nil || st == n.keyStamp {

@@ -42,16 +42,7 @@ func TestSecurityGossipKeyRotation(t *testing.T) {
 	// join tries to join n1 as a member holding only keys.
 	join := func(name string, keys [][]byte) error {
 		t.Helper()
-		mc, err := gossipConfig(name, "127.0.0.1:0", "127.0.0.1", FastGossipTimings(), keys, &bytes.Buffer{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ml, err := memberlist.Create(mc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ml.Shutdown()
-		_, err = ml.Join([]string{n1.GossipAddr()})
+		_, err := gossipJoin(t, name, keys, n1.GossipAddr())
 		return err
 	}
 	if err := join("probe-new", newKeys); err == nil {
@@ -90,4 +81,20 @@ func TestSecurityGossipKeyRotation(t *testing.T) {
 	if m, ok := n1.gossip.Member("n2"); !ok || m.State != "alive" {
 		t.Fatalf("n2 as n1 sees it after the rotation: %+v", m)
 	}
+}
+
+// gossipJoin starts a memberlist named name holding only keys, tries to
+// join addr with it, and shuts it down: how many it contacted, and why not.
+func gossipJoin(t *testing.T, name string, keys [][]byte, addr string) (int, error) {
+	t.Helper()
+	mc, err := gossipConfig(name, "127.0.0.1:0", "127.0.0.1", FastGossipTimings(), keys, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ml.Shutdown()
+	return ml.Join([]string{addr})
 }

@@ -39,10 +39,7 @@ func TestGroupCommitKeepsEachBatchsRequestID(t *testing.T) {
 
 func TestFollowersBatchesGroup(t *testing.T) {
 	tc := newTestCluster(t)
-	n1 := tc.start("n1", 3)
-	tc.start("n2", 3, n1.GossipAddr())
-	tc.start("n3", 3, n1.GossipAddr())
-	waitFor(t, 15*time.Second, func() bool { return len(tc.voters()) == 3 })
+	tc.startThree()
 
 	// Batches sent at once from every node all apply, each once, however
 	// the leader groups them.

@@ -17,13 +17,7 @@ import (
 // new address, its own included.
 func TestItem11WholeClusterRestartsOnNewAddresses(t *testing.T) {
 	tc := newTestCluster(t)
-	n1 := tc.start("n1", 3)
-	tc.start("n2", 3, n1.GossipAddr())
-	tc.start("n3", 3, n1.GossipAddr())
-	waitFor(t, 15*time.Second, func() bool {
-		v := tc.voters()
-		return v["n1"] == "voter" && v["n2"] == "voter" && v["n3"] == "voter"
-	})
+	n1 := tc.startThree()
 	createPlan(t, tc.leader(), "before-restart")
 
 	old := map[string]string{}
@@ -89,13 +83,7 @@ func TestItem11WholeClusterRestartsOnNewAddresses(t *testing.T) {
 // it has caught up.
 func TestItem14WipedDataDirGetsANewSeat(t *testing.T) {
 	tc := newTestCluster(t)
-	n1 := tc.start("n1", 3)
-	tc.start("n2", 3, n1.GossipAddr())
-	tc.start("n3", 3, n1.GossipAddr())
-	waitFor(t, 15*time.Second, func() bool {
-		v := tc.voters()
-		return v["n1"] == "voter" && v["n2"] == "voter" && v["n3"] == "voter"
-	})
+	tc.startThree()
 	leader := tc.leader()
 	createPlan(t, leader, "before-wipe")
 	var victim *Node

@@ -67,6 +67,20 @@ func (tc *testCluster) start(id string, expect int, join ...string) *Node {
 	return n
 }
 
+// startThree starts n1, n2 and n3 (expecting three, joining n1) and waits
+// until all three are voters; it returns n1.
+func (tc *testCluster) startThree() *Node {
+	tc.t.Helper()
+	n1 := tc.start("n1", 3)
+	tc.start("n2", 3, n1.GossipAddr())
+	tc.start("n3", 3, n1.GossipAddr())
+	waitFor(tc.t, 15*time.Second, func() bool {
+		v := tc.voters()
+		return v["n1"] == "voter" && v["n2"] == "voter" && v["n3"] == "voter"
+	})
+	return n1
+}
+
 func (tc *testCluster) leader() *Node {
 	for _, n := range tc.nodes {
 		if n.IsLeader() {
@@ -170,10 +184,7 @@ func TestClusterFormsReplicatesForwardsAndHeals(t *testing.T) {
 
 func TestClusterAddsAFourthAndReapsTheDead(t *testing.T) {
 	tc := newTestCluster(t)
-	n1 := tc.start("n1", 3)
-	tc.start("n2", 3, n1.GossipAddr())
-	tc.start("n3", 3, n1.GossipAddr())
-	waitFor(t, 15*time.Second, func() bool { return len(tc.voters()) == 3 })
+	n1 := tc.startThree()
 
 	// A fourth node with --join only becomes a voter by itself.
 	n4 := tc.start("n4", 1, n1.GossipAddr())
@@ -202,10 +213,7 @@ func TestClusterAddsAFourthAndReapsTheDead(t *testing.T) {
 
 func TestClusterNeverReapsBelowQuorum(t *testing.T) {
 	tc := newTestCluster(t)
-	n1 := tc.start("n1", 3)
-	tc.start("n2", 3, n1.GossipAddr())
-	tc.start("n3", 3, n1.GossipAddr())
-	waitFor(t, 15*time.Second, func() bool { return len(tc.voters()) == 3 })
+	tc.startThree()
 	leader := tc.leader()
 	// Both followers die: removing either would leave one live voter of
 	// two, below quorum, so neither is removed.

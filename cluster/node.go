@@ -384,7 +384,7 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 	}
 	n.addrs.g.Store(n.gossip)
 	n.wg.Add(5)
-	go n.clockLoop()
+	go n.every(n.cfg.ClockProbe, true, n.probeClocks) // the voters' clocks (calendar.go)
 	go n.watchCaughtUp()
 	go n.joinLoop()
 	go n.reconcileLoop()
@@ -395,7 +395,7 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 	}
 	if n.keyring != nil {
 		n.wg.Add(1)
-		go n.gossipKeyLoop()
+		go n.every(n.cfg.KeyReloadInterval, false, n.reloadGossipKeys)
 	}
 	return n, nil
 }

@@ -29,6 +29,9 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// count is how many times sub was written.
+func (s *syncBuffer) count(sub string) int { return strings.Count(s.String(), sub) }
+
 // TestDataDirIsPrivate opens a node on a data dir left 0755 with a 0644
 // raft.db and a 0755 snapshots dir, takes a snapshot, and checks that
 // every directory under the data dir is 0700 and every file 0600, and

@@ -20,13 +20,7 @@ import (
 // applies, so the refusal is the FSM's.
 func TestSecurityForgedCommandRefused(t *testing.T) {
 	tc := newTestCluster(t)
-	n1 := tc.start("n1", 3)
-	tc.start("n2", 3, n1.GossipAddr())
-	tc.start("n3", 3, n1.GossipAddr())
-	waitFor(t, 15*time.Second, func() bool {
-		v := tc.voters()
-		return v["n1"] == "voter" && v["n2"] == "voter" && v["n3"] == "voter"
-	})
+	tc.startThree()
 
 	forged := func(id, value string) *pb.ApplyRequest {
 		return &pb.ApplyRequest{Command: &pb.Command{Body: &pb.Command_PutApiKey{PutApiKey: &pb.PutApiKey{

@@ -420,10 +420,7 @@ func (f exchangeFunc) ExchangeShares(ctx context.Context, req *pb.ShareRequest) 
 // the shares held never sum above 1.
 func TestSharesThroughTheLeader(t *testing.T) {
 	tc := newTestCluster(t)
-	n1 := tc.start("n1", 3)
-	tc.start("n2", 3, n1.GossipAddr())
-	tc.start("n3", 3, n1.GossipAddr())
-	waitFor(t, 15*time.Second, func() bool { return len(tc.voters()) == 3 })
+	tc.startThree()
 	books := map[string]*ShareBook{}
 	for id, n := range tc.nodes {
 		b, err := NewShareBook(ShareBookConfig{NodeID: id, Exchange: n, Interval: 20 * time.Millisecond})

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"log/slog"
@@ -9,12 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -90,28 +86,10 @@ func (p *testPKI) store(id string) *certStore {
 	return s
 }
 
-// logBuffer collects a node's log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) count(sub string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), sub)
-}
-
-func secureCluster(t *testing.T, p *testPKI) (*testCluster, *logBuffer) {
+func secureCluster(t *testing.T, p *testPKI) (*testCluster, *syncBuffer) {
 	tc := newTestCluster(t)
 	tc.secure = p.secure
-	logs := &logBuffer{}
+	logs := &syncBuffer{}
 	n1 := tc.start("n1", 3)
 	tc.nodes["n1"].log = slog.New(slog.NewTextHandler(logs, nil))
 	tc.nodes["n1"].refused.log = tc.nodes["n1"].log
@@ -217,31 +195,13 @@ func TestSecurityOutsiderRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mc, err := gossipConfig("n9", "127.0.0.1:0", "127.0.0.1", FastGossipTimings(), keys, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ml, err := memberlist.Create(mc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ml.Shutdown()
-	if joined, err := ml.Join([]string{n1.GossipAddr()}); err == nil || joined != 0 {
+	if joined, err := gossipJoin(t, "n9", keys, n1.GossipAddr()); err == nil || joined != 0 {
 		t.Fatalf("outsider joined gossip: %d, %v", joined, err)
 	} else {
 		t.Logf("outsider gossip join: %v", err)
 	}
 	// A memberlist without a key at all cannot join either.
-	mc, err = gossipConfig("n8", "127.0.0.1:0", "127.0.0.1", FastGossipTimings(), nil, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ml2, err := memberlist.Create(mc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ml2.Shutdown()
-	if joined, err := ml2.Join([]string{n1.GossipAddr()}); err == nil || joined != 0 {
+	if joined, err := gossipJoin(t, "n8", nil, n1.GossipAddr()); err == nil || joined != 0 {
 		t.Fatalf("keyless outsider joined gossip: %d, %v", joined, err)
 	}
 

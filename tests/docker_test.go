@@ -73,44 +73,9 @@ func TestDockerPartition(t *testing.T) {
 	buildImage(t, image)
 
 	// A network of our own, on a private subnet.
-	var network, subnet string
-	for i := range 8 {
-		network = "tgtest-" + id
-		subnet = fmt.Sprintf("10.213.%d", int(r[0])+i)
-		if exec.Command("docker", "network", "create", "--subnet", subnet+".0/24", network).Run() == nil {
-			break
-		}
-		subnet = ""
-	}
-	if subnet == "" {
-		t.Fatal("could not create a test network on any 10.213.x.0/24 subnet")
-	}
-	t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", network).Run() })
-
-	nodes := make([]*gateway, 3)
-	names := make([]string, 3)
-	for i := range 3 {
-		names[i] = fmt.Sprintf("tgtest-%s-n%d", id, i+1)
-		ip := fmt.Sprintf("%s.%d", subnet, 11+i)
-		docker(t, "create", "--name", names[i], "-p", "127.0.0.1::8080", "-p", "127.0.0.1::9090", image,
-			"serve", "--data-dir", "/data", "--node-id", fmt.Sprintf("n%d", i+1), "--advertise-addr", ip,
-			"--bootstrap-expect", "3", "--join", subnet+".11:7946",
-			"--admin-listen", "0.0.0.0:9090", "--admin-insecure", "--cluster-insecure", "--admin-host", "127.0.0.1", "--raft-fast")
-		name := names[i]
-		t.Cleanup(func() {
-			if t.Failed() {
-				logs, _ := exec.Command("docker", "logs", "--tail", "40", name).CombinedOutput()
-				t.Logf("%s log:\n%s", name, logs)
-			}
-			_ = exec.Command("docker", "rm", "-f", name).Run()
-		})
-		docker(t, "network", "connect", "--ip", ip, network, names[i])
-		docker(t, "start", names[i])
-		nodes[i] = &gateway{t: t,
-			DataURL:  "http://" + strings.Split(docker(t, "port", names[i], "8080/tcp"), "\n")[0],
-			AdminURL: "http://" + strings.Split(docker(t, "port", names[i], "9090/tcp"), "\n")[0],
-		}
-	}
+	network := "tgtest-" + id
+	subnet := testNetwork(t, network, "10.213", r[0], "")
+	nodes, names := startContainers(t, image, network, subnet, "tgtest-"+id, nil)
 	eventually(t, 60*time.Second, "three voters, a leader, and every node caught up", func() bool {
 		v, ok := nodes[0].cluster()
 		if !ok || v.Leader == "" || v.voters() != 3 {
@@ -226,4 +191,61 @@ func TestDockerPartition(t *testing.T) {
 	if refused < 20 || admitted > quota {
 		t.Fatalf("after the heal: %d refused, %d admitted in all with a quota of %d", refused, admitted, quota)
 	}
+}
+
+// testNetwork creates a Docker network on a free private prefix.x.0/24
+// subnet (prefix like "10.213"), other than avoid, and removes it when the
+// test ends unless the test removes it first.
+func testNetwork(t *testing.T, name, prefix string, first byte, avoid string) (subnet string) {
+	t.Helper()
+	for i := range 16 {
+		subnet = fmt.Sprintf("%s.%d", prefix, (int(first)+i)%256)
+		if subnet == avoid {
+			continue
+		}
+		if exec.Command("docker", "network", "create", "--subnet", subnet+".0/24", name).Run() == nil {
+			t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", name).Run() })
+			return subnet
+		}
+	}
+	t.Fatalf("could not create a test network on any %s.x.0/24 subnet", prefix)
+	return ""
+}
+
+// startContainers creates and starts three nodes, named prefix-n1..n3, at
+// subnet.11..13 on network, bootstrapping together, with their data plane
+// and admin API published on loopback; extra gives node i's further
+// docker create arguments (volumes). Each is removed when the test ends,
+// its log printed first if the test failed.
+func startContainers(t *testing.T, image, network, subnet, prefix string, extra func(i int) []string) ([]*gateway, []string) {
+	t.Helper()
+	nodes, names := make([]*gateway, 3), make([]string, 3)
+	for i := range 3 {
+		names[i] = fmt.Sprintf("%s-n%d", prefix, i+1)
+		ip := fmt.Sprintf("%s.%d", subnet, 11+i)
+		args := []string{"create", "--name", names[i], "-p", "127.0.0.1::8080", "-p", "127.0.0.1::9090"}
+		if extra != nil {
+			args = append(args, extra(i)...)
+		}
+		args = append(args, image,
+			"serve", "--data-dir", "/data", "--node-id", fmt.Sprintf("n%d", i+1), "--advertise-addr", ip,
+			"--bootstrap-expect", "3", "--join", subnet+".11:7946",
+			"--admin-listen", "0.0.0.0:9090", "--admin-insecure", "--cluster-insecure", "--admin-host", "127.0.0.1", "--raft-fast")
+		docker(t, args...)
+		name := names[i]
+		t.Cleanup(func() {
+			if t.Failed() {
+				logs, _ := exec.Command("docker", "logs", "--tail", "40", name).CombinedOutput()
+				t.Logf("%s log:\n%s", name, logs)
+			}
+			_ = exec.Command("docker", "rm", "-f", name).Run()
+		})
+		docker(t, "network", "connect", "--ip", ip, network, names[i])
+		docker(t, "start", names[i])
+		nodes[i] = &gateway{t: t,
+			DataURL:  "http://" + strings.Split(docker(t, "port", names[i], "8080/tcp"), "\n")[0],
+			AdminURL: "http://" + strings.Split(docker(t, "port", names[i], "9090/tcp"), "\n")[0],
+		}
+	}
+	return nodes, names
 }

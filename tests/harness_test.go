@@ -284,9 +284,15 @@ func (g *gateway) admin(method, path string, body any) apiResp {
 	if strings.Contains(path, "mode=import") {
 		req.Header.Set("Content-Type", "text/csv") // a key file, as the import requires
 	}
+	return g.send(req)
+}
+
+// send sends an admin request and reads its whole answer.
+func (g *gateway) send(req *http.Request) apiResp {
+	g.t.Helper()
 	resp, err := client.Do(req)
 	if err != nil {
-		g.t.Fatalf("%s %s: %v", method, path, err)
+		g.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)

@@ -26,13 +26,7 @@ func (g *gateway) rawAdmin(method, path, host, body string, hdr ...string) apiRe
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		g.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return apiResp{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return g.send(req)
 }
 
 // wantRefused checks an answer is the original's error shape with the

@@ -117,6 +117,14 @@ func (p *Proxy) current() *table {
 }
 
 // ServeHTTP serves one data-plane request.
+// refuse gives the request the proxy's own answer a (a refusal), logged
+// under a new request id.
+func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, ex *exchange, a *answer) {
+	id := newRequestID()
+	p.logAnswer(r, ex, a, id)
+	ex.reply(w, a, id)
+}
+
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := &exchange{}
 	ex.now = p.clock.Now()
@@ -128,9 +136,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if n > p.maxConcurrent {
 			ex.reason = "the node serves as many requests as it may (--max-requests)"
 			ex.retry = time.Second
-			id := newRequestID()
-			p.logAnswer(r, ex, &ansOverloaded, id)
-			ex.reply(w, &ansOverloaded, id)
+			p.refuse(w, r, ex, &ansOverloaded)
 			return
 		}
 	}
@@ -138,15 +144,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A stale state would refuse valid keys: ask the client to retry.
 		ex.reason = "this node has not caught up with the cluster since it started"
 		ex.retry = time.Second
-		id := newRequestID()
-		p.logAnswer(r, ex, &ansUnavailable, id)
-		ex.reply(w, &ansUnavailable, id)
+		p.refuse(w, r, ex, &ansUnavailable)
 		return
 	}
 	if a := p.decide(ex, p.current(), r); a != nil {
-		id := newRequestID()
-		p.logAnswer(r, ex, a, id)
-		ex.reply(w, a, id)
+		p.refuse(w, r, ex, a)
 		return
 	}
 	p.forward(w, r, ex)

@@ -41,7 +41,7 @@ func waitCaughtUpWith(t *testing.T, n *Node, plans ...string) {
 // afterwards is caught up only with the leader's state.
 func TestScenario12RestartedNodeIsNotCaughtUpWithoutLeader(t *testing.T) {
 	tc := newTestCluster(t)
-	n1 := tc.startThree()
+	tc.startThree()
 	plans := []string{"p1", "p2", "p3"}
 	for _, id := range plans {
 		createPlan(t, tc.leader(), id)
@@ -55,7 +55,7 @@ func TestScenario12RestartedNodeIsNotCaughtUpWithoutLeader(t *testing.T) {
 		}
 	}
 
-	n1 = tc.start("n1", 3)
+	n1 := tc.start("n1", 3)
 	target := n1.Readiness().TargetIndex
 	if target == 0 {
 		t.Fatal("a restarted node with a log reports no target index")

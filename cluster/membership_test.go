@@ -17,7 +17,7 @@ import (
 // new address, its own included.
 func TestItem11WholeClusterRestartsOnNewAddresses(t *testing.T) {
 	tc := newTestCluster(t)
-	n1 := tc.startThree()
+	tc.startThree()
 	createPlan(t, tc.leader(), "before-restart")
 
 	old := map[string]string{}
@@ -29,7 +29,7 @@ func TestItem11WholeClusterRestartsOnNewAddresses(t *testing.T) {
 	tc.nodes = map[string]*Node{}
 
 	start := time.Now()
-	n1 = tc.start("n1", 3)
+	n1 := tc.start("n1", 3)
 	tc.start("n2", 3, n1.GossipAddr())
 	tc.start("n3", 3, n1.GossipAddr())
 	for id, n := range tc.nodes {

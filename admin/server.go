@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	pb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/sealing"
 )
 
 // Store is what the admin API needs from the cluster.
@@ -27,6 +28,10 @@ type Store interface {
 	Apply(ctx context.Context, cmd *pb.Command) (*pb.Result, error)
 	// KeyLedgers returns copies of the quota ledgers of every key in the plan.
 	KeyLedgers(planID string) []*pb.KeyLedger
+	// Keys returns the keys derived from the cluster's data key (creating
+	// it on first use): key values and credential secrets are stored only
+	// as their lookup hash and sealed form (package sealing).
+	Keys(ctx context.Context) (*sealing.Keys, error)
 }
 
 // Config configures a Server.

@@ -69,6 +69,8 @@ func (f *FSM) applyConfig(a *applyCtx, c *pb.Config, cmd *pb.Command) *pb.Result
 		return &pb.Result{}
 	case *pb.Command_CreateDefaultPlan:
 		return applyCreateDefaultPlan(a, c, b.CreateDefaultPlan)
+	case *pb.Command_SetDataKey:
+		return applySetDataKey(c, b.SetDataKey)
 	default:
 		return fail(codeBad, "unsupported command %T", cmd.Body)
 	}

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/sealing"
 )
 
 // Errors a caller of Apply can meet. The outcome of ErrUnknownOutcome is not
@@ -125,6 +126,12 @@ type NodeConfig struct {
 	// any it cannot decrypt with one of them. Read again every
 	// KeyReloadInterval when it changed. Default: none (no encryption).
 	GossipKeyFile string
+	// KEKFile holds the key-encryption keys (same format as GossipKeyFile:
+	// one base64 32-byte key per line, the first one wraps, the others
+	// still unwrap) under which the cluster's data key is stored (see
+	// package sealing). Every node needs the key the data key is wrapped
+	// under. Default: none (the data key is stored unwrapped).
+	KEKFile string
 	// KeyReloadInterval is how often GossipKeyFile is checked for a
 	// change. Default 5s.
 	KeyReloadInterval time.Duration
@@ -212,6 +219,7 @@ type Node struct {
 	stable    *stableGuard // Raft's view of store's stable half
 	log       *slog.Logger
 	cal       calendar
+	sealKeys  *sealing.Keyring // KEKFile's keys and the data key's
 
 	grpc     *grpc.Server
 	grpcAddr string
@@ -308,6 +316,13 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		}
 		n.peers.creds = credentials.NewTLS(n.certs.clientTLS())
 	}
+	var keks []*sealing.KEK
+	if cfg.KEKFile != "" {
+		if keks, err = ReadKEKs(cfg.KEKFile); err != nil {
+			return nil, err
+		}
+	}
+	n.sealKeys = sealing.NewKeyring(keks...)
 	var gossipKeys [][]byte
 	if cfg.GossipKeyFile != "" {
 		if gossipKeys, n.keyStamp, err = readGossipKeys(cfg.GossipKeyFile); err != nil {

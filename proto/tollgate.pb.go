@@ -781,8 +781,15 @@ type ApiKey struct {
 	StageKeys       []string               `protobuf:"bytes,9,rep,name=stage_keys,json=stageKeys,proto3" json:"stage_keys,omitempty"` // "restApiId/stageName"
 	Tags            map[string]string      `protobuf:"bytes,10,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Revision        uint64                 `protobuf:"varint,11,opt,name=revision,proto3" json:"revision,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// A key's value at rest: value_lookup is HMAC-SHA-256 of the value under
+	// the cluster's lookup key, value_sealed is the value under AES-256-GCM
+	// with the cluster's sealing key (package sealing). Keys written before
+	// values were sealed carry the plain value (field 2) until the leader
+	// seals them.
+	ValueLookup   []byte `protobuf:"bytes,12,opt,name=value_lookup,json=valueLookup,proto3" json:"value_lookup,omitempty"`
+	ValueSealed   []byte `protobuf:"bytes,13,opt,name=value_sealed,json=valueSealed,proto3" json:"value_sealed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApiKey) Reset() {
@@ -892,6 +899,20 @@ func (x *ApiKey) GetRevision() uint64 {
 	return 0
 }
 
+func (x *ApiKey) GetValueLookup() []byte {
+	if x != nil {
+		return x.ValueLookup
+	}
+	return nil
+}
+
+func (x *ApiKey) GetValueSealed() []byte {
+	if x != nil {
+		return x.ValueSealed
+	}
+	return nil
+}
+
 type PlanKeys struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// key id -> Raft index at which the key was attached (orders listings).
@@ -984,17 +1005,19 @@ func (x *Account) GetThrottle() *ThrottleSettings {
 // Config is every piece of configuration. The FSM publishes it as an
 // immutable value after each change; readers never mutate it.
 type Config struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RestApis      map[string]*RestApi    `protobuf:"bytes,1,rep,name=rest_apis,json=restApis,proto3" json:"rest_apis,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Stages        map[string]*Stage      `protobuf:"bytes,2,rep,name=stages,proto3" json:"stages,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`           // "apiId/stageName"
-	Deployments   map[string]*Deployment `protobuf:"bytes,3,rep,name=deployments,proto3" json:"deployments,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // "apiId/deploymentId"
-	UsagePlans    map[string]*UsagePlan  `protobuf:"bytes,4,rep,name=usage_plans,json=usagePlans,proto3" json:"usage_plans,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	ApiKeys       map[string]*ApiKey     `protobuf:"bytes,5,rep,name=api_keys,json=apiKeys,proto3" json:"api_keys,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	PlanKeys      map[string]*PlanKeys   `protobuf:"bytes,6,rep,name=plan_keys,json=planKeys,proto3" json:"plan_keys,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // plan id -> keys
-	Account       *Account               `protobuf:"bytes,7,opt,name=account,proto3" json:"account,omitempty"`
-	Index         uint64                 `protobuf:"varint,8,opt,name=index,proto3" json:"index,omitempty"` // Raft index of the last configuration change
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state            protoimpl.MessageState      `protogen:"open.v1"`
+	RestApis         map[string]*RestApi         `protobuf:"bytes,1,rep,name=rest_apis,json=restApis,proto3" json:"rest_apis,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Stages           map[string]*Stage           `protobuf:"bytes,2,rep,name=stages,proto3" json:"stages,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`           // "apiId/stageName"
+	Deployments      map[string]*Deployment      `protobuf:"bytes,3,rep,name=deployments,proto3" json:"deployments,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // "apiId/deploymentId"
+	UsagePlans       map[string]*UsagePlan       `protobuf:"bytes,4,rep,name=usage_plans,json=usagePlans,proto3" json:"usage_plans,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ApiKeys          map[string]*ApiKey          `protobuf:"bytes,5,rep,name=api_keys,json=apiKeys,proto3" json:"api_keys,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	PlanKeys         map[string]*PlanKeys        `protobuf:"bytes,6,rep,name=plan_keys,json=planKeys,proto3" json:"plan_keys,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // plan id -> keys
+	Account          *Account                    `protobuf:"bytes,7,opt,name=account,proto3" json:"account,omitempty"`
+	Index            uint64                      `protobuf:"varint,8,opt,name=index,proto3" json:"index,omitempty"`                                                                                                                         // Raft index of the last configuration change
+	DataKey          *DataKey                    `protobuf:"bytes,9,opt,name=data_key,json=dataKey,proto3" json:"data_key,omitempty"`                                                                                                       // unset until the first node needs it
+	AdminCredentials map[string]*AdminCredential `protobuf:"bytes,10,rep,name=admin_credentials,json=adminCredentials,proto3" json:"admin_credentials,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // access key id -> credential
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Config) Reset() {
@@ -1083,6 +1106,180 @@ func (x *Config) GetIndex() uint64 {
 	return 0
 }
 
+func (x *Config) GetDataKey() *DataKey {
+	if x != nil {
+		return x.DataKey
+	}
+	return nil
+}
+
+func (x *Config) GetAdminCredentials() map[string]*AdminCredential {
+	if x != nil {
+		return x.AdminCredentials
+	}
+	return nil
+}
+
+// DataKey is the cluster's data key: 32 random bytes from which the lookup
+// and sealing keys of key values and credential secrets are derived. It is
+// stored wrapped (AES-256-GCM) under the operator's key-encryption key
+// named by kek_id, or plain when no key-encryption key was configured
+// (kek_id empty).
+type DataKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Wrapped       []byte                 `protobuf:"bytes,1,opt,name=wrapped,proto3" json:"wrapped,omitempty"`
+	KekId         string                 `protobuf:"bytes,2,opt,name=kek_id,json=kekId,proto3" json:"kek_id,omitempty"`
+	Check         []byte                 `protobuf:"bytes,3,opt,name=check,proto3" json:"check,omitempty"` // HMAC-SHA-256 of a fixed label under the key: tells a good unwrap, and a rewrap of the same key
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DataKey) Reset() {
+	*x = DataKey{}
+	mi := &file_tollgate_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataKey) ProtoMessage() {}
+
+func (x *DataKey) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataKey.ProtoReflect.Descriptor instead.
+func (*DataKey) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DataKey) GetWrapped() []byte {
+	if x != nil {
+		return x.Wrapped
+	}
+	return nil
+}
+
+func (x *DataKey) GetKekId() string {
+	if x != nil {
+		return x.KekId
+	}
+	return ""
+}
+
+func (x *DataKey) GetCheck() []byte {
+	if x != nil {
+		return x.Check
+	}
+	return nil
+}
+
+// AdminCredential lets a caller use the admin API: an access key id and a
+// secret (sealed like key values), presented as AWS Signature Version 4 or
+// as a bearer token "<id>.<secret>".
+type AdminCredential struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Role          string                 `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"` // "admin" or "read-only"
+	SecretSealed  []byte                 `protobuf:"bytes,4,opt,name=secret_sealed,json=secretSealed,proto3" json:"secret_sealed,omitempty"`
+	SecretLookup  []byte                 `protobuf:"bytes,5,opt,name=secret_lookup,json=secretLookup,proto3" json:"secret_lookup,omitempty"` // HMAC-SHA-256 of the secret (bearer tokens)
+	CreatedDate   int64                  `protobuf:"varint,6,opt,name=created_date,json=createdDate,proto3" json:"created_date,omitempty"`
+	CreatedBy     string                 `protobuf:"bytes,7,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"` // actor that created it
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminCredential) Reset() {
+	*x = AdminCredential{}
+	mi := &file_tollgate_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminCredential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminCredential) ProtoMessage() {}
+
+func (x *AdminCredential) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminCredential.ProtoReflect.Descriptor instead.
+func (*AdminCredential) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AdminCredential) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AdminCredential) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AdminCredential) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *AdminCredential) GetSecretSealed() []byte {
+	if x != nil {
+		return x.SecretSealed
+	}
+	return nil
+}
+
+func (x *AdminCredential) GetSecretLookup() []byte {
+	if x != nil {
+		return x.SecretLookup
+	}
+	return nil
+}
+
+func (x *AdminCredential) GetCreatedDate() int64 {
+	if x != nil {
+		return x.CreatedDate
+	}
+	return 0
+}
+
+func (x *AdminCredential) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
 // KeyLedger is the ledger of one API key in one usage plan. Every unit a
 // node may spend is either reported (daily), settled or held (grants).
 // Invariant at every applied index, for the quota period P that contains
@@ -1115,7 +1312,7 @@ type KeyLedger struct {
 
 func (x *KeyLedger) Reset() {
 	*x = KeyLedger{}
-	mi := &file_tollgate_proto_msgTypes[12]
+	mi := &file_tollgate_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1127,7 +1324,7 @@ func (x *KeyLedger) String() string {
 func (*KeyLedger) ProtoMessage() {}
 
 func (x *KeyLedger) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[12]
+	mi := &file_tollgate_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1140,7 +1337,7 @@ func (x *KeyLedger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyLedger.ProtoReflect.Descriptor instead.
 func (*KeyLedger) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{12}
+	return file_tollgate_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *KeyLedger) GetPlanId() string {
@@ -1233,7 +1430,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_tollgate_proto_msgTypes[13]
+	mi := &file_tollgate_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1442,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[13]
+	mi := &file_tollgate_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1455,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{13}
+	return file_tollgate_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Grant) GetNodeId() string {
@@ -1303,7 +1500,7 @@ type NodeLedger struct {
 
 func (x *NodeLedger) Reset() {
 	*x = NodeLedger{}
-	mi := &file_tollgate_proto_msgTypes[14]
+	mi := &file_tollgate_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1315,7 +1512,7 @@ func (x *NodeLedger) String() string {
 func (*NodeLedger) ProtoMessage() {}
 
 func (x *NodeLedger) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[14]
+	mi := &file_tollgate_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1328,7 +1525,7 @@ func (x *NodeLedger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLedger.ProtoReflect.Descriptor instead.
 func (*NodeLedger) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{14}
+	return file_tollgate_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *NodeLedger) GetRun() string {
@@ -1363,7 +1560,7 @@ type GrantRequest struct {
 
 func (x *GrantRequest) Reset() {
 	*x = GrantRequest{}
-	mi := &file_tollgate_proto_msgTypes[15]
+	mi := &file_tollgate_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1572,7 @@ func (x *GrantRequest) String() string {
 func (*GrantRequest) ProtoMessage() {}
 
 func (x *GrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[15]
+	mi := &file_tollgate_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1585,7 @@ func (x *GrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantRequest.ProtoReflect.Descriptor instead.
 func (*GrantRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{15}
+	return file_tollgate_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GrantRequest) GetPlanId() string {
@@ -1428,7 +1625,7 @@ type GrantResult struct {
 
 func (x *GrantResult) Reset() {
 	*x = GrantResult{}
-	mi := &file_tollgate_proto_msgTypes[16]
+	mi := &file_tollgate_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1637,7 @@ func (x *GrantResult) String() string {
 func (*GrantResult) ProtoMessage() {}
 
 func (x *GrantResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[16]
+	mi := &file_tollgate_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1650,7 @@ func (x *GrantResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantResult.ProtoReflect.Descriptor instead.
 func (*GrantResult) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{16}
+	return file_tollgate_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GrantResult) GetPlanId() string {
@@ -1529,7 +1726,7 @@ type UsageReport struct {
 
 func (x *UsageReport) Reset() {
 	*x = UsageReport{}
-	mi := &file_tollgate_proto_msgTypes[17]
+	mi := &file_tollgate_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1541,7 +1738,7 @@ func (x *UsageReport) String() string {
 func (*UsageReport) ProtoMessage() {}
 
 func (x *UsageReport) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[17]
+	mi := &file_tollgate_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1554,7 +1751,7 @@ func (x *UsageReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
 func (*UsageReport) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{17}
+	return file_tollgate_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UsageReport) GetPlanId() string {
@@ -1624,7 +1821,7 @@ type LedgerBatch struct {
 
 func (x *LedgerBatch) Reset() {
 	*x = LedgerBatch{}
-	mi := &file_tollgate_proto_msgTypes[18]
+	mi := &file_tollgate_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1636,7 +1833,7 @@ func (x *LedgerBatch) String() string {
 func (*LedgerBatch) ProtoMessage() {}
 
 func (x *LedgerBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[18]
+	mi := &file_tollgate_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1649,7 +1846,7 @@ func (x *LedgerBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerBatch.ProtoReflect.Descriptor instead.
 func (*LedgerBatch) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{18}
+	return file_tollgate_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *LedgerBatch) GetNodeId() string {
@@ -1706,7 +1903,7 @@ type LedgerBatchResult struct {
 
 func (x *LedgerBatchResult) Reset() {
 	*x = LedgerBatchResult{}
-	mi := &file_tollgate_proto_msgTypes[19]
+	mi := &file_tollgate_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1718,7 +1915,7 @@ func (x *LedgerBatchResult) String() string {
 func (*LedgerBatchResult) ProtoMessage() {}
 
 func (x *LedgerBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[19]
+	mi := &file_tollgate_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1731,7 +1928,7 @@ func (x *LedgerBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerBatchResult.ProtoReflect.Descriptor instead.
 func (*LedgerBatchResult) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{19}
+	return file_tollgate_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *LedgerBatchResult) GetGrants() []*GrantResult {
@@ -1759,7 +1956,7 @@ type LedgerGroup struct {
 
 func (x *LedgerGroup) Reset() {
 	*x = LedgerGroup{}
-	mi := &file_tollgate_proto_msgTypes[20]
+	mi := &file_tollgate_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1771,7 +1968,7 @@ func (x *LedgerGroup) String() string {
 func (*LedgerGroup) ProtoMessage() {}
 
 func (x *LedgerGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[20]
+	mi := &file_tollgate_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1784,7 +1981,7 @@ func (x *LedgerGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerGroup.ProtoReflect.Descriptor instead.
 func (*LedgerGroup) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{20}
+	return file_tollgate_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *LedgerGroup) GetCommands() []*Command {
@@ -1807,7 +2004,7 @@ type ShareItem struct {
 
 func (x *ShareItem) Reset() {
 	*x = ShareItem{}
-	mi := &file_tollgate_proto_msgTypes[21]
+	mi := &file_tollgate_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1819,7 +2016,7 @@ func (x *ShareItem) String() string {
 func (*ShareItem) ProtoMessage() {}
 
 func (x *ShareItem) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[21]
+	mi := &file_tollgate_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1832,7 +2029,7 @@ func (x *ShareItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareItem.ProtoReflect.Descriptor instead.
 func (*ShareItem) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{21}
+	return file_tollgate_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ShareItem) GetId() string {
@@ -1871,7 +2068,7 @@ type ShareRequest struct {
 
 func (x *ShareRequest) Reset() {
 	*x = ShareRequest{}
-	mi := &file_tollgate_proto_msgTypes[22]
+	mi := &file_tollgate_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1883,7 +2080,7 @@ func (x *ShareRequest) String() string {
 func (*ShareRequest) ProtoMessage() {}
 
 func (x *ShareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[22]
+	mi := &file_tollgate_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1896,7 +2093,7 @@ func (x *ShareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareRequest.ProtoReflect.Descriptor instead.
 func (*ShareRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{22}
+	return file_tollgate_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ShareRequest) GetNodeId() string {
@@ -1937,7 +2134,7 @@ type ShareAssignment struct {
 
 func (x *ShareAssignment) Reset() {
 	*x = ShareAssignment{}
-	mi := &file_tollgate_proto_msgTypes[23]
+	mi := &file_tollgate_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1949,7 +2146,7 @@ func (x *ShareAssignment) String() string {
 func (*ShareAssignment) ProtoMessage() {}
 
 func (x *ShareAssignment) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[23]
+	mi := &file_tollgate_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1962,7 +2159,7 @@ func (x *ShareAssignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareAssignment.ProtoReflect.Descriptor instead.
 func (*ShareAssignment) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{23}
+	return file_tollgate_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ShareAssignment) GetId() string {
@@ -1990,7 +2187,7 @@ type ShareResponse struct {
 
 func (x *ShareResponse) Reset() {
 	*x = ShareResponse{}
-	mi := &file_tollgate_proto_msgTypes[24]
+	mi := &file_tollgate_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2002,7 +2199,7 @@ func (x *ShareResponse) String() string {
 func (*ShareResponse) ProtoMessage() {}
 
 func (x *ShareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[24]
+	mi := &file_tollgate_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2015,7 +2212,7 @@ func (x *ShareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareResponse.ProtoReflect.Descriptor instead.
 func (*ShareResponse) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{24}
+	return file_tollgate_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ShareResponse) GetShares() []*ShareAssignment {
@@ -2034,7 +2231,7 @@ type CreateRestApi struct {
 
 func (x *CreateRestApi) Reset() {
 	*x = CreateRestApi{}
-	mi := &file_tollgate_proto_msgTypes[25]
+	mi := &file_tollgate_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2046,7 +2243,7 @@ func (x *CreateRestApi) String() string {
 func (*CreateRestApi) ProtoMessage() {}
 
 func (x *CreateRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[25]
+	mi := &file_tollgate_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2059,7 +2256,7 @@ func (x *CreateRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRestApi.ProtoReflect.Descriptor instead.
 func (*CreateRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{25}
+	return file_tollgate_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CreateRestApi) GetApi() *RestApi {
@@ -2079,7 +2276,7 @@ type UpdateRestApi struct {
 
 func (x *UpdateRestApi) Reset() {
 	*x = UpdateRestApi{}
-	mi := &file_tollgate_proto_msgTypes[26]
+	mi := &file_tollgate_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2091,7 +2288,7 @@ func (x *UpdateRestApi) String() string {
 func (*UpdateRestApi) ProtoMessage() {}
 
 func (x *UpdateRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[26]
+	mi := &file_tollgate_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2104,7 +2301,7 @@ func (x *UpdateRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRestApi.ProtoReflect.Descriptor instead.
 func (*UpdateRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{26}
+	return file_tollgate_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UpdateRestApi) GetApi() *RestApi {
@@ -2130,7 +2327,7 @@ type DeleteRestApi struct {
 
 func (x *DeleteRestApi) Reset() {
 	*x = DeleteRestApi{}
-	mi := &file_tollgate_proto_msgTypes[27]
+	mi := &file_tollgate_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2142,7 +2339,7 @@ func (x *DeleteRestApi) String() string {
 func (*DeleteRestApi) ProtoMessage() {}
 
 func (x *DeleteRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[27]
+	mi := &file_tollgate_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2155,7 +2352,7 @@ func (x *DeleteRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRestApi.ProtoReflect.Descriptor instead.
 func (*DeleteRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{27}
+	return file_tollgate_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeleteRestApi) GetId() string {
@@ -2175,7 +2372,7 @@ type CreateDeployment struct {
 
 func (x *CreateDeployment) Reset() {
 	*x = CreateDeployment{}
-	mi := &file_tollgate_proto_msgTypes[28]
+	mi := &file_tollgate_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2187,7 +2384,7 @@ func (x *CreateDeployment) String() string {
 func (*CreateDeployment) ProtoMessage() {}
 
 func (x *CreateDeployment) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[28]
+	mi := &file_tollgate_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2200,7 +2397,7 @@ func (x *CreateDeployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDeployment.ProtoReflect.Descriptor instead.
 func (*CreateDeployment) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{28}
+	return file_tollgate_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateDeployment) GetDeployment() *Deployment {
@@ -2228,7 +2425,7 @@ type PutStage struct {
 
 func (x *PutStage) Reset() {
 	*x = PutStage{}
-	mi := &file_tollgate_proto_msgTypes[29]
+	mi := &file_tollgate_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2240,7 +2437,7 @@ func (x *PutStage) String() string {
 func (*PutStage) ProtoMessage() {}
 
 func (x *PutStage) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[29]
+	mi := &file_tollgate_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2253,7 +2450,7 @@ func (x *PutStage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStage.ProtoReflect.Descriptor instead.
 func (*PutStage) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{29}
+	return file_tollgate_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PutStage) GetStage() *Stage {
@@ -2287,7 +2484,7 @@ type DeleteStage struct {
 
 func (x *DeleteStage) Reset() {
 	*x = DeleteStage{}
-	mi := &file_tollgate_proto_msgTypes[30]
+	mi := &file_tollgate_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2299,7 +2496,7 @@ func (x *DeleteStage) String() string {
 func (*DeleteStage) ProtoMessage() {}
 
 func (x *DeleteStage) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[30]
+	mi := &file_tollgate_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2312,7 +2509,7 @@ func (x *DeleteStage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStage.ProtoReflect.Descriptor instead.
 func (*DeleteStage) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{30}
+	return file_tollgate_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeleteStage) GetRestApiId() string {
@@ -2340,7 +2537,7 @@ type PutUsagePlan struct {
 
 func (x *PutUsagePlan) Reset() {
 	*x = PutUsagePlan{}
-	mi := &file_tollgate_proto_msgTypes[31]
+	mi := &file_tollgate_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2352,7 +2549,7 @@ func (x *PutUsagePlan) String() string {
 func (*PutUsagePlan) ProtoMessage() {}
 
 func (x *PutUsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[31]
+	mi := &file_tollgate_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2365,7 +2562,7 @@ func (x *PutUsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutUsagePlan.ProtoReflect.Descriptor instead.
 func (*PutUsagePlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{31}
+	return file_tollgate_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PutUsagePlan) GetPlan() *UsagePlan {
@@ -2398,7 +2595,7 @@ type DeleteUsagePlan struct {
 
 func (x *DeleteUsagePlan) Reset() {
 	*x = DeleteUsagePlan{}
-	mi := &file_tollgate_proto_msgTypes[32]
+	mi := &file_tollgate_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2410,7 +2607,7 @@ func (x *DeleteUsagePlan) String() string {
 func (*DeleteUsagePlan) ProtoMessage() {}
 
 func (x *DeleteUsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[32]
+	mi := &file_tollgate_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2423,7 +2620,7 @@ func (x *DeleteUsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUsagePlan.ProtoReflect.Descriptor instead.
 func (*DeleteUsagePlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{32}
+	return file_tollgate_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DeleteUsagePlan) GetId() string {
@@ -2444,7 +2641,7 @@ type PutApiKey struct {
 
 func (x *PutApiKey) Reset() {
 	*x = PutApiKey{}
-	mi := &file_tollgate_proto_msgTypes[33]
+	mi := &file_tollgate_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2456,7 +2653,7 @@ func (x *PutApiKey) String() string {
 func (*PutApiKey) ProtoMessage() {}
 
 func (x *PutApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[33]
+	mi := &file_tollgate_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2469,7 +2666,7 @@ func (x *PutApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutApiKey.ProtoReflect.Descriptor instead.
 func (*PutApiKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{33}
+	return file_tollgate_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PutApiKey) GetKey() *ApiKey {
@@ -2502,7 +2699,7 @@ type DeleteApiKey struct {
 
 func (x *DeleteApiKey) Reset() {
 	*x = DeleteApiKey{}
-	mi := &file_tollgate_proto_msgTypes[34]
+	mi := &file_tollgate_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2514,7 +2711,7 @@ func (x *DeleteApiKey) String() string {
 func (*DeleteApiKey) ProtoMessage() {}
 
 func (x *DeleteApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[34]
+	mi := &file_tollgate_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2527,7 +2724,7 @@ func (x *DeleteApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteApiKey.ProtoReflect.Descriptor instead.
 func (*DeleteApiKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{34}
+	return file_tollgate_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DeleteApiKey) GetId() string {
@@ -2548,7 +2745,7 @@ type ImportedKey struct {
 
 func (x *ImportedKey) Reset() {
 	*x = ImportedKey{}
-	mi := &file_tollgate_proto_msgTypes[35]
+	mi := &file_tollgate_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2560,7 +2757,7 @@ func (x *ImportedKey) String() string {
 func (*ImportedKey) ProtoMessage() {}
 
 func (x *ImportedKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[35]
+	mi := &file_tollgate_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2573,7 +2770,7 @@ func (x *ImportedKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportedKey.ProtoReflect.Descriptor instead.
 func (*ImportedKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{35}
+	return file_tollgate_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ImportedKey) GetKey() *ApiKey {
@@ -2607,7 +2804,7 @@ type ImportApiKeys struct {
 
 func (x *ImportApiKeys) Reset() {
 	*x = ImportApiKeys{}
-	mi := &file_tollgate_proto_msgTypes[36]
+	mi := &file_tollgate_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2619,7 +2816,7 @@ func (x *ImportApiKeys) String() string {
 func (*ImportApiKeys) ProtoMessage() {}
 
 func (x *ImportApiKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[36]
+	mi := &file_tollgate_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2632,7 +2829,7 @@ func (x *ImportApiKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportApiKeys.ProtoReflect.Descriptor instead.
 func (*ImportApiKeys) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{36}
+	return file_tollgate_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ImportApiKeys) GetKeys() []*ImportedKey {
@@ -2659,7 +2856,7 @@ type CreateUsagePlanKey struct {
 
 func (x *CreateUsagePlanKey) Reset() {
 	*x = CreateUsagePlanKey{}
-	mi := &file_tollgate_proto_msgTypes[37]
+	mi := &file_tollgate_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2671,7 +2868,7 @@ func (x *CreateUsagePlanKey) String() string {
 func (*CreateUsagePlanKey) ProtoMessage() {}
 
 func (x *CreateUsagePlanKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[37]
+	mi := &file_tollgate_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2684,7 +2881,7 @@ func (x *CreateUsagePlanKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUsagePlanKey.ProtoReflect.Descriptor instead.
 func (*CreateUsagePlanKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{37}
+	return file_tollgate_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CreateUsagePlanKey) GetPlanId() string {
@@ -2711,7 +2908,7 @@ type DeleteUsagePlanKey struct {
 
 func (x *DeleteUsagePlanKey) Reset() {
 	*x = DeleteUsagePlanKey{}
-	mi := &file_tollgate_proto_msgTypes[38]
+	mi := &file_tollgate_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2723,7 +2920,7 @@ func (x *DeleteUsagePlanKey) String() string {
 func (*DeleteUsagePlanKey) ProtoMessage() {}
 
 func (x *DeleteUsagePlanKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[38]
+	mi := &file_tollgate_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2736,7 +2933,7 @@ func (x *DeleteUsagePlanKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUsagePlanKey.ProtoReflect.Descriptor instead.
 func (*DeleteUsagePlanKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{38}
+	return file_tollgate_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeleteUsagePlanKey) GetPlanId() string {
@@ -2762,7 +2959,7 @@ type UpdateAccount struct {
 
 func (x *UpdateAccount) Reset() {
 	*x = UpdateAccount{}
-	mi := &file_tollgate_proto_msgTypes[39]
+	mi := &file_tollgate_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2774,7 +2971,7 @@ func (x *UpdateAccount) String() string {
 func (*UpdateAccount) ProtoMessage() {}
 
 func (x *UpdateAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[39]
+	mi := &file_tollgate_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2787,7 +2984,7 @@ func (x *UpdateAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccount.ProtoReflect.Descriptor instead.
 func (*UpdateAccount) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{39}
+	return file_tollgate_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *UpdateAccount) GetAccount() *Account {
@@ -2808,7 +3005,7 @@ type SetRemaining struct {
 
 func (x *SetRemaining) Reset() {
 	*x = SetRemaining{}
-	mi := &file_tollgate_proto_msgTypes[40]
+	mi := &file_tollgate_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2820,7 +3017,7 @@ func (x *SetRemaining) String() string {
 func (*SetRemaining) ProtoMessage() {}
 
 func (x *SetRemaining) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[40]
+	mi := &file_tollgate_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2833,7 +3030,7 @@ func (x *SetRemaining) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRemaining.ProtoReflect.Descriptor instead.
 func (*SetRemaining) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{40}
+	return file_tollgate_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SetRemaining) GetPlanId() string {
@@ -2872,7 +3069,7 @@ type CreateDefaultPlan struct {
 
 func (x *CreateDefaultPlan) Reset() {
 	*x = CreateDefaultPlan{}
-	mi := &file_tollgate_proto_msgTypes[41]
+	mi := &file_tollgate_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2884,7 +3081,7 @@ func (x *CreateDefaultPlan) String() string {
 func (*CreateDefaultPlan) ProtoMessage() {}
 
 func (x *CreateDefaultPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[41]
+	mi := &file_tollgate_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2897,7 +3094,7 @@ func (x *CreateDefaultPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDefaultPlan.ProtoReflect.Descriptor instead.
 func (*CreateDefaultPlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{41}
+	return file_tollgate_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CreateDefaultPlan) GetPlanId() string {
@@ -2936,7 +3133,7 @@ type Noop struct {
 
 func (x *Noop) Reset() {
 	*x = Noop{}
-	mi := &file_tollgate_proto_msgTypes[42]
+	mi := &file_tollgate_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2948,7 +3145,7 @@ func (x *Noop) String() string {
 func (*Noop) ProtoMessage() {}
 
 func (x *Noop) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[42]
+	mi := &file_tollgate_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2961,13 +3158,254 @@ func (x *Noop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Noop.ProtoReflect.Descriptor instead.
 func (*Noop) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{42}
+	return file_tollgate_proto_rawDescGZIP(), []int{44}
+}
+
+// SetDataKey stores the cluster's data key. The first one applied wins; a
+// later one applies only when it wraps the same key differently (same
+// check value), as when a key-encryption key is added or rotated.
+type SetDataKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DataKey       *DataKey               `protobuf:"bytes,1,opt,name=data_key,json=dataKey,proto3" json:"data_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetDataKey) Reset() {
+	*x = SetDataKey{}
+	mi := &file_tollgate_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetDataKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetDataKey) ProtoMessage() {}
+
+func (x *SetDataKey) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetDataKey.ProtoReflect.Descriptor instead.
+func (*SetDataKey) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *SetDataKey) GetDataKey() *DataKey {
+	if x != nil {
+		return x.DataKey
+	}
+	return nil
+}
+
+// SealApiKeys replaces plain key values with their lookup and sealed forms.
+type SealApiKeys struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*SealedKey           `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SealApiKeys) Reset() {
+	*x = SealApiKeys{}
+	mi := &file_tollgate_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SealApiKeys) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SealApiKeys) ProtoMessage() {}
+
+func (x *SealApiKeys) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SealApiKeys.ProtoReflect.Descriptor instead.
+func (*SealApiKeys) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *SealApiKeys) GetKeys() []*SealedKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+type SealedKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ValueLookup   []byte                 `protobuf:"bytes,2,opt,name=value_lookup,json=valueLookup,proto3" json:"value_lookup,omitempty"`
+	ValueSealed   []byte                 `protobuf:"bytes,3,opt,name=value_sealed,json=valueSealed,proto3" json:"value_sealed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SealedKey) Reset() {
+	*x = SealedKey{}
+	mi := &file_tollgate_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SealedKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SealedKey) ProtoMessage() {}
+
+func (x *SealedKey) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SealedKey.ProtoReflect.Descriptor instead.
+func (*SealedKey) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *SealedKey) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SealedKey) GetValueLookup() []byte {
+	if x != nil {
+		return x.ValueLookup
+	}
+	return nil
+}
+
+func (x *SealedKey) GetValueSealed() []byte {
+	if x != nil {
+		return x.ValueSealed
+	}
+	return nil
+}
+
+type PutAdminCredential struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credential    *AdminCredential       `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutAdminCredential) Reset() {
+	*x = PutAdminCredential{}
+	mi := &file_tollgate_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutAdminCredential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutAdminCredential) ProtoMessage() {}
+
+func (x *PutAdminCredential) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutAdminCredential.ProtoReflect.Descriptor instead.
+func (*PutAdminCredential) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *PutAdminCredential) GetCredential() *AdminCredential {
+	if x != nil {
+		return x.Credential
+	}
+	return nil
+}
+
+type DeleteAdminCredential struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAdminCredential) Reset() {
+	*x = DeleteAdminCredential{}
+	mi := &file_tollgate_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAdminCredential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAdminCredential) ProtoMessage() {}
+
+func (x *DeleteAdminCredential) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAdminCredential.ProtoReflect.Descriptor instead.
+func (*DeleteAdminCredential) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *DeleteAdminCredential) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
 }
 
 type Command struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	RequestId    string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`             // de-duplication: a retried command applies once
 	TimeUnixNano int64                  `protobuf:"varint,2,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"` // stamped by the leader when it proposes it (the ledger's clock)
+	Actor        string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`                                      // who asked for it: an admin credential id, "node:<id>", or "anonymous"
 	// Types that are valid to be assigned to Body:
 	//
 	//	*Command_CreateRestApi
@@ -2989,6 +3427,10 @@ type Command struct {
 	//	*Command_Ledger
 	//	*Command_Noop
 	//	*Command_LedgerGroup
+	//	*Command_SetDataKey
+	//	*Command_SealApiKeys
+	//	*Command_PutAdminCredential
+	//	*Command_DeleteAdminCredential
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2996,7 +3438,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_tollgate_proto_msgTypes[43]
+	mi := &file_tollgate_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3008,7 +3450,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[43]
+	mi := &file_tollgate_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3021,7 +3463,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{43}
+	return file_tollgate_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Command) GetRequestId() string {
@@ -3036,6 +3478,13 @@ func (x *Command) GetTimeUnixNano() int64 {
 		return x.TimeUnixNano
 	}
 	return 0
+}
+
+func (x *Command) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
 }
 
 func (x *Command) GetBody() isCommand_Body {
@@ -3216,6 +3665,42 @@ func (x *Command) GetLedgerGroup() *LedgerGroup {
 	return nil
 }
 
+func (x *Command) GetSetDataKey() *SetDataKey {
+	if x != nil {
+		if x, ok := x.Body.(*Command_SetDataKey); ok {
+			return x.SetDataKey
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSealApiKeys() *SealApiKeys {
+	if x != nil {
+		if x, ok := x.Body.(*Command_SealApiKeys); ok {
+			return x.SealApiKeys
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetPutAdminCredential() *PutAdminCredential {
+	if x != nil {
+		if x, ok := x.Body.(*Command_PutAdminCredential); ok {
+			return x.PutAdminCredential
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteAdminCredential() *DeleteAdminCredential {
+	if x != nil {
+		if x, ok := x.Body.(*Command_DeleteAdminCredential); ok {
+			return x.DeleteAdminCredential
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -3296,6 +3781,22 @@ type Command_LedgerGroup struct {
 	LedgerGroup *LedgerGroup `protobuf:"bytes,28,opt,name=ledger_group,json=ledgerGroup,proto3,oneof"`
 }
 
+type Command_SetDataKey struct {
+	SetDataKey *SetDataKey `protobuf:"bytes,29,opt,name=set_data_key,json=setDataKey,proto3,oneof"`
+}
+
+type Command_SealApiKeys struct {
+	SealApiKeys *SealApiKeys `protobuf:"bytes,30,opt,name=seal_api_keys,json=sealApiKeys,proto3,oneof"`
+}
+
+type Command_PutAdminCredential struct {
+	PutAdminCredential *PutAdminCredential `protobuf:"bytes,31,opt,name=put_admin_credential,json=putAdminCredential,proto3,oneof"`
+}
+
+type Command_DeleteAdminCredential struct {
+	DeleteAdminCredential *DeleteAdminCredential `protobuf:"bytes,32,opt,name=delete_admin_credential,json=deleteAdminCredential,proto3,oneof"`
+}
+
 func (*Command_CreateRestApi) isCommand_Body() {}
 
 func (*Command_UpdateRestApi) isCommand_Body() {}
@@ -3334,6 +3835,14 @@ func (*Command_Noop) isCommand_Body() {}
 
 func (*Command_LedgerGroup) isCommand_Body() {}
 
+func (*Command_SetDataKey) isCommand_Body() {}
+
+func (*Command_SealApiKeys) isCommand_Body() {}
+
+func (*Command_PutAdminCredential) isCommand_Body() {}
+
+func (*Command_DeleteAdminCredential) isCommand_Body() {}
+
 type Result struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Code          ErrorCode              `protobuf:"varint,1,opt,name=code,proto3,enum=tollgate.v1.ErrorCode" json:"code,omitempty"`
@@ -3352,7 +3861,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_tollgate_proto_msgTypes[44]
+	mi := &file_tollgate_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3364,7 +3873,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[44]
+	mi := &file_tollgate_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3377,7 +3886,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{44}
+	return file_tollgate_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *Result) GetCode() ErrorCode {
@@ -3460,7 +3969,7 @@ type DedupRecord struct {
 
 func (x *DedupRecord) Reset() {
 	*x = DedupRecord{}
-	mi := &file_tollgate_proto_msgTypes[45]
+	mi := &file_tollgate_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3472,7 +3981,7 @@ func (x *DedupRecord) String() string {
 func (*DedupRecord) ProtoMessage() {}
 
 func (x *DedupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[45]
+	mi := &file_tollgate_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3485,7 +3994,7 @@ func (x *DedupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
 func (*DedupRecord) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{45}
+	return file_tollgate_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *DedupRecord) GetTimeUnixNano() int64 {
@@ -3517,7 +4026,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_tollgate_proto_msgTypes[46]
+	mi := &file_tollgate_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3529,7 +4038,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[46]
+	mi := &file_tollgate_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3542,7 +4051,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{46}
+	return file_tollgate_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Snapshot) GetVersion() uint32 {
@@ -3603,7 +4112,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_tollgate_proto_msgTypes[47]
+	mi := &file_tollgate_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3615,7 +4124,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[47]
+	mi := &file_tollgate_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3628,7 +4137,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{47}
+	return file_tollgate_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ApplyRequest) GetCommand() *Command {
@@ -3647,7 +4156,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_tollgate_proto_msgTypes[48]
+	mi := &file_tollgate_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3659,7 +4168,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[48]
+	mi := &file_tollgate_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3672,7 +4181,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{48}
+	return file_tollgate_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ApplyResponse) GetResult() *Result {
@@ -3690,7 +4199,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_tollgate_proto_msgTypes[49]
+	mi := &file_tollgate_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3702,7 +4211,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[49]
+	mi := &file_tollgate_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3715,7 +4224,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{49}
+	return file_tollgate_proto_rawDescGZIP(), []int{56}
 }
 
 type StatusResponse struct {
@@ -3733,7 +4242,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_tollgate_proto_msgTypes[50]
+	mi := &file_tollgate_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3745,7 +4254,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[50]
+	mi := &file_tollgate_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3758,7 +4267,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{50}
+	return file_tollgate_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *StatusResponse) GetNodeId() string {
@@ -3885,7 +4394,7 @@ const file_tollgate_proto_rawDesc = "" +
 	"is_default\x18\v \x01(\bR\tisDefault\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x95\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdb\x03\n" +
 	"\x06ApiKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x12\n" +
@@ -3900,7 +4409,9 @@ const file_tollgate_proto_rawDesc = "" +
 	"stage_keys\x18\t \x03(\tR\tstageKeys\x121\n" +
 	"\x04tags\x18\n" +
 	" \x03(\v2\x1d.tollgate.v1.ApiKey.TagsEntryR\x04tags\x12\x1a\n" +
-	"\brevision\x18\v \x01(\x04R\brevision\x1a7\n" +
+	"\brevision\x18\v \x01(\x04R\brevision\x12!\n" +
+	"\fvalue_lookup\x18\f \x01(\fR\vvalueLookup\x12!\n" +
+	"\fvalue_sealed\x18\r \x01(\fR\vvalueSealed\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"x\n" +
@@ -3910,7 +4421,7 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"D\n" +
 	"\aAccount\x129\n" +
-	"\bthrottle\x18\x01 \x01(\v2\x1d.tollgate.v1.ThrottleSettingsR\bthrottle\"\xc9\a\n" +
+	"\bthrottle\x18\x01 \x01(\v2\x1d.tollgate.v1.ThrottleSettingsR\bthrottle\"\xb5\t\n" +
 	"\x06Config\x12>\n" +
 	"\trest_apis\x18\x01 \x03(\v2!.tollgate.v1.Config.RestApisEntryR\brestApis\x127\n" +
 	"\x06stages\x18\x02 \x03(\v2\x1f.tollgate.v1.Config.StagesEntryR\x06stages\x12F\n" +
@@ -3920,7 +4431,10 @@ const file_tollgate_proto_rawDesc = "" +
 	"\bapi_keys\x18\x05 \x03(\v2 .tollgate.v1.Config.ApiKeysEntryR\aapiKeys\x12>\n" +
 	"\tplan_keys\x18\x06 \x03(\v2!.tollgate.v1.Config.PlanKeysEntryR\bplanKeys\x12.\n" +
 	"\aaccount\x18\a \x01(\v2\x14.tollgate.v1.AccountR\aaccount\x12\x14\n" +
-	"\x05index\x18\b \x01(\x04R\x05index\x1aQ\n" +
+	"\x05index\x18\b \x01(\x04R\x05index\x12/\n" +
+	"\bdata_key\x18\t \x01(\v2\x14.tollgate.v1.DataKeyR\adataKey\x12V\n" +
+	"\x11admin_credentials\x18\n" +
+	" \x03(\v2).tollgate.v1.Config.AdminCredentialsEntryR\x10adminCredentials\x1aQ\n" +
 	"\rRestApisEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12*\n" +
 	"\x05value\x18\x02 \x01(\v2\x14.tollgate.v1.RestApiR\x05value:\x028\x01\x1aM\n" +
@@ -3938,7 +4452,23 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2\x13.tollgate.v1.ApiKeyR\x05value:\x028\x01\x1aR\n" +
 	"\rPlanKeysEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
-	"\x05value\x18\x02 \x01(\v2\x15.tollgate.v1.PlanKeysR\x05value:\x028\x01\"\xfb\x04\n" +
+	"\x05value\x18\x02 \x01(\v2\x15.tollgate.v1.PlanKeysR\x05value:\x028\x01\x1aa\n" +
+	"\x15AdminCredentialsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x122\n" +
+	"\x05value\x18\x02 \x01(\v2\x1c.tollgate.v1.AdminCredentialR\x05value:\x028\x01\"P\n" +
+	"\aDataKey\x12\x18\n" +
+	"\awrapped\x18\x01 \x01(\fR\awrapped\x12\x15\n" +
+	"\x06kek_id\x18\x02 \x01(\tR\x05kekId\x12\x14\n" +
+	"\x05check\x18\x03 \x01(\fR\x05check\"\xd5\x01\n" +
+	"\x0fAdminCredential\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\x12#\n" +
+	"\rsecret_sealed\x18\x04 \x01(\fR\fsecretSealed\x12#\n" +
+	"\rsecret_lookup\x18\x05 \x01(\fR\fsecretLookup\x12!\n" +
+	"\fcreated_date\x18\x06 \x01(\x03R\vcreatedDate\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\a \x01(\tR\tcreatedBy\"\xfb\x04\n" +
 	"\tKeyLedger\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x12!\n" +
@@ -4083,12 +4613,27 @@ const file_tollgate_proto_rawDesc = "" +
 	"\n" +
 	"stage_name\x18\x03 \x01(\tR\tstageName\x12\x12\n" +
 	"\x04name\x18\x04 \x01(\tR\x04name\"\x06\n" +
-	"\x04Noop\"\xde\n" +
+	"\x04Noop\"=\n" +
 	"\n" +
+	"SetDataKey\x12/\n" +
+	"\bdata_key\x18\x01 \x01(\v2\x14.tollgate.v1.DataKeyR\adataKey\"9\n" +
+	"\vSealApiKeys\x12*\n" +
+	"\x04keys\x18\x01 \x03(\v2\x16.tollgate.v1.SealedKeyR\x04keys\"a\n" +
+	"\tSealedKey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\fvalue_lookup\x18\x02 \x01(\fR\vvalueLookup\x12!\n" +
+	"\fvalue_sealed\x18\x03 \x01(\fR\vvalueSealed\"R\n" +
+	"\x12PutAdminCredential\x12<\n" +
+	"\n" +
+	"credential\x18\x01 \x01(\v2\x1c.tollgate.v1.AdminCredentialR\n" +
+	"credential\"'\n" +
+	"\x15DeleteAdminCredential\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xa4\r\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12$\n" +
-	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x12D\n" +
+	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x12D\n" +
 	"\x0fcreate_rest_api\x18\n" +
 	" \x01(\v2\x1a.tollgate.v1.CreateRestApiH\x00R\rcreateRestApi\x12D\n" +
 	"\x0fupdate_rest_api\x18\v \x01(\v2\x1a.tollgate.v1.UpdateRestApiH\x00R\rupdateRestApi\x12D\n" +
@@ -4108,7 +4653,12 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x13create_default_plan\x18\x19 \x01(\v2\x1e.tollgate.v1.CreateDefaultPlanH\x00R\x11createDefaultPlan\x122\n" +
 	"\x06ledger\x18\x1a \x01(\v2\x18.tollgate.v1.LedgerBatchH\x00R\x06ledger\x12'\n" +
 	"\x04noop\x18\x1b \x01(\v2\x11.tollgate.v1.NoopH\x00R\x04noop\x12=\n" +
-	"\fledger_group\x18\x1c \x01(\v2\x18.tollgate.v1.LedgerGroupH\x00R\vledgerGroupB\x06\n" +
+	"\fledger_group\x18\x1c \x01(\v2\x18.tollgate.v1.LedgerGroupH\x00R\vledgerGroup\x12;\n" +
+	"\fset_data_key\x18\x1d \x01(\v2\x17.tollgate.v1.SetDataKeyH\x00R\n" +
+	"setDataKey\x12>\n" +
+	"\rseal_api_keys\x18\x1e \x01(\v2\x18.tollgate.v1.SealApiKeysH\x00R\vsealApiKeys\x12S\n" +
+	"\x14put_admin_credential\x18\x1f \x01(\v2\x1f.tollgate.v1.PutAdminCredentialH\x00R\x12putAdminCredential\x12\\\n" +
+	"\x17delete_admin_credential\x18  \x01(\v2\".tollgate.v1.DeleteAdminCredentialH\x00R\x15deleteAdminCredentialB\x06\n" +
 	"\x04body\"\xc8\x02\n" +
 	"\x06Result\x12*\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x16.tollgate.v1.ErrorCodeR\x04code\x12\x18\n" +
@@ -4178,174 +4728,192 @@ func file_tollgate_proto_rawDescGZIP() []byte {
 }
 
 var file_tollgate_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tollgate_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
+var file_tollgate_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
 var file_tollgate_proto_goTypes = []any{
-	(ErrorCode)(0),             // 0: tollgate.v1.ErrorCode
-	(*ThrottleSettings)(nil),   // 1: tollgate.v1.ThrottleSettings
-	(*QuotaSettings)(nil),      // 2: tollgate.v1.QuotaSettings
-	(*RestApi)(nil),            // 3: tollgate.v1.RestApi
-	(*Deployment)(nil),         // 4: tollgate.v1.Deployment
-	(*MethodSetting)(nil),      // 5: tollgate.v1.MethodSetting
-	(*Stage)(nil),              // 6: tollgate.v1.Stage
-	(*ApiStage)(nil),           // 7: tollgate.v1.ApiStage
-	(*UsagePlan)(nil),          // 8: tollgate.v1.UsagePlan
-	(*ApiKey)(nil),             // 9: tollgate.v1.ApiKey
-	(*PlanKeys)(nil),           // 10: tollgate.v1.PlanKeys
-	(*Account)(nil),            // 11: tollgate.v1.Account
-	(*Config)(nil),             // 12: tollgate.v1.Config
-	(*KeyLedger)(nil),          // 13: tollgate.v1.KeyLedger
-	(*Grant)(nil),              // 14: tollgate.v1.Grant
-	(*NodeLedger)(nil),         // 15: tollgate.v1.NodeLedger
-	(*GrantRequest)(nil),       // 16: tollgate.v1.GrantRequest
-	(*GrantResult)(nil),        // 17: tollgate.v1.GrantResult
-	(*UsageReport)(nil),        // 18: tollgate.v1.UsageReport
-	(*LedgerBatch)(nil),        // 19: tollgate.v1.LedgerBatch
-	(*LedgerBatchResult)(nil),  // 20: tollgate.v1.LedgerBatchResult
-	(*LedgerGroup)(nil),        // 21: tollgate.v1.LedgerGroup
-	(*ShareItem)(nil),          // 22: tollgate.v1.ShareItem
-	(*ShareRequest)(nil),       // 23: tollgate.v1.ShareRequest
-	(*ShareAssignment)(nil),    // 24: tollgate.v1.ShareAssignment
-	(*ShareResponse)(nil),      // 25: tollgate.v1.ShareResponse
-	(*CreateRestApi)(nil),      // 26: tollgate.v1.CreateRestApi
-	(*UpdateRestApi)(nil),      // 27: tollgate.v1.UpdateRestApi
-	(*DeleteRestApi)(nil),      // 28: tollgate.v1.DeleteRestApi
-	(*CreateDeployment)(nil),   // 29: tollgate.v1.CreateDeployment
-	(*PutStage)(nil),           // 30: tollgate.v1.PutStage
-	(*DeleteStage)(nil),        // 31: tollgate.v1.DeleteStage
-	(*PutUsagePlan)(nil),       // 32: tollgate.v1.PutUsagePlan
-	(*DeleteUsagePlan)(nil),    // 33: tollgate.v1.DeleteUsagePlan
-	(*PutApiKey)(nil),          // 34: tollgate.v1.PutApiKey
-	(*DeleteApiKey)(nil),       // 35: tollgate.v1.DeleteApiKey
-	(*ImportedKey)(nil),        // 36: tollgate.v1.ImportedKey
-	(*ImportApiKeys)(nil),      // 37: tollgate.v1.ImportApiKeys
-	(*CreateUsagePlanKey)(nil), // 38: tollgate.v1.CreateUsagePlanKey
-	(*DeleteUsagePlanKey)(nil), // 39: tollgate.v1.DeleteUsagePlanKey
-	(*UpdateAccount)(nil),      // 40: tollgate.v1.UpdateAccount
-	(*SetRemaining)(nil),       // 41: tollgate.v1.SetRemaining
-	(*CreateDefaultPlan)(nil),  // 42: tollgate.v1.CreateDefaultPlan
-	(*Noop)(nil),               // 43: tollgate.v1.Noop
-	(*Command)(nil),            // 44: tollgate.v1.Command
-	(*Result)(nil),             // 45: tollgate.v1.Result
-	(*DedupRecord)(nil),        // 46: tollgate.v1.DedupRecord
-	(*Snapshot)(nil),           // 47: tollgate.v1.Snapshot
-	(*ApplyRequest)(nil),       // 48: tollgate.v1.ApplyRequest
-	(*ApplyResponse)(nil),      // 49: tollgate.v1.ApplyResponse
-	(*StatusRequest)(nil),      // 50: tollgate.v1.StatusRequest
-	(*StatusResponse)(nil),     // 51: tollgate.v1.StatusResponse
-	nil,                        // 52: tollgate.v1.RestApi.TagsEntry
-	nil,                        // 53: tollgate.v1.Stage.VariablesEntry
-	nil,                        // 54: tollgate.v1.Stage.MethodSettingsEntry
-	nil,                        // 55: tollgate.v1.Stage.TagsEntry
-	nil,                        // 56: tollgate.v1.ApiStage.ThrottleEntry
-	nil,                        // 57: tollgate.v1.UsagePlan.TagsEntry
-	nil,                        // 58: tollgate.v1.ApiKey.TagsEntry
-	nil,                        // 59: tollgate.v1.PlanKeys.KeysEntry
-	nil,                        // 60: tollgate.v1.Config.RestApisEntry
-	nil,                        // 61: tollgate.v1.Config.StagesEntry
-	nil,                        // 62: tollgate.v1.Config.DeploymentsEntry
-	nil,                        // 63: tollgate.v1.Config.UsagePlansEntry
-	nil,                        // 64: tollgate.v1.Config.ApiKeysEntry
-	nil,                        // 65: tollgate.v1.Config.PlanKeysEntry
-	nil,                        // 66: tollgate.v1.KeyLedger.GrantedEntry
-	nil,                        // 67: tollgate.v1.KeyLedger.DailyEntry
-	nil,                        // 68: tollgate.v1.KeyLedger.PeriodExtraEntry
-	nil,                        // 69: tollgate.v1.Snapshot.LedgersEntry
-	nil,                        // 70: tollgate.v1.Snapshot.DedupEntry
-	nil,                        // 71: tollgate.v1.Snapshot.NodesEntry
+	(ErrorCode)(0),                // 0: tollgate.v1.ErrorCode
+	(*ThrottleSettings)(nil),      // 1: tollgate.v1.ThrottleSettings
+	(*QuotaSettings)(nil),         // 2: tollgate.v1.QuotaSettings
+	(*RestApi)(nil),               // 3: tollgate.v1.RestApi
+	(*Deployment)(nil),            // 4: tollgate.v1.Deployment
+	(*MethodSetting)(nil),         // 5: tollgate.v1.MethodSetting
+	(*Stage)(nil),                 // 6: tollgate.v1.Stage
+	(*ApiStage)(nil),              // 7: tollgate.v1.ApiStage
+	(*UsagePlan)(nil),             // 8: tollgate.v1.UsagePlan
+	(*ApiKey)(nil),                // 9: tollgate.v1.ApiKey
+	(*PlanKeys)(nil),              // 10: tollgate.v1.PlanKeys
+	(*Account)(nil),               // 11: tollgate.v1.Account
+	(*Config)(nil),                // 12: tollgate.v1.Config
+	(*DataKey)(nil),               // 13: tollgate.v1.DataKey
+	(*AdminCredential)(nil),       // 14: tollgate.v1.AdminCredential
+	(*KeyLedger)(nil),             // 15: tollgate.v1.KeyLedger
+	(*Grant)(nil),                 // 16: tollgate.v1.Grant
+	(*NodeLedger)(nil),            // 17: tollgate.v1.NodeLedger
+	(*GrantRequest)(nil),          // 18: tollgate.v1.GrantRequest
+	(*GrantResult)(nil),           // 19: tollgate.v1.GrantResult
+	(*UsageReport)(nil),           // 20: tollgate.v1.UsageReport
+	(*LedgerBatch)(nil),           // 21: tollgate.v1.LedgerBatch
+	(*LedgerBatchResult)(nil),     // 22: tollgate.v1.LedgerBatchResult
+	(*LedgerGroup)(nil),           // 23: tollgate.v1.LedgerGroup
+	(*ShareItem)(nil),             // 24: tollgate.v1.ShareItem
+	(*ShareRequest)(nil),          // 25: tollgate.v1.ShareRequest
+	(*ShareAssignment)(nil),       // 26: tollgate.v1.ShareAssignment
+	(*ShareResponse)(nil),         // 27: tollgate.v1.ShareResponse
+	(*CreateRestApi)(nil),         // 28: tollgate.v1.CreateRestApi
+	(*UpdateRestApi)(nil),         // 29: tollgate.v1.UpdateRestApi
+	(*DeleteRestApi)(nil),         // 30: tollgate.v1.DeleteRestApi
+	(*CreateDeployment)(nil),      // 31: tollgate.v1.CreateDeployment
+	(*PutStage)(nil),              // 32: tollgate.v1.PutStage
+	(*DeleteStage)(nil),           // 33: tollgate.v1.DeleteStage
+	(*PutUsagePlan)(nil),          // 34: tollgate.v1.PutUsagePlan
+	(*DeleteUsagePlan)(nil),       // 35: tollgate.v1.DeleteUsagePlan
+	(*PutApiKey)(nil),             // 36: tollgate.v1.PutApiKey
+	(*DeleteApiKey)(nil),          // 37: tollgate.v1.DeleteApiKey
+	(*ImportedKey)(nil),           // 38: tollgate.v1.ImportedKey
+	(*ImportApiKeys)(nil),         // 39: tollgate.v1.ImportApiKeys
+	(*CreateUsagePlanKey)(nil),    // 40: tollgate.v1.CreateUsagePlanKey
+	(*DeleteUsagePlanKey)(nil),    // 41: tollgate.v1.DeleteUsagePlanKey
+	(*UpdateAccount)(nil),         // 42: tollgate.v1.UpdateAccount
+	(*SetRemaining)(nil),          // 43: tollgate.v1.SetRemaining
+	(*CreateDefaultPlan)(nil),     // 44: tollgate.v1.CreateDefaultPlan
+	(*Noop)(nil),                  // 45: tollgate.v1.Noop
+	(*SetDataKey)(nil),            // 46: tollgate.v1.SetDataKey
+	(*SealApiKeys)(nil),           // 47: tollgate.v1.SealApiKeys
+	(*SealedKey)(nil),             // 48: tollgate.v1.SealedKey
+	(*PutAdminCredential)(nil),    // 49: tollgate.v1.PutAdminCredential
+	(*DeleteAdminCredential)(nil), // 50: tollgate.v1.DeleteAdminCredential
+	(*Command)(nil),               // 51: tollgate.v1.Command
+	(*Result)(nil),                // 52: tollgate.v1.Result
+	(*DedupRecord)(nil),           // 53: tollgate.v1.DedupRecord
+	(*Snapshot)(nil),              // 54: tollgate.v1.Snapshot
+	(*ApplyRequest)(nil),          // 55: tollgate.v1.ApplyRequest
+	(*ApplyResponse)(nil),         // 56: tollgate.v1.ApplyResponse
+	(*StatusRequest)(nil),         // 57: tollgate.v1.StatusRequest
+	(*StatusResponse)(nil),        // 58: tollgate.v1.StatusResponse
+	nil,                           // 59: tollgate.v1.RestApi.TagsEntry
+	nil,                           // 60: tollgate.v1.Stage.VariablesEntry
+	nil,                           // 61: tollgate.v1.Stage.MethodSettingsEntry
+	nil,                           // 62: tollgate.v1.Stage.TagsEntry
+	nil,                           // 63: tollgate.v1.ApiStage.ThrottleEntry
+	nil,                           // 64: tollgate.v1.UsagePlan.TagsEntry
+	nil,                           // 65: tollgate.v1.ApiKey.TagsEntry
+	nil,                           // 66: tollgate.v1.PlanKeys.KeysEntry
+	nil,                           // 67: tollgate.v1.Config.RestApisEntry
+	nil,                           // 68: tollgate.v1.Config.StagesEntry
+	nil,                           // 69: tollgate.v1.Config.DeploymentsEntry
+	nil,                           // 70: tollgate.v1.Config.UsagePlansEntry
+	nil,                           // 71: tollgate.v1.Config.ApiKeysEntry
+	nil,                           // 72: tollgate.v1.Config.PlanKeysEntry
+	nil,                           // 73: tollgate.v1.Config.AdminCredentialsEntry
+	nil,                           // 74: tollgate.v1.KeyLedger.GrantedEntry
+	nil,                           // 75: tollgate.v1.KeyLedger.DailyEntry
+	nil,                           // 76: tollgate.v1.KeyLedger.PeriodExtraEntry
+	nil,                           // 77: tollgate.v1.Snapshot.LedgersEntry
+	nil,                           // 78: tollgate.v1.Snapshot.DedupEntry
+	nil,                           // 79: tollgate.v1.Snapshot.NodesEntry
 }
 var file_tollgate_proto_depIdxs = []int32{
-	52, // 0: tollgate.v1.RestApi.tags:type_name -> tollgate.v1.RestApi.TagsEntry
-	53, // 1: tollgate.v1.Stage.variables:type_name -> tollgate.v1.Stage.VariablesEntry
-	54, // 2: tollgate.v1.Stage.method_settings:type_name -> tollgate.v1.Stage.MethodSettingsEntry
-	55, // 3: tollgate.v1.Stage.tags:type_name -> tollgate.v1.Stage.TagsEntry
-	56, // 4: tollgate.v1.ApiStage.throttle:type_name -> tollgate.v1.ApiStage.ThrottleEntry
+	59, // 0: tollgate.v1.RestApi.tags:type_name -> tollgate.v1.RestApi.TagsEntry
+	60, // 1: tollgate.v1.Stage.variables:type_name -> tollgate.v1.Stage.VariablesEntry
+	61, // 2: tollgate.v1.Stage.method_settings:type_name -> tollgate.v1.Stage.MethodSettingsEntry
+	62, // 3: tollgate.v1.Stage.tags:type_name -> tollgate.v1.Stage.TagsEntry
+	63, // 4: tollgate.v1.ApiStage.throttle:type_name -> tollgate.v1.ApiStage.ThrottleEntry
 	7,  // 5: tollgate.v1.UsagePlan.api_stages:type_name -> tollgate.v1.ApiStage
 	1,  // 6: tollgate.v1.UsagePlan.throttle:type_name -> tollgate.v1.ThrottleSettings
 	2,  // 7: tollgate.v1.UsagePlan.quota:type_name -> tollgate.v1.QuotaSettings
-	57, // 8: tollgate.v1.UsagePlan.tags:type_name -> tollgate.v1.UsagePlan.TagsEntry
-	58, // 9: tollgate.v1.ApiKey.tags:type_name -> tollgate.v1.ApiKey.TagsEntry
-	59, // 10: tollgate.v1.PlanKeys.keys:type_name -> tollgate.v1.PlanKeys.KeysEntry
+	64, // 8: tollgate.v1.UsagePlan.tags:type_name -> tollgate.v1.UsagePlan.TagsEntry
+	65, // 9: tollgate.v1.ApiKey.tags:type_name -> tollgate.v1.ApiKey.TagsEntry
+	66, // 10: tollgate.v1.PlanKeys.keys:type_name -> tollgate.v1.PlanKeys.KeysEntry
 	1,  // 11: tollgate.v1.Account.throttle:type_name -> tollgate.v1.ThrottleSettings
-	60, // 12: tollgate.v1.Config.rest_apis:type_name -> tollgate.v1.Config.RestApisEntry
-	61, // 13: tollgate.v1.Config.stages:type_name -> tollgate.v1.Config.StagesEntry
-	62, // 14: tollgate.v1.Config.deployments:type_name -> tollgate.v1.Config.DeploymentsEntry
-	63, // 15: tollgate.v1.Config.usage_plans:type_name -> tollgate.v1.Config.UsagePlansEntry
-	64, // 16: tollgate.v1.Config.api_keys:type_name -> tollgate.v1.Config.ApiKeysEntry
-	65, // 17: tollgate.v1.Config.plan_keys:type_name -> tollgate.v1.Config.PlanKeysEntry
+	67, // 12: tollgate.v1.Config.rest_apis:type_name -> tollgate.v1.Config.RestApisEntry
+	68, // 13: tollgate.v1.Config.stages:type_name -> tollgate.v1.Config.StagesEntry
+	69, // 14: tollgate.v1.Config.deployments:type_name -> tollgate.v1.Config.DeploymentsEntry
+	70, // 15: tollgate.v1.Config.usage_plans:type_name -> tollgate.v1.Config.UsagePlansEntry
+	71, // 16: tollgate.v1.Config.api_keys:type_name -> tollgate.v1.Config.ApiKeysEntry
+	72, // 17: tollgate.v1.Config.plan_keys:type_name -> tollgate.v1.Config.PlanKeysEntry
 	11, // 18: tollgate.v1.Config.account:type_name -> tollgate.v1.Account
-	66, // 19: tollgate.v1.KeyLedger.granted:type_name -> tollgate.v1.KeyLedger.GrantedEntry
-	67, // 20: tollgate.v1.KeyLedger.daily:type_name -> tollgate.v1.KeyLedger.DailyEntry
-	68, // 21: tollgate.v1.KeyLedger.period_extra:type_name -> tollgate.v1.KeyLedger.PeriodExtraEntry
-	14, // 22: tollgate.v1.KeyLedger.grants:type_name -> tollgate.v1.Grant
-	14, // 23: tollgate.v1.KeyLedger.settled:type_name -> tollgate.v1.Grant
-	45, // 24: tollgate.v1.NodeLedger.last:type_name -> tollgate.v1.Result
-	16, // 25: tollgate.v1.LedgerBatch.grants:type_name -> tollgate.v1.GrantRequest
-	18, // 26: tollgate.v1.LedgerBatch.reports:type_name -> tollgate.v1.UsageReport
-	17, // 27: tollgate.v1.LedgerBatchResult.grants:type_name -> tollgate.v1.GrantResult
-	44, // 28: tollgate.v1.LedgerGroup.commands:type_name -> tollgate.v1.Command
-	22, // 29: tollgate.v1.ShareRequest.items:type_name -> tollgate.v1.ShareItem
-	24, // 30: tollgate.v1.ShareResponse.shares:type_name -> tollgate.v1.ShareAssignment
-	3,  // 31: tollgate.v1.CreateRestApi.api:type_name -> tollgate.v1.RestApi
-	3,  // 32: tollgate.v1.UpdateRestApi.api:type_name -> tollgate.v1.RestApi
-	4,  // 33: tollgate.v1.CreateDeployment.deployment:type_name -> tollgate.v1.Deployment
-	6,  // 34: tollgate.v1.CreateDeployment.stage:type_name -> tollgate.v1.Stage
-	6,  // 35: tollgate.v1.PutStage.stage:type_name -> tollgate.v1.Stage
-	8,  // 36: tollgate.v1.PutUsagePlan.plan:type_name -> tollgate.v1.UsagePlan
-	9,  // 37: tollgate.v1.PutApiKey.key:type_name -> tollgate.v1.ApiKey
-	9,  // 38: tollgate.v1.ImportedKey.key:type_name -> tollgate.v1.ApiKey
-	36, // 39: tollgate.v1.ImportApiKeys.keys:type_name -> tollgate.v1.ImportedKey
-	11, // 40: tollgate.v1.UpdateAccount.account:type_name -> tollgate.v1.Account
-	26, // 41: tollgate.v1.Command.create_rest_api:type_name -> tollgate.v1.CreateRestApi
-	27, // 42: tollgate.v1.Command.update_rest_api:type_name -> tollgate.v1.UpdateRestApi
-	28, // 43: tollgate.v1.Command.delete_rest_api:type_name -> tollgate.v1.DeleteRestApi
-	29, // 44: tollgate.v1.Command.create_deployment:type_name -> tollgate.v1.CreateDeployment
-	30, // 45: tollgate.v1.Command.put_stage:type_name -> tollgate.v1.PutStage
-	31, // 46: tollgate.v1.Command.delete_stage:type_name -> tollgate.v1.DeleteStage
-	32, // 47: tollgate.v1.Command.put_usage_plan:type_name -> tollgate.v1.PutUsagePlan
-	33, // 48: tollgate.v1.Command.delete_usage_plan:type_name -> tollgate.v1.DeleteUsagePlan
-	34, // 49: tollgate.v1.Command.put_api_key:type_name -> tollgate.v1.PutApiKey
-	35, // 50: tollgate.v1.Command.delete_api_key:type_name -> tollgate.v1.DeleteApiKey
-	37, // 51: tollgate.v1.Command.import_api_keys:type_name -> tollgate.v1.ImportApiKeys
-	38, // 52: tollgate.v1.Command.create_usage_plan_key:type_name -> tollgate.v1.CreateUsagePlanKey
-	39, // 53: tollgate.v1.Command.delete_usage_plan_key:type_name -> tollgate.v1.DeleteUsagePlanKey
-	40, // 54: tollgate.v1.Command.update_account:type_name -> tollgate.v1.UpdateAccount
-	41, // 55: tollgate.v1.Command.set_remaining:type_name -> tollgate.v1.SetRemaining
-	42, // 56: tollgate.v1.Command.create_default_plan:type_name -> tollgate.v1.CreateDefaultPlan
-	19, // 57: tollgate.v1.Command.ledger:type_name -> tollgate.v1.LedgerBatch
-	43, // 58: tollgate.v1.Command.noop:type_name -> tollgate.v1.Noop
-	21, // 59: tollgate.v1.Command.ledger_group:type_name -> tollgate.v1.LedgerGroup
-	0,  // 60: tollgate.v1.Result.code:type_name -> tollgate.v1.ErrorCode
-	20, // 61: tollgate.v1.Result.ledger:type_name -> tollgate.v1.LedgerBatchResult
-	45, // 62: tollgate.v1.Result.group:type_name -> tollgate.v1.Result
-	45, // 63: tollgate.v1.DedupRecord.result:type_name -> tollgate.v1.Result
-	12, // 64: tollgate.v1.Snapshot.config:type_name -> tollgate.v1.Config
-	69, // 65: tollgate.v1.Snapshot.ledgers:type_name -> tollgate.v1.Snapshot.LedgersEntry
-	70, // 66: tollgate.v1.Snapshot.dedup:type_name -> tollgate.v1.Snapshot.DedupEntry
-	71, // 67: tollgate.v1.Snapshot.nodes:type_name -> tollgate.v1.Snapshot.NodesEntry
-	44, // 68: tollgate.v1.ApplyRequest.command:type_name -> tollgate.v1.Command
-	45, // 69: tollgate.v1.ApplyResponse.result:type_name -> tollgate.v1.Result
-	5,  // 70: tollgate.v1.Stage.MethodSettingsEntry.value:type_name -> tollgate.v1.MethodSetting
-	1,  // 71: tollgate.v1.ApiStage.ThrottleEntry.value:type_name -> tollgate.v1.ThrottleSettings
-	3,  // 72: tollgate.v1.Config.RestApisEntry.value:type_name -> tollgate.v1.RestApi
-	6,  // 73: tollgate.v1.Config.StagesEntry.value:type_name -> tollgate.v1.Stage
-	4,  // 74: tollgate.v1.Config.DeploymentsEntry.value:type_name -> tollgate.v1.Deployment
-	8,  // 75: tollgate.v1.Config.UsagePlansEntry.value:type_name -> tollgate.v1.UsagePlan
-	9,  // 76: tollgate.v1.Config.ApiKeysEntry.value:type_name -> tollgate.v1.ApiKey
-	10, // 77: tollgate.v1.Config.PlanKeysEntry.value:type_name -> tollgate.v1.PlanKeys
-	13, // 78: tollgate.v1.Snapshot.LedgersEntry.value:type_name -> tollgate.v1.KeyLedger
-	46, // 79: tollgate.v1.Snapshot.DedupEntry.value:type_name -> tollgate.v1.DedupRecord
-	15, // 80: tollgate.v1.Snapshot.NodesEntry.value:type_name -> tollgate.v1.NodeLedger
-	48, // 81: tollgate.v1.Cluster.Apply:input_type -> tollgate.v1.ApplyRequest
-	50, // 82: tollgate.v1.Cluster.Status:input_type -> tollgate.v1.StatusRequest
-	23, // 83: tollgate.v1.Cluster.Shares:input_type -> tollgate.v1.ShareRequest
-	49, // 84: tollgate.v1.Cluster.Apply:output_type -> tollgate.v1.ApplyResponse
-	51, // 85: tollgate.v1.Cluster.Status:output_type -> tollgate.v1.StatusResponse
-	25, // 86: tollgate.v1.Cluster.Shares:output_type -> tollgate.v1.ShareResponse
-	84, // [84:87] is the sub-list for method output_type
-	81, // [81:84] is the sub-list for method input_type
-	81, // [81:81] is the sub-list for extension type_name
-	81, // [81:81] is the sub-list for extension extendee
-	0,  // [0:81] is the sub-list for field type_name
+	13, // 19: tollgate.v1.Config.data_key:type_name -> tollgate.v1.DataKey
+	73, // 20: tollgate.v1.Config.admin_credentials:type_name -> tollgate.v1.Config.AdminCredentialsEntry
+	74, // 21: tollgate.v1.KeyLedger.granted:type_name -> tollgate.v1.KeyLedger.GrantedEntry
+	75, // 22: tollgate.v1.KeyLedger.daily:type_name -> tollgate.v1.KeyLedger.DailyEntry
+	76, // 23: tollgate.v1.KeyLedger.period_extra:type_name -> tollgate.v1.KeyLedger.PeriodExtraEntry
+	16, // 24: tollgate.v1.KeyLedger.grants:type_name -> tollgate.v1.Grant
+	16, // 25: tollgate.v1.KeyLedger.settled:type_name -> tollgate.v1.Grant
+	52, // 26: tollgate.v1.NodeLedger.last:type_name -> tollgate.v1.Result
+	18, // 27: tollgate.v1.LedgerBatch.grants:type_name -> tollgate.v1.GrantRequest
+	20, // 28: tollgate.v1.LedgerBatch.reports:type_name -> tollgate.v1.UsageReport
+	19, // 29: tollgate.v1.LedgerBatchResult.grants:type_name -> tollgate.v1.GrantResult
+	51, // 30: tollgate.v1.LedgerGroup.commands:type_name -> tollgate.v1.Command
+	24, // 31: tollgate.v1.ShareRequest.items:type_name -> tollgate.v1.ShareItem
+	26, // 32: tollgate.v1.ShareResponse.shares:type_name -> tollgate.v1.ShareAssignment
+	3,  // 33: tollgate.v1.CreateRestApi.api:type_name -> tollgate.v1.RestApi
+	3,  // 34: tollgate.v1.UpdateRestApi.api:type_name -> tollgate.v1.RestApi
+	4,  // 35: tollgate.v1.CreateDeployment.deployment:type_name -> tollgate.v1.Deployment
+	6,  // 36: tollgate.v1.CreateDeployment.stage:type_name -> tollgate.v1.Stage
+	6,  // 37: tollgate.v1.PutStage.stage:type_name -> tollgate.v1.Stage
+	8,  // 38: tollgate.v1.PutUsagePlan.plan:type_name -> tollgate.v1.UsagePlan
+	9,  // 39: tollgate.v1.PutApiKey.key:type_name -> tollgate.v1.ApiKey
+	9,  // 40: tollgate.v1.ImportedKey.key:type_name -> tollgate.v1.ApiKey
+	38, // 41: tollgate.v1.ImportApiKeys.keys:type_name -> tollgate.v1.ImportedKey
+	11, // 42: tollgate.v1.UpdateAccount.account:type_name -> tollgate.v1.Account
+	13, // 43: tollgate.v1.SetDataKey.data_key:type_name -> tollgate.v1.DataKey
+	48, // 44: tollgate.v1.SealApiKeys.keys:type_name -> tollgate.v1.SealedKey
+	14, // 45: tollgate.v1.PutAdminCredential.credential:type_name -> tollgate.v1.AdminCredential
+	28, // 46: tollgate.v1.Command.create_rest_api:type_name -> tollgate.v1.CreateRestApi
+	29, // 47: tollgate.v1.Command.update_rest_api:type_name -> tollgate.v1.UpdateRestApi
+	30, // 48: tollgate.v1.Command.delete_rest_api:type_name -> tollgate.v1.DeleteRestApi
+	31, // 49: tollgate.v1.Command.create_deployment:type_name -> tollgate.v1.CreateDeployment
+	32, // 50: tollgate.v1.Command.put_stage:type_name -> tollgate.v1.PutStage
+	33, // 51: tollgate.v1.Command.delete_stage:type_name -> tollgate.v1.DeleteStage
+	34, // 52: tollgate.v1.Command.put_usage_plan:type_name -> tollgate.v1.PutUsagePlan
+	35, // 53: tollgate.v1.Command.delete_usage_plan:type_name -> tollgate.v1.DeleteUsagePlan
+	36, // 54: tollgate.v1.Command.put_api_key:type_name -> tollgate.v1.PutApiKey
+	37, // 55: tollgate.v1.Command.delete_api_key:type_name -> tollgate.v1.DeleteApiKey
+	39, // 56: tollgate.v1.Command.import_api_keys:type_name -> tollgate.v1.ImportApiKeys
+	40, // 57: tollgate.v1.Command.create_usage_plan_key:type_name -> tollgate.v1.CreateUsagePlanKey
+	41, // 58: tollgate.v1.Command.delete_usage_plan_key:type_name -> tollgate.v1.DeleteUsagePlanKey
+	42, // 59: tollgate.v1.Command.update_account:type_name -> tollgate.v1.UpdateAccount
+	43, // 60: tollgate.v1.Command.set_remaining:type_name -> tollgate.v1.SetRemaining
+	44, // 61: tollgate.v1.Command.create_default_plan:type_name -> tollgate.v1.CreateDefaultPlan
+	21, // 62: tollgate.v1.Command.ledger:type_name -> tollgate.v1.LedgerBatch
+	45, // 63: tollgate.v1.Command.noop:type_name -> tollgate.v1.Noop
+	23, // 64: tollgate.v1.Command.ledger_group:type_name -> tollgate.v1.LedgerGroup
+	46, // 65: tollgate.v1.Command.set_data_key:type_name -> tollgate.v1.SetDataKey
+	47, // 66: tollgate.v1.Command.seal_api_keys:type_name -> tollgate.v1.SealApiKeys
+	49, // 67: tollgate.v1.Command.put_admin_credential:type_name -> tollgate.v1.PutAdminCredential
+	50, // 68: tollgate.v1.Command.delete_admin_credential:type_name -> tollgate.v1.DeleteAdminCredential
+	0,  // 69: tollgate.v1.Result.code:type_name -> tollgate.v1.ErrorCode
+	22, // 70: tollgate.v1.Result.ledger:type_name -> tollgate.v1.LedgerBatchResult
+	52, // 71: tollgate.v1.Result.group:type_name -> tollgate.v1.Result
+	52, // 72: tollgate.v1.DedupRecord.result:type_name -> tollgate.v1.Result
+	12, // 73: tollgate.v1.Snapshot.config:type_name -> tollgate.v1.Config
+	77, // 74: tollgate.v1.Snapshot.ledgers:type_name -> tollgate.v1.Snapshot.LedgersEntry
+	78, // 75: tollgate.v1.Snapshot.dedup:type_name -> tollgate.v1.Snapshot.DedupEntry
+	79, // 76: tollgate.v1.Snapshot.nodes:type_name -> tollgate.v1.Snapshot.NodesEntry
+	51, // 77: tollgate.v1.ApplyRequest.command:type_name -> tollgate.v1.Command
+	52, // 78: tollgate.v1.ApplyResponse.result:type_name -> tollgate.v1.Result
+	5,  // 79: tollgate.v1.Stage.MethodSettingsEntry.value:type_name -> tollgate.v1.MethodSetting
+	1,  // 80: tollgate.v1.ApiStage.ThrottleEntry.value:type_name -> tollgate.v1.ThrottleSettings
+	3,  // 81: tollgate.v1.Config.RestApisEntry.value:type_name -> tollgate.v1.RestApi
+	6,  // 82: tollgate.v1.Config.StagesEntry.value:type_name -> tollgate.v1.Stage
+	4,  // 83: tollgate.v1.Config.DeploymentsEntry.value:type_name -> tollgate.v1.Deployment
+	8,  // 84: tollgate.v1.Config.UsagePlansEntry.value:type_name -> tollgate.v1.UsagePlan
+	9,  // 85: tollgate.v1.Config.ApiKeysEntry.value:type_name -> tollgate.v1.ApiKey
+	10, // 86: tollgate.v1.Config.PlanKeysEntry.value:type_name -> tollgate.v1.PlanKeys
+	14, // 87: tollgate.v1.Config.AdminCredentialsEntry.value:type_name -> tollgate.v1.AdminCredential
+	15, // 88: tollgate.v1.Snapshot.LedgersEntry.value:type_name -> tollgate.v1.KeyLedger
+	53, // 89: tollgate.v1.Snapshot.DedupEntry.value:type_name -> tollgate.v1.DedupRecord
+	17, // 90: tollgate.v1.Snapshot.NodesEntry.value:type_name -> tollgate.v1.NodeLedger
+	55, // 91: tollgate.v1.Cluster.Apply:input_type -> tollgate.v1.ApplyRequest
+	57, // 92: tollgate.v1.Cluster.Status:input_type -> tollgate.v1.StatusRequest
+	25, // 93: tollgate.v1.Cluster.Shares:input_type -> tollgate.v1.ShareRequest
+	56, // 94: tollgate.v1.Cluster.Apply:output_type -> tollgate.v1.ApplyResponse
+	58, // 95: tollgate.v1.Cluster.Status:output_type -> tollgate.v1.StatusResponse
+	27, // 96: tollgate.v1.Cluster.Shares:output_type -> tollgate.v1.ShareResponse
+	94, // [94:97] is the sub-list for method output_type
+	91, // [91:94] is the sub-list for method input_type
+	91, // [91:91] is the sub-list for extension type_name
+	91, // [91:91] is the sub-list for extension extendee
+	0,  // [0:91] is the sub-list for field type_name
 }
 
 func init() { file_tollgate_proto_init() }
@@ -4354,7 +4922,7 @@ func file_tollgate_proto_init() {
 		return
 	}
 	file_tollgate_proto_msgTypes[4].OneofWrappers = []any{}
-	file_tollgate_proto_msgTypes[43].OneofWrappers = []any{
+	file_tollgate_proto_msgTypes[50].OneofWrappers = []any{
 		(*Command_CreateRestApi)(nil),
 		(*Command_UpdateRestApi)(nil),
 		(*Command_DeleteRestApi)(nil),
@@ -4374,6 +4942,10 @@ func file_tollgate_proto_init() {
 		(*Command_Ledger)(nil),
 		(*Command_Noop)(nil),
 		(*Command_LedgerGroup)(nil),
+		(*Command_SetDataKey)(nil),
+		(*Command_SealApiKeys)(nil),
+		(*Command_PutAdminCredential)(nil),
+		(*Command_DeleteAdminCredential)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4381,7 +4953,7 @@ func file_tollgate_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tollgate_proto_rawDesc), len(file_tollgate_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   71,
+			NumMessages:   79,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

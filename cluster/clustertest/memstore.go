@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/sealing"
 )
 
 // StateMachine is what MemStore needs from cluster.FSM.
@@ -28,12 +29,14 @@ type MemStore[F StateMachine] struct {
 	fsm   F
 	index uint64
 	now   func() time.Time
+
+	keyring *sealing.Keyring
 }
 
 // NewMemStore returns a store on fsm (usually a new, empty cluster.FSM) and
 // the wall clock.
 func NewMemStore[F StateMachine](fsm F) *MemStore[F] {
-	return &MemStore[F]{fsm: fsm, now: time.Now}
+	return &MemStore[F]{fsm: fsm, now: time.Now, keyring: sealing.NewKeyring()}
 }
 
 // SetClock replaces the clock that stamps commands.
@@ -83,4 +86,10 @@ func (m *MemStore[F]) Apply(ctx context.Context, cmd *pb.Command) (*pb.Result, e
 // QuotaPool of one node.
 func (m *MemStore[F]) ApplyLedger(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
 	return m.Apply(ctx, cmd)
+}
+
+// Keys returns the keys of the store's data key, creating it (unwrapped)
+// on first use, as a node without a key-encryption key does.
+func (m *MemStore[F]) Keys(ctx context.Context) (*sealing.Keys, error) {
+	return m.keyring.Ensure(ctx, m, "test")
 }

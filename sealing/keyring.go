@@ -1,0 +1,110 @@
+package sealing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	pb "github.com/tollgate/tollgate/proto"
+)
+
+// ErrNoDataKey is returned while the cluster has no data key.
+var ErrNoDataKey = errors.New("the cluster has no data key yet")
+
+// Keyring is a node's key-encryption keys and the keys derived from the
+// cluster's data key, cached. Safe for concurrent use.
+type Keyring struct {
+	keks  []*KEK // the first one wraps
+	cache atomic.Pointer[derived]
+}
+
+type derived struct {
+	check []byte
+	keys  *Keys
+}
+
+// NewKeyring returns a keyring over these key-encryption keys (none: the
+// data key is stored unwrapped).
+func NewKeyring(keks ...*KEK) *Keyring { return &Keyring{keks: keks} }
+
+// Wrapping tells whether this keyring wraps data keys.
+func (r *Keyring) Wrapping() bool { return len(r.keks) > 0 }
+
+// Wrap stores a data key under the first key-encryption key, or plain
+// without one.
+func (r *Keyring) Wrap(dk []byte) *pb.DataKey {
+	if len(r.keks) == 0 {
+		return &pb.DataKey{Wrapped: dk, Check: Check(dk)}
+	}
+	return &pb.DataKey{Wrapped: r.keks[0].Wrap(dk), KekId: r.keks[0].ID(), Check: Check(dk)}
+}
+
+// Unwrap returns the raw data key, checked against its check value.
+func (r *Keyring) Unwrap(d *pb.DataKey) ([]byte, error) {
+	raw := d.GetWrapped()
+	if id := d.GetKekId(); id != "" {
+		var kek *KEK
+		for _, k := range r.keks {
+			if k.ID() == id {
+				kek = k
+			}
+		}
+		if kek == nil {
+			return nil, fmt.Errorf("the cluster's data key is wrapped under key-encryption key %s, which this node's key-encryption key file does not hold", id)
+		}
+		var err error
+		if raw, err = kek.Unwrap(d.Wrapped); err != nil {
+			return nil, fmt.Errorf("unwrap the cluster's data key: %w", err)
+		}
+	}
+	if len(raw) != KeySize || !Equal(Check(raw), d.GetCheck()) {
+		return nil, errors.New("the cluster's data key does not match its check value")
+	}
+	return raw, nil
+}
+
+// Keys returns the keys of a stored data key: ErrNoDataKey for none, or
+// why this node cannot unwrap it.
+func (r *Keyring) Keys(d *pb.DataKey) (*Keys, error) {
+	if d == nil {
+		return nil, ErrNoDataKey
+	}
+	if c := r.cache.Load(); c != nil && Equal(c.check, d.Check) {
+		return c.keys, nil
+	}
+	raw, err := r.Unwrap(d)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := Derive(raw)
+	if err != nil {
+		return nil, err
+	}
+	r.cache.Store(&derived{check: d.Check, keys: keys})
+	return keys, nil
+}
+
+// Store is where a keyring finds and stores the cluster's data key.
+type Store interface {
+	Config() *pb.Config
+	Apply(ctx context.Context, cmd *pb.Command) (*pb.Result, error)
+}
+
+// Ensure returns the keys of the cluster's data key, proposing a fresh
+// one first when the cluster has none. The first data key applied wins,
+// so concurrent callers on different nodes agree.
+func (r *Keyring) Ensure(ctx context.Context, s Store, actor string) (*Keys, error) {
+	if k, err := r.Keys(s.Config().GetDataKey()); !errors.Is(err, ErrNoDataKey) {
+		return k, err
+	}
+	cmd := &pb.Command{Actor: actor, Body: &pb.Command_SetDataKey{SetDataKey: &pb.SetDataKey{DataKey: r.Wrap(NewDataKey())}}}
+	res, err := s.Apply(ctx, cmd)
+	if err != nil {
+		return nil, fmt.Errorf("store a data key: %w", err)
+	}
+	if res.Code != pb.ErrorCode_ERROR_CODE_NONE && res.Code != pb.ErrorCode_ERROR_CODE_CONFLICT {
+		return nil, fmt.Errorf("store a data key: %s", res.Message)
+	}
+	return r.Keys(s.Config().GetDataKey())
+}

@@ -71,6 +71,10 @@ func (f *FSM) applyConfig(a *applyCtx, c *pb.Config, cmd *pb.Command) *pb.Result
 		return applyCreateDefaultPlan(a, c, b.CreateDefaultPlan)
 	case *pb.Command_SetDataKey:
 		return applySetDataKey(c, b.SetDataKey)
+	case *pb.Command_PutAdminCredential:
+		return applyPutAdminCredential(a, c, b.PutAdminCredential)
+	case *pb.Command_DeleteAdminCredential:
+		return applyDeleteAdminCredential(c, b.DeleteAdminCredential)
 	default:
 		return fail(codeBad, "unsupported command %T", cmd.Body)
 	}

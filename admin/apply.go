@@ -19,6 +19,7 @@ const updateAttempts = 5
 
 // apply proposes a command and maps its failures to answers.
 func (s *Server) apply(ctx context.Context, cmd *pb.Command) (*pb.Result, *apiError) {
+	cmd.Actor = actorFrom(ctx)
 	if n := proto.Size(cmd); n > maxCommandBytes {
 		return nil, badRequest("The change is too large (%d bytes encoded, at most %d): split it into smaller ones", n, maxCommandBytes)
 	}

@@ -66,6 +66,12 @@ type Config struct {
 	// accepts any Host. Any other Host is answered 403 ForbiddenException
 	// and nothing runs (a DNS-rebinding page names its own host).
 	AllowedHosts []string
+	// AnonymousRemote lets callers on other hosts in without a credential
+	// while the cluster holds none, as callers on this host are. Once a
+	// credential exists, every request but GET /healthz needs one in any
+	// case. Default: false (only callers on this host, before the first
+	// credential).
+	AnonymousRemote bool
 }
 
 // Validate reports whether the configuration can build a Server.
@@ -94,7 +100,8 @@ type Server struct {
 	ready    func() bool
 	progress func() (applied, target uint64)
 	// allowedHosts are Config.AllowedHosts, parsed.
-	allowedHosts []hostRule
+	allowedHosts    []hostRule
+	anonymousRemote bool
 }
 
 // New builds a Server from a validated Config.
@@ -103,7 +110,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{store: cfg.Store, now: cfg.Now, log: cfg.Logger, reg: cfg.Registry, cluster: cfg.ClusterStatus,
-		ready: cfg.Ready, progress: cfg.Progress}
+		ready: cfg.Ready, progress: cfg.Progress, anonymousRemote: cfg.AnonymousRemote}
 	for _, h := range cfg.AllowedHosts {
 		rule, _ := parseHostRule(h) // checked by Validate
 		s.allowedHosts = append(s.allowedHosts, rule)
@@ -196,6 +203,10 @@ func (s *Server) routes() {
 	s.handle("GET /apikeys/{api_key}", s.getAPIKey)
 	s.handle("PATCH /apikeys/{api_key}", s.updateAPIKey)
 	s.handle("DELETE /apikeys/{api_key}", s.deleteAPIKey)
+
+	s.handle("POST /tollgate/credentials", s.createCredential)
+	s.handle("GET /tollgate/credentials", s.listCredentials)
+	s.handle("DELETE /tollgate/credentials/{credential_id}", s.deleteCredential)
 }
 
 // ServeHTTP answers one admin request.
@@ -208,13 +219,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	_, pattern := s.mux.Handler(r)
 	route := pattern
+	var who *principal
+	var authErr *apiError
+	hostOK := s.hostAllowed(r)
+	if pattern != "GET /healthz" && hostOK {
+		// Before the route is looked at: a caller without a credential
+		// learns nothing, not even which routes exist.
+		r, who, authErr = s.authenticate(rec, r)
+		if who != nil {
+			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, who))
+		}
+	}
 	typeErr := checkContentType(r, pattern)
+	var denied *apiError
+	if who != nil {
+		denied = authorize(who, r, pattern)
+	}
 	switch {
-	case !s.hostAllowed(r):
+	case !hostOK:
 		// Before anything else: a page that rebound its name to this
 		// host must learn nothing, not even which routes exist.
 		route = "refused"
 		s.writeError(rec, r, hostRefused(r))
+	case authErr != nil:
+		route = "unauthenticated"
+		s.writeError(rec, r, authErr)
 	case !canonicalPath(r.URL.EscapedPath()) || (pattern != "" && !s.patterns[pattern]):
 		// ServeMux would redirect to the cleaned path (with an HTML body);
 		// the API answers in its own shape instead. (For some redirects the
@@ -224,6 +253,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case pattern == "":
 		route = "unmatched"
 		s.unmatched(rec, r)
+	case denied != nil:
+		s.writeError(rec, r, denied)
 	case typeErr != nil:
 		// Before readiness: a refused body is refused on every node alike.
 		s.writeError(rec, r, typeErr)
@@ -235,6 +266,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	code := rec.status
 	if code == 0 {
 		code = http.StatusOK
+	}
+	if who != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		s.audit(r, who, code)
 	}
 	s.metrics.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
 	s.metrics.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())

@@ -31,18 +31,21 @@ type serveConfig struct {
 	AdminInsecure bool
 	// AdminHosts are the Host values the admin API answers besides its
 	// listen address and localhost (admin.Config.AllowedHosts).
-	AdminHosts      []string
-	RaftListen      string
-	GRPCListen      string
-	GossipListen    string
-	AdvertiseAddr   string
-	Join            []string
-	BootstrapExpect int
-	ReapAfter       time.Duration
-	MaxClockSkew    time.Duration
-	LogLevel        string
-	LogFormat       string
-	ShutdownTimeout time.Duration
+	AdminHosts []string
+	// AdminCredentialsFile holds admin credentials the node adds at start
+	// when the cluster lacks them.
+	AdminCredentialsFile string
+	RaftListen           string
+	GRPCListen           string
+	GossipListen         string
+	AdvertiseAddr        string
+	Join                 []string
+	BootstrapExpect      int
+	ReapAfter            time.Duration
+	MaxClockSkew         time.Duration
+	LogLevel             string
+	LogFormat            string
+	ShutdownTimeout      time.Duration
 	// MaxConnections caps the data plane's open connections; MaxRequests
 	// the requests it serves at once (0: no cap).
 	MaxConnections int
@@ -70,7 +73,8 @@ func addServeFlags(fs *pflag.FlagSet) {
 	fs.String("listen", ":8080", "data plane listen address (port 0 picks a free port)")
 	fs.String("admin-listen", "127.0.0.1:9090", "admin API listen address")
 	fs.StringSlice("admin-host", nil, "a name or address (optionally :port) the admin API also answers as, e.g. behind a proxy or a published container port; repeatable or comma-separated, \"*\" for any. Other Host headers get 403 [its listen address, and localhost, 127.0.0.1 and [::1] on its port]")
-	fs.Bool("admin-insecure", false, "allow a non-loopback --admin-listen although the admin API has no authentication yet")
+	fs.Bool("admin-insecure", false, "allow a non-loopback --admin-listen without --admin-credentials-file, and answer callers on other hosts without a credential while the cluster has none")
+	fs.String("admin-credentials-file", "", "admin credentials to add at start when the cluster lacks them: one a line, \"id secret role [name]\" (mode 0600); the admin API serves once they are in")
 	fs.String("raft-listen", "", "Raft listen address [127.0.0.1:7000; :7000 with TLS or --cluster-insecure]")
 	fs.String("grpc-listen", "", "node-to-node gRPC listen address [127.0.0.1:7001; :7001 with TLS or --cluster-insecure]")
 	fs.String("gossip-listen", "", "gossip (memberlist) listen address [127.0.0.1:7946; :7946 with TLS or --cluster-insecure]")
@@ -117,31 +121,32 @@ func loadServeConfig(fs *pflag.FlagSet) (*serveConfig, error) {
 		}
 	}
 	c := &serveConfig{
-		NodeID:          v.GetString("node-id"),
-		DataDir:         v.GetString("data-dir"),
-		Listen:          v.GetString("listen"),
-		AdminListen:     v.GetString("admin-listen"),
-		AdminInsecure:   v.GetBool("admin-insecure"),
-		AdminHosts:      splitList(v.GetStringSlice("admin-host")),
-		RaftListen:      v.GetString("raft-listen"),
-		GRPCListen:      v.GetString("grpc-listen"),
-		GossipListen:    v.GetString("gossip-listen"),
-		AdvertiseAddr:   v.GetString("advertise-addr"),
-		Join:            splitList(v.GetStringSlice("join")),
-		BootstrapExpect: v.GetInt("bootstrap-expect"),
-		ReapAfter:       v.GetDuration("reap-after"),
-		MaxClockSkew:    v.GetDuration("max-clock-skew"),
-		LogLevel:        v.GetString("log-level"),
-		LogFormat:       v.GetString("log-format"),
-		ShutdownTimeout: v.GetDuration("shutdown-timeout"),
-		RaftFast:        v.GetBool("raft-fast"),
-		MaxConnections:  v.GetInt("max-connections"),
-		MaxRequests:     v.GetInt("max-requests"),
-		TLSCA:           v.GetString("tls-ca"),
-		TLSCert:         v.GetString("tls-cert"),
-		TLSKey:          v.GetString("tls-key"),
-		GossipKey:       v.GetString("gossip-key"),
-		ClusterInsecure: v.GetBool("cluster-insecure"),
+		NodeID:               v.GetString("node-id"),
+		DataDir:              v.GetString("data-dir"),
+		Listen:               v.GetString("listen"),
+		AdminListen:          v.GetString("admin-listen"),
+		AdminInsecure:        v.GetBool("admin-insecure"),
+		AdminHosts:           splitList(v.GetStringSlice("admin-host")),
+		AdminCredentialsFile: v.GetString("admin-credentials-file"),
+		RaftListen:           v.GetString("raft-listen"),
+		GRPCListen:           v.GetString("grpc-listen"),
+		GossipListen:         v.GetString("gossip-listen"),
+		AdvertiseAddr:        v.GetString("advertise-addr"),
+		Join:                 splitList(v.GetStringSlice("join")),
+		BootstrapExpect:      v.GetInt("bootstrap-expect"),
+		ReapAfter:            v.GetDuration("reap-after"),
+		MaxClockSkew:         v.GetDuration("max-clock-skew"),
+		LogLevel:             v.GetString("log-level"),
+		LogFormat:            v.GetString("log-format"),
+		ShutdownTimeout:      v.GetDuration("shutdown-timeout"),
+		RaftFast:             v.GetBool("raft-fast"),
+		MaxConnections:       v.GetInt("max-connections"),
+		MaxRequests:          v.GetInt("max-requests"),
+		TLSCA:                v.GetString("tls-ca"),
+		TLSCert:              v.GetString("tls-cert"),
+		TLSKey:               v.GetString("tls-key"),
+		GossipKey:            v.GetString("gossip-key"),
+		ClusterInsecure:      v.GetBool("cluster-insecure"),
 	}
 	c.defaultClusterListens()
 	var errs []error
@@ -229,7 +234,7 @@ func (c *serveConfig) validate() error {
 			errs = append(errs, fmt.Errorf("--admin-host %q: want a name or an address, optionally with :port ([::1]:9090 for IPv6), or \"*\"", h))
 		}
 	}
-	if err := checkAdminExposure(c.AdminListen, c.AdminInsecure); err != nil {
+	if err := checkAdminExposure(c.AdminListen, c.AdminInsecure || c.AdminCredentialsFile != ""); err != nil {
 		errs = append(errs, err)
 	}
 	switch c.LogLevel {
@@ -333,8 +338,9 @@ func checkListen(addr string) error {
 	return nil
 }
 
-// checkAdminExposure refuses an admin API reachable from other hosts while
-// it has no authentication, unless the operator insists.
+// checkAdminExposure refuses an admin API reachable from other hosts unless
+// credentials come with the node (--admin-credentials-file) or the
+// operator insists: without a credential it answers only loopback callers.
 func checkAdminExposure(addr string, insecure bool) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil || insecure {
@@ -343,7 +349,7 @@ func checkAdminExposure(addr string, insecure bool) error {
 	if isLoopback(host) {
 		return nil
 	}
-	return fmt.Errorf("--admin-listen %q is reachable from other hosts, and the admin API has no authentication yet: anyone who reaches it can create keys and change quotas. Bind it to loopback (127.0.0.1:9090), or add --admin-insecure if a firewall protects it", addr)
+	return fmt.Errorf("--admin-listen %q is reachable from other hosts, and this node brings no admin credentials: until one exists the admin API answers only callers on this host. Give --admin-credentials-file, bind it to loopback (127.0.0.1:9090) and create one with tollgate admin-credentials create, or add --admin-insecure to let every caller in until then (if a firewall protects it)", addr)
 }
 
 // resolveNodeID returns the node id persisted in the data dir, creating it

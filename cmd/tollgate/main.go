@@ -56,6 +56,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(serve)
 	root.AddCommand(loadtestCmd())
 	root.AddCommand(certsCmd())
+	root.AddCommand(adminCredentialsCmd())
 	return root
 }
 
@@ -79,6 +80,16 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 		// The certificate names the node: a fresh data dir takes its id.
 		if flagID, err = certNodeID(cfg.TLSCert); err != nil {
 			return err
+		}
+	}
+	var fileCreds []admin.Credential
+	if cfg.AdminCredentialsFile != "" {
+		var warn string
+		if fileCreds, warn, err = readCredentialsFile(cfg.AdminCredentialsFile); err != nil {
+			return err
+		}
+		if warn != "" {
+			base.Warn(warn)
 		}
 	}
 	nodeID, err := resolveNodeID(cfg.DataDir, flagID)
@@ -182,7 +193,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerClusterMetrics(reg, node, pool)
 	adminSrv, err := admin.New(admin.Config{
-		Store: node, Registry: reg, Logger: log, AllowedHosts: cfg.AdminHosts,
+		Store: node, Registry: reg, Logger: log, AllowedHosts: cfg.AdminHosts, AnonymousRemote: cfg.AdminInsecure,
 		ClusterStatus: func() any { return node.ClusterStatus() },
 		Ready:         node.CaughtUp,
 		Progress: func() (uint64, uint64) {
@@ -212,6 +223,17 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	adminHTTP := newServer(adminSrv, log)
 	errc := make(chan error, 2)
 	go func() { errc <- serveHTTP(dataHTTP, dataLn) }()
+	if len(fileCreds) > 0 {
+		// The admin API serves once the file's credentials are in, so
+		// nobody reaches it in the meantime without one.
+		log.Info("adding the admin credentials file's credentials before serving the admin API", "file", cfg.AdminCredentialsFile)
+		if err := node.WaitCaughtUp(ctx); err != nil {
+			return fmt.Errorf("admin credentials file: %w", err)
+		}
+		if err := addFileCredentials(ctx, node, nodeID, fileCreds, log); err != nil {
+			return fmt.Errorf("admin credentials file: %w", err)
+		}
+	}
 	go func() { errc <- serveHTTP(adminHTTP, adminLn) }()
 	// Until this node applied the log it had (or, fresh, the leader's
 	// state), both planes answer 503 with Retry-After and /healthz says
@@ -227,6 +249,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 		defer close(readyDone)
 		if node.WaitCaughtUp(readyCtx) == nil {
 			log.Info("tollgate is ready")
+			warnNoCredentials(log, node.Config(), cfg.AdminInsecure)
 		}
 	}()
 	defer func() {

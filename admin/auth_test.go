@@ -375,3 +375,26 @@ func benchmarkAuth(b *testing.B, sigv4 bool) {
 		}
 	}
 }
+
+// TestAuthAnonymousRemote: with Config.AnonymousRemote, callers on other
+// hosts are let in without a credential while none exists, and need one
+// once one does.
+func TestAuthAnonymousRemote(t *testing.T) {
+	e := newEnv(t)
+	srv, err := New(Config{Store: e.store, Now: e.clock, Logger: slog.New(slog.DiscardHandler), AnonymousRemote: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = srv
+	remote := func() resp {
+		req := localRequest("GET", "/usageplans", nil)
+		req.RemoteAddr = "192.0.2.7:40000"
+		req = req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9090}))
+		return e.serve(req)
+	}
+	if r := remote(); r.code != 200 {
+		t.Fatalf("remote without credentials: %d %s", r.code, r.body)
+	}
+	e.newCredential("admin", "")
+	wantError(t, remote(), 403, "MissingAuthenticationTokenException", msgMissingToken)
+}

@@ -1,10 +1,9 @@
 // Package admin is Tollgate's control plane: an HTTP API that is
 // wire-compatible with Amazon API Gateway's REST API (v1) for usage plans
 // and API keys, so the AWS SDKs and CLI work against it with an endpoint
-// override (BaseEndpoint, AWS_ENDPOINT_URL or --endpoint-url). Requests are
-// not signed-checked: put the admin listener where only operators reach it.
-// The guards under "Browsers" keep a web page in an operator's browser from
-// using it.
+// override (BaseEndpoint, AWS_ENDPOINT_URL or --endpoint-url). Callers
+// authenticate as under "Authentication"; the guards under "Browsers" keep a
+// web page in an operator's browser from using it.
 //
 // The package reads the configuration from a Store (the cluster's state,
 // an immutable value per change) and changes it only by proposing Raft
@@ -49,6 +48,9 @@
 //	GET    /apikeys/{id}                             GetApiKey (includeValue)
 //	PATCH  /apikeys/{id}                             UpdateApiKey
 //	DELETE /apikeys/{id}                             DeleteApiKey
+//	POST   /tollgate/credentials                     extension: {name, role} -> 201 {id, secret, token, role, ...}, the secret shown once
+//	GET    /tollgate/credentials                     extension: {"item":[{id, name, role, createdDate, createdBy}]}, never secrets
+//	DELETE /tollgate/credentials/{id}                extension: 202
 //	GET    /healthz                                  {"status":"ok","caughtUp":true,"appliedIndex":N,"targetIndex":M}
 //	GET    /metrics                                  Prometheus text
 //
@@ -99,6 +101,42 @@
 // allowed only as a stage's method settings key. Caps, set well above the
 // original's small defaults: 200 method throttles per plan stage, 200 method
 // settings and 100 variables per stage, 500 operations per PATCH.
+//
+// # Authentication
+//
+// While the cluster holds no admin credential, a caller on the API's own
+// host (a loopback peer) needs none and acts as "anonymous" with every
+// right; others are answered 403 AccessDeniedException unless
+// Config.AnonymousRemote (TestAuthNoCredentialsLoopbackOnly). Once one
+// exists, every request but GET /healthz needs one, loopback included,
+// checked before the route is looked at (an unknown path without one is 403
+// too, as the original's "Missing Authentication Token"):
+//
+//   - AWS Signature Version 4 (sigv4.go) with the credential's id as the
+//     access key id, service apigateway, any region, X-Amz-Date within 5
+//     minutes of Config.Now. The body (up to the body limit) is hashed and
+//     must match X-Amz-Content-Sha256 when that is sent; the handler reads
+//     it afterwards as usual. The signature is recomputed with the AWS SDK's
+//     signer and compared in constant time (TestAuthSigV4, TestAuthAWSSDK,
+//     FuzzSigV4).
+//   - Authorization: Bearer <id>.<secret>, the secret checked against its
+//     stored lookup hash in constant time (TestAuthBearerAndRoles).
+//
+// Refusals, all 403 in the original's shape: none given,
+// MissingAuthenticationTokenException "Missing Authentication Token"; an
+// unknown id, a session token or a wrong bearer secret,
+// UnrecognizedClientException "The security token included in the request
+// is invalid."; a wrong signature or a date outside the window,
+// InvalidSignatureException; a malformed header,
+// IncompleteSignatureException. Roles: admin may do everything; read-only
+// may GET and HEAD every route but /tollgate/credentials, and gets
+// AccessDeniedException otherwise. The last admin credential cannot be
+// deleted while read-only ones remain (409).
+//
+// Every command a request proposes carries its actor (the credential id or
+// "anonymous"), and every write that passed authentication logs one line
+// "msg=audit actor=... role=... method=... path=... status=...
+// request_id=...", never a body (TestAuthActorAndAudit).
 //
 // # Browsers
 //

@@ -200,16 +200,6 @@ func (n *Node) reconcile() {
 	for _, m := range n.gossip.Members() {
 		members[m.ID] = m
 	}
-	progress := map[string]uint64{}
-	for _, s := range servers {
-		m, ok := members[string(s.ID)]
-		if s.Suffrage != raft.Nonvoter || !ok || m.State != "alive" || m.Fresh || m.GRPCAddr == "" {
-			continue
-		}
-		if st, ok := n.peerStatus(m.GRPCAddr); ok {
-			progress[m.ID] = st.AppliedIndex
-		}
-	}
 	plan := decide(reconcileInput{
 		Self:         n.ID(),
 		SelfBoot:     n.gossip.published().Boot,
@@ -217,8 +207,8 @@ func (n *Node) reconcile() {
 		ReapAfter:    n.cfg.ReapAfter,
 		Servers:      servers,
 		Members:      members,
-		Progress:     progress,
-		LeaderIndex:  n.raft.AppliedIndex(),
+		Progress:     n.seen.progress(n.raft.CurrentTerm()),
+		LeaderIndex:  n.raft.CommitIndex(),
 		MissingSince: n.missingSince,
 		Seats:        n.seats,
 	})

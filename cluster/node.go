@@ -237,6 +237,9 @@ type Node struct {
 	dataID string
 	// addrs finds Raft servers at the address gossip knows.
 	addrs raftAddrs
+	// seen is how far each follower acknowledged this node's log, as
+	// its leader (progress.go).
+	seen *replicationSeen
 	// certs is the node's certificate and cluster CA (nil: no TLS);
 	// refused logs refused peers; keyring is gossip's (nil: no
 	// encryption), keyStamp its file's last seen state.
@@ -266,6 +269,7 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		cal:          calendar{peers: map[string]peerClock{}},
 		seats:        map[string]string{},
 		shares:       newShareLeader(shareIdle),
+		seen:         newReplicationSeen(),
 	}
 	n.group = newGroupCommit(n)
 	defer func() {
@@ -335,10 +339,11 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		return nil, fmt.Errorf("read raft state: %w", err)
 	}
 	n.stable = &stableGuard{StableStore: n.store}
-	n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.stable, snaps, n.transport)
+	n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.stable, snaps, &seenTransport{NetworkTransport: n.transport, seen: n.seen})
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
+	n.watchReplication()
 	// NewRaft restored the latest snapshot; the log after it is applied
 	// again once a leader commits it. Until then the state is stale.
 	last := n.raft.LastIndex()

@@ -123,7 +123,7 @@ func (n *Node) seated() bool {
 	if !ok || m.GRPCAddr == "" {
 		return false
 	}
-	st, ok := n.peerStatus(m.GRPCAddr)
+	st, ok := n.peerStatus(m)
 	if !ok || n.raft.LastIndex() < st.AppliedIndex {
 		return false
 	}
@@ -145,7 +145,7 @@ func (n *Node) peerLeader(ms []Member) string {
 		if m.ID == n.ID() || m.State != "alive" || m.GRPCAddr == "" {
 			continue
 		}
-		if st, ok := n.peerStatus(m.GRPCAddr); ok && st.LeaderId != "" {
+		if st, ok := n.peerStatus(m); ok && st.LeaderId != "" {
 			return st.LeaderId
 		}
 	}
@@ -153,8 +153,8 @@ func (n *Node) peerLeader(ms []Member) string {
 }
 
 // peerStatus asks a peer for its Raft status, within a second.
-func (n *Node) peerStatus(addr string) (*pb.StatusResponse, bool) {
-	c, err := n.peers.client(addr)
+func (n *Node) peerStatus(m Member) (*pb.StatusResponse, bool) {
+	c, err := n.peers.client(m.ID, m.GRPCAddr)
 	if err != nil {
 		return nil, false
 	}

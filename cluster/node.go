@@ -19,7 +19,6 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/tollgate/tollgate/proto"
@@ -310,7 +309,7 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		if n.certs, err = newCertStore(cfg.TLSCAFile, cfg.TLSCertFile, cfg.TLSKeyFile, cfg.NodeID, n.log); err != nil {
 			return nil, err
 		}
-		n.peers.creds = credentials.NewTLS(n.certs.clientTLS())
+		n.peers.certs, n.peers.refused = n.certs, n.refused
 	}
 	var gossipKeys [][]byte
 	if cfg.GossipKeyFile != "" {
@@ -318,7 +317,8 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 			return nil, err
 		}
 	}
-	stream, err := listenStream(cfg.RaftListen, cfg.RaftAdvertise, n.certs, n.refused)
+	n.addrs.self = cfg.NodeID
+	stream, err := listenStream(cfg.RaftListen, cfg.RaftAdvertise, n.certs, n.refused, n.addrs.knows)
 	if err != nil {
 		return nil, err
 	}
@@ -329,6 +329,7 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		Logger:                hl,
 		ServerAddressProvider: &n.addrs,
 	})
+	n.addrs.local = n.transport.LocalAddr()
 	logs, err := raft.NewLogCache(512, n.store)
 	if err != nil {
 		return nil, err
@@ -343,6 +344,7 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
+	n.addrs.r.Store(n.raft)
 	n.watchReplication()
 	// NewRaft restored the latest snapshot; the log after it is applied
 	// again once a leader commits it. Until then the state is stale.
@@ -526,7 +528,7 @@ func (n *Node) leaderClient() (pb.ClusterClient, error) {
 	if !ok || m.GRPCAddr == "" {
 		return nil, ErrNotLeader
 	}
-	c, err := n.peers.client(m.GRPCAddr)
+	c, err := n.peers.client(m.ID, m.GRPCAddr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotLeader, err)
 	}

@@ -168,7 +168,12 @@ func TestPromotionFollowsTheLeadersReplication(t *testing.T) {
 			if err != nil {
 				return
 			}
-			conns <- c
+			select {
+			case conns <- c:
+			default: // more than the test keeps: refuse it
+				c.Close()
+				continue
+			}
 			go io.Copy(io.Discard, c) //nolint:errcheck // ends when the test closes c
 		}
 	}()

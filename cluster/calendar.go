@@ -106,7 +106,7 @@ func (n *Node) probeClocks() {
 		if !ok || m.State != "alive" || m.GRPCAddr == "" {
 			continue
 		}
-		c, err := n.peers.client(m.GRPCAddr)
+		c, err := n.peers.client(m.ID, m.GRPCAddr)
 		if err != nil {
 			continue
 		}

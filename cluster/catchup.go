@@ -142,7 +142,7 @@ func (n *Node) leaderApplied(leader string) (uint64, error) {
 	if !ok || m.GRPCAddr == "" {
 		return 0, ErrNotLeader
 	}
-	c, err := n.peers.client(m.GRPCAddr)
+	c, err := n.peers.client(m.ID, m.GRPCAddr)
 	if err != nil {
 		return 0, err
 	}

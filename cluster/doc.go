@@ -10,7 +10,8 @@
 //
 //   - the state machine, with no sockets: fsm.go (apply, snapshots),
 //     fsm_config.go (configuration commands), fsm_ledger.go (the quota
-//     ledger), fsm_validate.go (every command checked);
+//     ledger), fsm_validate.go (every command checked),
+//     fsm_snapshot_check.go (the same checks on a snapshot Restore reads);
 //   - the node's side of quotas and throttles: quota.go (QuotaPool,
 //     Counter), shares.go (ShareBook and the leader's division);
 //   - the Raft node: node.go (open, apply, forward, close), leader.go (the
@@ -18,7 +19,8 @@
 //     stamps), catchup.go, datadir.go and perms.go (the data dir);
 //   - membership and transport: gossip.go, reconcile.go (the pure
 //     membership decision), membership.go (its executor, bootstrap,
-//     seats), grpc.go, stream.go; tls.go (mutual TLS on Raft and gRPC,
+//     seats), progress.go (how far the leader has replicated to each
+//     follower, which promotion follows), grpc.go, stream.go; tls.go (mutual TLS on Raft and gRPC,
 //     certificates read again when their files change, refusals logged
 //     once per address) and gossipkey.go (the gossip keyring from its
 //     file).

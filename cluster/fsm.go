@@ -382,6 +382,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if dedup == nil {
 		dedup = map[string]*pb.DedupRecord{}
 	}
+	if err := checkSnapshot(cfg, ledgers); err != nil {
+		return fmt.Errorf("snapshot refused, the state is unchanged: %w", err)
+	}
 	f.mu.Lock()
 	f.ledgers = ledgers
 	f.nodes = nodes

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/rules"
 )
 
 // restoreTimeLimit bounds one input of FuzzRestore (a loop over a crafted
@@ -17,7 +18,8 @@ const restoreTimeLimit = 5 * time.Second
 
 // FuzzRestore feeds Restore arbitrary bytes over a populated state machine.
 // A refused snapshot returns an error and changes nothing: the same Config
-// pointer, applied index and snapshot bytes. An accepted one leaves a state
+// pointer, applied index and snapshot bytes. An accepted one holds only
+// keys and plans the admin API's checks pass, and leaves a state
 // whose every config map is set, that snapshots to bytes that restore to the
 // same state again, and that goes on applying commands without panicking.
 // Run it with go test -run '^$' -fuzz '^FuzzRestore$' ./cluster/
@@ -36,6 +38,18 @@ func FuzzRestore(f *testing.F) {
 		"p1/k1": {PlanId: "p1", KeyId: "k1", PeriodStart: 1 << 62, Used: 1 << 62, Granted: map[string]int64{"n1": 1 << 62}, Extra: -1},
 	}}))
 	f.Add(mustMarshal(f, &pb.Snapshot{Version: snapshotVersion, Ledgers: map[string]*pb.KeyLedger{"x": {}}}))
+	// Well-formed snapshots whose content breaks a command rule.
+	for _, change := range []func(*pb.Snapshot){
+		func(s *pb.Snapshot) { s.Config.ApiKeys["k2"].Value = "abcde" },
+		func(s *pb.Snapshot) { s.Config.ApiKeys["k2"].Id = "k/2" },
+		func(s *pb.Snapshot) { s.Config.UsagePlans["p1"].Quota.Limit = -1 },
+		func(s *pb.Snapshot) { s.Config.Account.Throttle.BurstLimit = -1 },
+		func(s *pb.Snapshot) { s.Config.Stages["a1/prod"].Variables["url"] = "\x00" },
+	} {
+		s := decodeSnapshot(f, base)
+		change(s)
+		f.Add(mustMarshal(f, s))
+	}
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// Restoring and applying take bounded time, whatever the snapshot.
@@ -60,6 +74,18 @@ func FuzzRestore(f *testing.F) {
 		if cfg.RestApis == nil || cfg.Stages == nil || cfg.Deployments == nil ||
 			cfg.UsagePlans == nil || cfg.ApiKeys == nil || cfg.PlanKeys == nil {
 			t.Fatalf("restored config has a nil map: %v", cfg)
+		}
+		// What it holds passes the admin API's checks: every key value,
+		// plan and id.
+		for id, k := range cfg.ApiKeys {
+			if !rules.IsID(id) || k.Id != id || rules.KeyValue(k.Value) != nil || rules.ApiKeyFields(k) != nil {
+				t.Fatalf("restored an API key the admin API refuses: %q %v", id, k)
+			}
+		}
+		for id, p := range cfg.UsagePlans {
+			if !rules.IsID(id) || p.Id != id || (rules.Plan(p) != nil && !(p.IsDefault && p.Name == "")) {
+				t.Fatalf("restored a usage plan the admin API refuses: %q %v", id, p)
+			}
 		}
 		// The restored state is a fixed point of snapshot and restore.
 		snap := persist(t, g)

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -292,21 +291,68 @@ func (g *gossip) shutdown(leaveTimeout time.Duration) {
 // raftAddrs finds a Raft server at the address gossip knows for its id
 // now, so a node that came back on a new address (a new container, a new
 // subnet) is reached there even while the Raft configuration still holds
-// the old one. Raft dials the configured address when gossip does not
-// know the id.
+// the old one; at the configured address when gossip does not know the
+// id. The address it gives carries the id (dialAddress), so the TLS
+// handshake checks the server is the node it was dialed for.
 type raftAddrs struct {
-	g atomic.Pointer[gossip] // nil until gossip starts
+	self  string                    // this node's id
+	local raft.ServerAddress        // and Raft address
+	g     atomic.Pointer[gossip]    // nil until gossip starts
+	r     atomic.Pointer[raft.Raft] // nil until Raft starts
 }
 
 // ServerAddr implements raft.ServerAddressProvider.
 func (p *raftAddrs) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
-	g := p.g.Load()
-	if g == nil {
-		return "", errors.New("gossip has not started")
+	if string(id) == p.self {
+		return p.local, nil // raft encodes its own address with it
 	}
-	m, ok := g.Member(string(id))
-	if !ok || m.RaftAddr == "" {
-		return "", fmt.Errorf("gossip does not know a Raft address for %q", id)
+	addr := ""
+	if g := p.g.Load(); g != nil {
+		if m, ok := g.Member(string(id)); ok {
+			addr = m.RaftAddr
+		}
 	}
-	return raft.ServerAddress(m.RaftAddr), nil
+	if addr == "" {
+		if s, ok := p.server(string(id)); ok {
+			addr = string(s.Address)
+		}
+	}
+	if addr == "" {
+		return "", fmt.Errorf("neither gossip nor the Raft configuration knows a Raft address for %q", id)
+	}
+	return dialAddress(addr, string(id)), nil
+}
+
+// server returns id's entry in the latest Raft configuration.
+func (p *raftAddrs) server(id string) (raft.Server, bool) {
+	r := p.r.Load()
+	if r == nil {
+		return raft.Server{}, false
+	}
+	f := r.GetConfiguration()
+	if f.Error() != nil {
+		return raft.Server{}, false
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == id {
+			return s, true
+		}
+	}
+	return raft.Server{}, false
+}
+
+// knows tells whether id is a member of the cluster: this node, a member
+// gossip knows of, or a server of the Raft configuration. A peer whose
+// certificate names another node is refused at the handshake.
+func (p *raftAddrs) knows(id string) bool {
+	if id == p.self {
+		return true
+	}
+	if g := p.g.Load(); g != nil {
+		if _, ok := g.Member(id); ok {
+			return true
+		}
+	}
+	_, ok := p.server(id)
+	return ok
 }

@@ -101,38 +101,45 @@ func listenGRPC(n *Node, listen string) (*grpc.Server, net.Listener, error) {
 	if n.certs != nil {
 		// Mutual TLS: a caller without a node certificate of the
 		// cluster CA is refused at the handshake, before any RPC.
-		opts = append(opts, grpc.Creds(loggedCreds{TransportCredentials: credentials.NewTLS(n.certs.serverTLS()), refused: n.refused}))
+		// Its certificate must name a member of the cluster.
+		opts = append(opts, grpc.Creds(loggedCreds{TransportCredentials: credentials.NewTLS(n.certs.serverTLS(n.addrs.knows)), refused: n.refused}))
 	}
 	s := grpc.NewServer(opts...)
 	pb.RegisterClusterServer(s, &rpcServer{n: n})
 	return s, ln, nil
 }
 
-// peers keeps one client connection per peer address.
+// peers keeps one client connection per peer: node id and address.
 type peers struct {
-	creds credentials.TransportCredentials // nil: plain TCP
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
+	// certs (nil: plain TCP) makes each connection's TLS: the server's
+	// certificate must name the node id it is dialed for; refused logs
+	// one that does not.
+	certs   *certStore
+	refused *refusals
+	mu      sync.Mutex
+	conns   map[string]*grpc.ClientConn
 }
 
-func (p *peers) client(addr string) (pb.ClusterClient, error) {
+// client returns a client of node id at addr.
+func (p *peers) client(id, addr string) (pb.ClusterClient, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.conns == nil {
 		p.conns = map[string]*grpc.ClientConn{}
 	}
-	c := p.conns[addr]
+	key := id + "#" + addr
+	c := p.conns[key]
 	if c == nil {
-		creds := p.creds
-		if creds == nil {
-			creds = insecure.NewCredentials()
+		creds := insecure.NewCredentials()
+		if p.certs != nil {
+			creds = loggedCreds{TransportCredentials: credentials.NewTLS(p.certs.clientTLS(id)), refused: p.refused}
 		}
 		var err error
 		c, err = grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 		if err != nil {
 			return nil, fmt.Errorf("dial %s: %w", addr, err)
 		}
-		p.conns[addr] = c
+		p.conns[key] = c
 	}
 	return pb.NewClusterClient(c), nil
 }

@@ -123,7 +123,7 @@ func (n *Node) seated() bool {
 	if !ok || m.GRPCAddr == "" {
 		return false
 	}
-	st, ok := n.peerStatus(m.GRPCAddr)
+	st, ok := n.peerStatus(m)
 	if !ok || n.raft.LastIndex() < st.AppliedIndex {
 		return false
 	}
@@ -145,7 +145,7 @@ func (n *Node) peerLeader(ms []Member) string {
 		if m.ID == n.ID() || m.State != "alive" || m.GRPCAddr == "" {
 			continue
 		}
-		if st, ok := n.peerStatus(m.GRPCAddr); ok && st.LeaderId != "" {
+		if st, ok := n.peerStatus(m); ok && st.LeaderId != "" {
 			return st.LeaderId
 		}
 	}
@@ -153,8 +153,8 @@ func (n *Node) peerLeader(ms []Member) string {
 }
 
 // peerStatus asks a peer for its Raft status, within a second.
-func (n *Node) peerStatus(addr string) (*pb.StatusResponse, bool) {
-	c, err := n.peers.client(addr)
+func (n *Node) peerStatus(m Member) (*pb.StatusResponse, bool) {
+	c, err := n.peers.client(m.ID, m.GRPCAddr)
 	if err != nil {
 		return nil, false
 	}
@@ -200,16 +200,6 @@ func (n *Node) reconcile() {
 	for _, m := range n.gossip.Members() {
 		members[m.ID] = m
 	}
-	progress := map[string]uint64{}
-	for _, s := range servers {
-		m, ok := members[string(s.ID)]
-		if s.Suffrage != raft.Nonvoter || !ok || m.State != "alive" || m.Fresh || m.GRPCAddr == "" {
-			continue
-		}
-		if st, ok := n.peerStatus(m.GRPCAddr); ok {
-			progress[m.ID] = st.AppliedIndex
-		}
-	}
 	plan := decide(reconcileInput{
 		Self:         n.ID(),
 		SelfBoot:     n.gossip.published().Boot,
@@ -217,8 +207,8 @@ func (n *Node) reconcile() {
 		ReapAfter:    n.cfg.ReapAfter,
 		Servers:      servers,
 		Members:      members,
-		Progress:     progress,
-		LeaderIndex:  n.raft.AppliedIndex(),
+		Progress:     n.seen.progress(n.raft.CurrentTerm()),
+		LeaderIndex:  n.raft.CommitIndex(),
 		MissingSince: n.missingSince,
 		Seats:        n.seats,
 	})

@@ -19,7 +19,6 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/tollgate/tollgate/proto"
@@ -245,6 +244,9 @@ type Node struct {
 	dataID string
 	// addrs finds Raft servers at the address gossip knows.
 	addrs raftAddrs
+	// seen is how far each follower acknowledged this node's log, as
+	// its leader (progress.go).
+	seen *replicationSeen
 	// certs is the node's certificate and cluster CA (nil: no TLS);
 	// refused logs refused peers; keyring is gossip's (nil: no
 	// encryption), keyStamp its file's last seen state.
@@ -274,6 +276,7 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		cal:          calendar{peers: map[string]peerClock{}},
 		seats:        map[string]string{},
 		shares:       newShareLeader(shareIdle),
+		seen:         newReplicationSeen(),
 	}
 	n.group = newGroupCommit(n)
 	defer func() {
@@ -314,7 +317,7 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		if n.certs, err = newCertStore(cfg.TLSCAFile, cfg.TLSCertFile, cfg.TLSKeyFile, cfg.NodeID, n.log); err != nil {
 			return nil, err
 		}
-		n.peers.creds = credentials.NewTLS(n.certs.clientTLS())
+		n.peers.certs, n.peers.refused = n.certs, n.refused
 	}
 	var keks []*sealing.KEK
 	if cfg.KEKFile != "" {
@@ -329,7 +332,8 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 			return nil, err
 		}
 	}
-	stream, err := listenStream(cfg.RaftListen, cfg.RaftAdvertise, n.certs, n.refused)
+	n.addrs.self = cfg.NodeID
+	stream, err := listenStream(cfg.RaftListen, cfg.RaftAdvertise, n.certs, n.refused, n.addrs.knows)
 	if err != nil {
 		return nil, err
 	}
@@ -340,6 +344,7 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		Logger:                hl,
 		ServerAddressProvider: &n.addrs,
 	})
+	n.addrs.local = n.transport.LocalAddr()
 	logs, err := raft.NewLogCache(512, n.store)
 	if err != nil {
 		return nil, err
@@ -350,10 +355,12 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		return nil, fmt.Errorf("read raft state: %w", err)
 	}
 	n.stable = &stableGuard{StableStore: n.store}
-	n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.stable, snaps, n.transport)
+	n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.stable, snaps, &seenTransport{NetworkTransport: n.transport, seen: n.seen})
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
+	n.addrs.r.Store(n.raft)
+	n.watchReplication()
 	// NewRaft restored the latest snapshot; the log after it is applied
 	// again once a leader commits it. Until then the state is stale.
 	last := n.raft.LastIndex()
@@ -536,7 +543,7 @@ func (n *Node) leaderClient() (pb.ClusterClient, error) {
 	if !ok || m.GRPCAddr == "" {
 		return nil, ErrNotLeader
 	}
-	c, err := n.peers.client(m.GRPCAddr)
+	c, err := n.peers.client(m.ID, m.GRPCAddr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotLeader, err)
 	}

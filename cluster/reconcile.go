@@ -11,13 +11,14 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// maxPromoteLag is how far (in log entries) a non-voter may trail the
-// leader and still be promoted to voter.
+// maxPromoteLag is how far (in log entries) a non-voter's log, as the
+// leader has seen it acknowledged, may trail the leader's commit index
+// and still be promoted to voter.
 const maxPromoteLag = 1000
 
 // reconcileInput is what one reconcile pass decides from: the Raft
-// configuration, gossip's members, how far non-voters have applied, and
-// what the leader remembers between passes. decide reads it and nothing
+// configuration, gossip's members, how far the leader has replicated to
+// each follower, and what the leader remembers between passes. decide reads it and nothing
 // else: no Raft, no gRPC, no clock.
 type reconcileInput struct {
 	Self      string // the leader's id
@@ -26,8 +27,11 @@ type reconcileInput struct {
 	ReapAfter time.Duration
 	Servers   []raft.Server
 	Members   map[string]Member
-	// Progress is the applied index of each non-voter that answered a
-	// status call this pass; LeaderIndex is the leader's.
+	// Progress is, for each follower, the index up to which the leader
+	// saw it acknowledge the leader's log in the leader's term (its match
+	// index, measured by the leader: replicationSeen), absent for one
+	// whose heartbeats fail; LeaderIndex is the leader's commit index.
+	// Nothing a follower says about itself is read.
 	Progress    map[string]uint64
 	LeaderIndex uint64
 	// MissingSince is when each server was first seen without a gossip
@@ -91,8 +95,8 @@ type reconcilePlan struct {
 //     from the one recorded) is removed and added back as a non-voter;
 //   - a server whose member has a new Raft address is moved there (the
 //     leader's own too);
-//   - a non-voter that applied within maxPromoteLag of the leader, and
-//     holds its seat, is promoted;
+//   - a non-voter the leader has replicated to within maxPromoteLag of
+//     its commit index, and that holds its seat, is promoted;
 //   - a server whose member left, or stayed dead or unknown to gossip for
 //     ReapAfter, is reaped;
 //   - no removal takes the voters alive below a quorum of the voters that

@@ -68,7 +68,7 @@ func TestDecide(t *testing.T) {
 			seats: map[string]string{"a": "dir-a"},
 		},
 		{
-			name: "a non-voter within 1000 entries of the leader is promoted; one 1001 behind, one that did not answer, and a fresh one are not",
+			name: "a non-voter the leader replicated to within 1000 entries of its commit index is promoted; one 1001 behind, one the leader has no acknowledgement from, and a fresh one are not",
 			in: reconcileInput{
 				Servers:     []raft.Server{voter("a"), nonvoter("b"), nonvoter("c"), nonvoter("d"), nonvoter("e")},
 				Members:     membersOf(member("a"), member("b"), member("c"), member("d"), with(member("e"), func(m *Member) { m.Fresh = true })),

@@ -108,7 +108,7 @@ func (s *certStore) load(stamps [3]fileStamp) error {
 	if id != s.nodeID {
 		return fmt.Errorf("tls certificate %s names node %q, this node is %q", s.certFile, id, s.nodeID)
 	}
-	if err := verifyNode(pair.Certificate, pool, x509.ExtKeyUsageClientAuth); err != nil {
+	if _, err := verifyNode(pair.Certificate, pool, x509.ExtKeyUsageClientAuth); err != nil {
 		return fmt.Errorf("tls certificate %s is not signed by the CA in %s: %w", s.certFile, s.caFile, err)
 	}
 	s.pair, s.pool = &pair, pool
@@ -132,16 +132,16 @@ func (s *certStore) current() (*tls.Certificate, *x509.CertPool) {
 }
 
 // verifyNode checks a peer's chain against the cluster CA and that its
-// leaf is a node certificate.
-func verifyNode(rawCerts [][]byte, pool *x509.CertPool, usage x509.ExtKeyUsage) error {
+// leaf is a node certificate, and returns the node id it names.
+func verifyNode(rawCerts [][]byte, pool *x509.CertPool, usage x509.ExtKeyUsage) (string, error) {
 	if len(rawCerts) == 0 {
-		return fmt.Errorf("%w: no certificate", ErrPeerRefused)
+		return "", fmt.Errorf("%w: no certificate", ErrPeerRefused)
 	}
 	certs := make([]*x509.Certificate, len(rawCerts))
 	for i, raw := range rawCerts {
 		c, err := x509.ParseCertificate(raw)
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrPeerRefused, err)
+			return "", fmt.Errorf("%w: %v", ErrPeerRefused, err)
 		}
 		certs[i] = c
 	}
@@ -150,18 +150,20 @@ func verifyNode(rawCerts [][]byte, pool *x509.CertPool, usage x509.ExtKeyUsage) 
 		inter.AddCert(c)
 	}
 	if _, err := certs[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
-		return fmt.Errorf("%w: %v", ErrPeerRefused, err)
+		return "", fmt.Errorf("%w: %v", ErrPeerRefused, err)
 	}
-	if _, err := pki.NodeID(certs[0]); err != nil {
-		return fmt.Errorf("%w: %v", ErrPeerRefused, err)
+	id, err := pki.NodeID(certs[0])
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrPeerRefused, err)
 	}
-	return nil
+	return id, nil
 }
 
 // serverTLS requires a client certificate that is a node certificate of
-// the cluster CA. The CA is the one current at each handshake, so the
-// check is made here rather than by crypto/tls's static ClientCAs.
-func (s *certStore) serverTLS(nextProtos ...string) *tls.Config {
+// the cluster CA and names a node that known knows (a member of the
+// cluster). The CA is the one current at each handshake, so the check is
+// made here rather than by crypto/tls's static ClientCAs.
+func (s *certStore) serverTLS(known func(id string) bool, nextProtos ...string) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
 		NextProtos: nextProtos,
@@ -172,16 +174,24 @@ func (s *certStore) serverTLS(nextProtos ...string) *tls.Config {
 		},
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			_, pool := s.current()
-			return verifyNode(rawOf(cs.PeerCertificates), pool, x509.ExtKeyUsageClientAuth)
+			id, err := verifyNode(rawOf(cs.PeerCertificates), pool, x509.ExtKeyUsageClientAuth)
+			if err != nil {
+				return err
+			}
+			if !known(id) {
+				return fmt.Errorf("%w: its certificate names node %q, which is no member of this cluster", ErrPeerRefused, id)
+			}
+			return nil
 		},
 	}
 }
 
 // clientTLS presents this node's certificate and requires the server's to
-// be a node certificate of the cluster CA. Peers are dialed by address, so
-// the host name is not what is checked: InsecureSkipVerify only turns off
+// be a node certificate of the cluster CA that names node id, the member
+// the connection is dialed for. Peers are dialed by address, so the host
+// name is not what is checked: InsecureSkipVerify only turns off
 // crypto/tls's static check, VerifyConnection makes this one.
-func (s *certStore) clientTLS(nextProtos ...string) *tls.Config {
+func (s *certStore) clientTLS(id string, nextProtos ...string) *tls.Config {
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS13,
 		NextProtos:         nextProtos,
@@ -192,7 +202,14 @@ func (s *certStore) clientTLS(nextProtos ...string) *tls.Config {
 		},
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			_, pool := s.current()
-			return verifyNode(rawOf(cs.PeerCertificates), pool, x509.ExtKeyUsageServerAuth)
+			got, err := verifyNode(rawOf(cs.PeerCertificates), pool, x509.ExtKeyUsageServerAuth)
+			if err != nil {
+				return err
+			}
+			if got != id {
+				return fmt.Errorf("%w: its certificate names node %q, dialed as node %q", ErrPeerRefused, got, id)
+			}
+			return nil
 		},
 	}
 }
@@ -239,13 +256,19 @@ func (r *refusals) allow(key string) bool {
 	return true
 }
 
-func (r *refusals) note(plane string, addr net.Addr, err error) {
-	host := addr.String()
+// note logs a peer refused at the TLS handshake: one that connected to
+// this node, or (dialed) one this node connected to.
+func (r *refusals) note(plane string, dialed bool, addr string, err error) {
+	host := addr
 	if h, _, serr := net.SplitHostPort(host); serr == nil {
 		host = h
 	}
-	if r.allow(plane + " " + host) {
-		r.log.Warn("refused a peer at the TLS handshake (logged once a minute per address)", "plane", plane, "peer", addr.String(), "err", err)
+	side := "in"
+	if dialed {
+		side = "out"
+	}
+	if r.allow(plane + " " + side + " " + host) {
+		r.log.Warn("refused a peer at the TLS handshake (logged once a minute per address)", "plane", plane, "peer", addr, "dialed", dialed, "err", err)
 	}
 }
 
@@ -301,7 +324,7 @@ func (l *tlsListener) handshake(c net.Conn) {
 	cancel()
 	if err != nil {
 		if l.ctx.Err() == nil {
-			l.refused.note("raft", c.RemoteAddr(), err)
+			l.refused.note("raft", false, c.RemoteAddr().String(), err)
 		}
 		_ = c.Close()
 		return
@@ -333,7 +356,7 @@ func (l *tlsListener) Close() error {
 }
 
 // loggedCreds are gRPC's TLS credentials that log a refused handshake
-// with the peer's address.
+// with the peer's address, as server and as client.
 type loggedCreds struct {
 	credentials.TransportCredentials
 	refused *refusals
@@ -342,7 +365,17 @@ type loggedCreds struct {
 func (c loggedCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	out, info, err := c.TransportCredentials.ServerHandshake(conn)
 	if err != nil {
-		c.refused.note("grpc", conn.RemoteAddr(), err)
+		c.refused.note("grpc", false, conn.RemoteAddr().String(), err)
+	}
+	return out, info, err
+}
+
+// ClientHandshake logs a server this node dialed and refused (its
+// certificate is not the member's it was dialed for).
+func (c loggedCreds) ClientHandshake(ctx context.Context, authority string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	out, info, err := c.TransportCredentials.ClientHandshake(ctx, authority, conn)
+	if errors.Is(err, ErrPeerRefused) {
+		c.refused.note("grpc", true, conn.RemoteAddr().String(), err)
 	}
 	return out, info, err
 }

@@ -59,11 +59,18 @@ func writeFile(t *testing.T, path string, b []byte) {
 // node writes id's certificate and key and returns their files.
 func (p *testPKI) node(id string) (certFile, keyFile string) {
 	p.t.Helper()
+	return p.nodeAs(id, id)
+}
+
+// nodeAs writes a certificate and key naming id to the files base.crt
+// and base.key.
+func (p *testPKI) nodeAs(id, base string) (certFile, keyFile string) {
+	p.t.Helper()
 	certPEM, keyPEM, err := p.ca.IssueNode(id, []net.IP{net.IPv4(127, 0, 0, 1)}, time.Now())
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	certFile, keyFile = filepath.Join(p.dir, id+".crt"), filepath.Join(p.dir, id+".key")
+	certFile, keyFile = filepath.Join(p.dir, base+".crt"), filepath.Join(p.dir, base+".key")
 	writeFile(p.t, certFile, certPEM)
 	writeFile(p.t, keyFile, keyPEM)
 	return certFile, keyFile
@@ -75,10 +82,17 @@ func (p *testPKI) secure(id string, c *NodeConfig) {
 	c.TLSCAFile, c.GossipKeyFile = p.caFile, p.gossip
 }
 
-// tlsConfig is a client configuration for id as a peer would make it.
+// store is the certificate store of a peer with id's certificate.
 func (p *testPKI) store(id string) *certStore {
 	p.t.Helper()
-	cert, key := p.node(id)
+	return p.storeAs(id, id)
+}
+
+// storeAs is store with the files named base (another holder of a
+// certificate for id than the node that runs as id).
+func (p *testPKI) storeAs(id, base string) *certStore {
+	p.t.Helper()
+	cert, key := p.nodeAs(id, base)
 	s, err := newCertStore(p.caFile, cert, key, id, discardLogger())
 	if err != nil {
 		p.t.Fatal(err)
@@ -122,7 +136,7 @@ func TestSecurityOutsiderRefused(t *testing.T) {
 	// checks the node's certificate against its own CA and by one that
 	// trusts any server: the node refuses both.
 	badCert, _ := bad.current()
-	for _, cfg := range []*tls.Config{bad.clientTLS(), {InsecureSkipVerify: true, Certificates: []tls.Certificate{*badCert}}} {
+	for _, cfg := range []*tls.Config{bad.clientTLS("n1"), {InsecureSkipVerify: true, Certificates: []tls.Certificate{*badCert}}} {
 		conn, err := grpc.NewClient(n1.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
 		if err != nil {
 			t.Fatal(err)
@@ -162,7 +176,7 @@ func TestSecurityOutsiderRefused(t *testing.T) {
 	var leader *Node
 	waitFor(t, 10*time.Second, func() bool { leader = tc.leader(); return leader != nil })
 	term, _ := strconv.ParseUint(leader.raft.Stats()["term"], 10, 64)
-	stream, err := listenStream("127.0.0.1:0", "", bad, newRefusals(discardLogger(), time.Now))
+	stream, err := listenStream("127.0.0.1:0", "", bad, newRefusals(discardLogger(), time.Now), func(string) bool { return true })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,10 +184,12 @@ func TestSecurityOutsiderRefused(t *testing.T) {
 	defer tr.Close()
 	for i := 0; i < 2; i++ {
 		if i == 1 { // an outsider that trusts any server
-			stream.client = &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{*badCert}}
+			stream.client = func(string) *tls.Config {
+				return &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{*badCert}}
+			}
 		}
 		var out raft.AppendEntriesResponse
-		err = tr.AppendEntries(raft.ServerID(leader.ID()), raft.ServerAddress(leader.RaftAddr()), &raft.AppendEntriesRequest{
+		err = tr.AppendEntries(raft.ServerID(leader.ID()), dialAddress(leader.RaftAddr(), leader.ID()), &raft.AppendEntriesRequest{
 			RPCHeader: raft.RPCHeader{ID: []byte("n9"), Addr: []byte(stream.Addr().String())},
 			Term:      term + 1,
 		}, &out)
@@ -235,10 +251,10 @@ func TestSecurityCertificateReload(t *testing.T) {
 	tc := newTestCluster(t)
 	tc.secure = p.secure
 	n1 := tc.start("n1", 1)
-	peer := p.store("peer")
+	peer := p.storeAs("n1", "peer") // a client presenting a member's certificate
 	served := func() string {
 		t.Helper()
-		c, err := tls.Dial("tcp", n1.GRPCAddr(), peer.clientTLS("h2"))
+		c, err := tls.Dial("tcp", n1.GRPCAddr(), peer.clientTLS("n1", "h2"))
 		if err != nil {
 			t.Fatalf("handshake: %v", err)
 		}
@@ -276,8 +292,8 @@ func TestSecurityCertificateReload(t *testing.T) {
 	// (a bundle, as when the CA itself is rotated), a certificate of that
 	// CA is accepted.
 	outsider := newTestPKI(t, "outsider")
-	stranger := outsider.store("n9")
-	if c, err := tls.Dial("tcp", n1.GRPCAddr(), stranger.clientTLS("h2")); err == nil {
+	stranger := outsider.store("n1") // names a member: only its CA is foreign
+	if c, err := tls.Dial("tcp", n1.GRPCAddr(), stranger.clientTLS("n1", "h2")); err == nil {
 		_, err = c.Read(make([]byte, 1))
 		c.Close()
 		if err == nil {
@@ -288,7 +304,7 @@ func TestSecurityCertificateReload(t *testing.T) {
 	// The stranger trusts the cluster's CA as well, to see the node's
 	// verdict on its certificate.
 	writeFile(t, outsider.caFile, append(outsider.ca.CertPEM(), p.ca.CertPEM()...))
-	conn, err := grpc.NewClient(n1.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(stranger.clientTLS())))
+	conn, err := grpc.NewClient(n1.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(stranger.clientTLS("n1"))))
 	if err != nil {
 		t.Fatal(err)
 	}

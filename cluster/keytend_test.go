@@ -103,8 +103,11 @@ func TestNodeSealsPlainValuesAndRewraps(t *testing.T) {
 	if err := n.Snapshot(); err != nil {
 		t.Fatal(err)
 	}
-	// The newest snapshot holds no value (the log keeps the old entries
-	// until Raft compacts it).
+	// The Raft log keeps the entries written in plain until Raft compacts
+	// it; the newest snapshot holds no value.
+	if b, err := os.ReadFile(filepath.Join(dir, "raft.db")); err != nil || !bytes.Contains(b, []byte(values["k0"])) {
+		t.Fatalf("raft.db no longer holds the entry written in plain (%v): compaction came early?", err)
+	}
 	snaps, _ := filepath.Glob(filepath.Join(dir, "snapshots", "*", "state.bin"))
 	newest := snaps[len(snaps)-1]
 	b, err := os.ReadFile(newest)
@@ -166,6 +169,9 @@ func TestNodeWithoutTheKEKReportsOnce(t *testing.T) {
 	eventually(t, 10*time.Second, func() bool { return n.KeysProblem() == nil }, "the node unwraps once the file holds the key")
 	o, _ := sealing.NewKEK(other)
 	eventually(t, 10*time.Second, func() bool { return n.Config().GetDataKey().GetKekId() == o.ID() }, "the leader rewraps under the new first key")
+	if !strings.Contains(logs.String(), "the cluster's data key is now wrapped under this node's first key-encryption key") {
+		t.Fatal("the log does not say the data key was rewrapped")
+	}
 	if !strings.Contains(logs.String(), "unwraps the cluster's data key again") {
 		t.Fatal("the log does not say the problem ended")
 	}

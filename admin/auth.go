@@ -149,16 +149,6 @@ func (s *Server) checkSigV4(w http.ResponseWriter, r *http.Request, creds map[st
 	return r, &principal{actor: cred.Id, role: cred.Role}, nil
 }
 
-// sealingKeys returns the cluster's sealing keys, or the answer when this
-// node cannot have them.
-func (s *Server) sealingKeys(ctx context.Context) (*sealing.Keys, *apiError) {
-	keys, err := s.store.Keys(ctx)
-	if err != nil {
-		return nil, unavailable("This node cannot read the cluster's data key (" + err.Error() + "); check its key-encryption key file or ask another node")
-	}
-	return keys, nil
-}
-
 // credentialPurpose is what a credential's secret is sealed for: a sealed
 // secret copied onto another credential does not open.
 func credentialPurpose(id string) string { return "admin-credential/" + id }

@@ -98,7 +98,7 @@ func fuzzEnv(t *testing.T) *env {
 			Throttle: &pb.ThrottleSettings{RateLimit: 1, BurstLimit: 1},
 			Quota:    &pb.QuotaSettings{Limit: 10, Period: "DAY"},
 		}, Create: true}}},
-		{Body: &pb.Command_PutApiKey{PutApiKey: &pb.PutApiKey{Key: &pb.ApiKey{Id: fuzzKey, Value: fuzzValue, Name: "k", Enabled: true}, Create: true}}},
+		e.sealedKeyCmd(fuzzKey, fuzzValue, "k"),
 		{Body: &pb.Command_CreateUsagePlanKey{CreateUsagePlanKey: &pb.CreateUsagePlanKey{PlanId: fuzzPlan, KeyId: fuzzKey}}},
 	} {
 		res, err := e.store.Apply(t.Context(), cmd)
@@ -190,7 +190,7 @@ func FuzzPatch(f *testing.F) {
 			if !strings.HasSuffix(url, "/usage") && !jsonEqual(r.body, g.body) {
 				t.Fatalf("PATCH %s %s answered\n%s\nbut GET reads\n%s", url, body, r.body, g.body)
 			}
-			checkFuzzConfig(t, e.store.Config())
+			checkFuzzConfig(t, e, e.store.Config())
 		default:
 			t.Fatalf("PATCH %s %s: status %d %s", url, body, r.code, r.body)
 		}
@@ -216,7 +216,7 @@ func ledgersEqual(a, b []*pb.KeyLedger) bool {
 
 // checkFuzzConfig checks what the admin API left against the rules the
 // state machine enforces.
-func checkFuzzConfig(t *testing.T, cfg *pb.Config) {
+func checkFuzzConfig(t *testing.T, e *env, cfg *pb.Config) {
 	t.Helper()
 	for id, p := range cfg.GetUsagePlans() {
 		if e := checkPlan(p); e != nil {
@@ -224,8 +224,11 @@ func checkFuzzConfig(t *testing.T, cfg *pb.Config) {
 		}
 	}
 	for id, k := range cfg.GetApiKeys() {
-		if e := checkKeyValue(k.GetValue()); e != nil {
-			t.Fatalf("key %s has an invalid value %q", id, k.GetValue())
+		if k.GetValue() != "" {
+			t.Fatalf("key %s is stored with its plain value", id)
+		}
+		if e := checkKeyValue(e.value(k)); e != nil {
+			t.Fatalf("key %s has an invalid value", id)
 		}
 	}
 	acct := cfg.GetAccount().GetThrottle()
@@ -317,7 +320,7 @@ func FuzzImportCSV(f *testing.F) {
 					t.Fatalf("keys attached to a plan %q that does not exist: %v", pid, pk)
 				}
 			}
-			checkFuzzConfig(t, cfg)
+			checkFuzzConfig(t, e, cfg)
 		default:
 			t.Fatalf("import of %q: status %d %s", data, r.code, r.body)
 		}

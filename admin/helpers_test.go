@@ -57,6 +57,32 @@ func newEnvWithStore(t *testing.T, wrap func(Store) Store) *env {
 	return e
 }
 
+// value opens a stored key's value as the API does.
+func (e *env) value(k *pb.ApiKey) string {
+	e.t.Helper()
+	keys, err := e.store.Keys(e.t.Context())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	v, err := keys.OpenAPIKey(k)
+	if err != nil {
+		e.t.Fatalf("open the value of key %s: %v", k.GetId(), err)
+	}
+	return v
+}
+
+// sealedKeyCmd creates a key as the API does: its value sealed.
+func (e *env) sealedKeyCmd(id, value, name string) *pb.Command {
+	e.t.Helper()
+	keys, err := e.store.Keys(e.t.Context())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	s := keys.SealAPIKey(id, value)
+	return &pb.Command{Body: &pb.Command_PutApiKey{PutApiKey: &pb.PutApiKey{
+		Key: &pb.ApiKey{Id: id, ValueLookup: s.ValueLookup, ValueSealed: s.ValueSealed, Name: name, Enabled: true}, Create: true}}}
+}
+
 func (e *env) clock() time.Time {
 	e.mu.Lock()
 	defer e.mu.Unlock()

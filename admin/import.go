@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -250,14 +251,10 @@ func (s *Server) importAPIKeys(w http.ResponseWriter, r *http.Request) *apiError
 		return badRequest("Import failed: %s", strings.Join(warnings, "; "))
 	}
 	out := importResponse{IDs: []string{}, Warnings: append([]string{}, warnings...)}
-	cfg := s.store.Config()
-	used := map[string]bool{}
-	for _, k := range keys {
-		// Used only when the value is new; a known value keeps its key's id.
-		k.Key.Id = freshID(newKeyID, func(id string) bool { return used[id] || cfg.GetApiKeys()[id] != nil })
-		used[k.Key.Id] = true
-	}
 	if len(keys) > 0 {
+		if e := s.sealImport(r.Context(), keys); e != nil {
+			return e
+		}
 		res, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_ImportApiKeys{ImportApiKeys: &pb.ImportApiKeys{
 			Keys: keys, FailOnWarnings: failOnWarnings,
 		}}})
@@ -268,5 +265,37 @@ func (s *Server) importAPIKeys(w http.ResponseWriter, r *http.Request) *apiError
 		out.Warnings = append(out.Warnings, res.GetWarnings()...)
 	}
 	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+// sealImport gives each key to import an id and replaces its value with
+// the lookup hash and sealed form. A key not sealed yet that holds one of
+// the values is sealed first, so that the state machine finds it by its
+// lookup hash and the import overwrites it, as it would any key.
+func (s *Server) sealImport(ctx context.Context, keys []*pb.ImportedKey) *apiError {
+	sk, e := s.sealingKeys(ctx)
+	if e != nil {
+		return e
+	}
+	cfg := s.store.Config()
+	plain := plainHolders(cfg)
+	var first []*pb.SealedKey
+	used := map[string]bool{}
+	for _, ik := range keys {
+		k := ik.Key
+		if id, ok := plain[k.Value]; ok {
+			first = append(first, sk.SealAPIKey(id, k.Value))
+		}
+		// Used only when the value is new; a known value keeps its key's id.
+		k.Id = freshID(newKeyID, func(id string) bool { return used[id] || cfg.GetApiKeys()[id] != nil })
+		used[k.Id] = true
+		sealed := sk.SealAPIKey(k.Id, k.Value)
+		k.Value, k.ValueLookup, k.ValueSealed = "", sealed.ValueLookup, sealed.ValueSealed
+	}
+	if len(first) > 0 {
+		if _, e := s.apply(ctx, &pb.Command{Body: &pb.Command_SealApiKeys{SealApiKeys: &pb.SealApiKeys{Keys: first}}}); e != nil {
+			return e
+		}
+	}
 	return nil
 }

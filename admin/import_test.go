@@ -75,8 +75,8 @@ func TestImportAPIKeys(t *testing.T) {
 	}
 	cfg := e.store.Config()
 	k1, k2, k3 := cfg.GetApiKeys()[ids[0].(string)], cfg.GetApiKeys()[ids[1].(string)], cfg.GetApiKeys()[ids[2].(string)]
-	if k1.GetValue() != val1 || k1.GetName() != "importedKey_1" || k1.GetDescription() != "firstone" || !k1.GetEnabled() ||
-		!k2.GetEnabled() || k3.GetEnabled() || k3.GetValue() != val3 {
+	if e.value(k1) != val1 || k1.GetName() != "importedKey_1" || k1.GetDescription() != "firstone" || !k1.GetEnabled() ||
+		!k2.GetEnabled() || k3.GetEnabled() || e.value(k3) != val3 {
 		t.Fatalf("imported keys %v / %v / %v", k1, k2, k3)
 	}
 	inPlan := func(plan, key string) bool { _, ok := e.store.Config().GetPlanKeys()[plan].GetKeys()[key]; return ok }
@@ -170,7 +170,7 @@ func TestImportAPIKeys(t *testing.T) {
 
 func keyByValueForTest(e *env, v string) *struct{ Name string } {
 	for _, k := range e.store.Config().GetApiKeys() {
-		if k.GetValue() == v {
+		if e.value(k) == v {
 			return &struct{ Name string }{k.GetName()}
 		}
 	}

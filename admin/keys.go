@@ -42,18 +42,18 @@ func (s *Server) createOrImportAPIKeys(w http.ResponseWriter, r *http.Request) *
 	if e := readJSON(w, r, &req); e != nil {
 		return e
 	}
+	value := req.Value
 	k := &pb.ApiKey{
 		Id:          freshID(newKeyID, func(id string) bool { return s.store.Config().GetApiKeys()[id] != nil }),
-		Value:       req.Value,
 		Name:        req.Name,
 		Description: req.Description,
 		Enabled:     req.Enabled,
 		CustomerId:  req.CustomerID,
 		Tags:        req.Tags,
 	}
-	if k.Value == "" {
-		k.Value = newKeyValue()
-	} else if e := checkKeyValue(k.Value); e != nil {
+	if value == "" {
+		value = newKeyValue()
+	} else if e := checkKeyValue(value); e != nil {
 		return e
 	}
 	if e := checkName("API Key", k.Name); e != nil {
@@ -80,13 +80,22 @@ func (s *Server) createOrImportAPIKeys(w http.ResponseWriter, r *http.Request) *
 			k.StageKeys = append(k.StageKeys, ref)
 		}
 	}
+	keys, e := s.sealingKeys(r.Context())
+	if e != nil {
+		return e
+	}
+	if _, taken := plainHolders(cfg)[value]; taken {
+		return conflict("API Key already exists")
+	}
+	sealed := keys.SealAPIKey(k.Id, value)
+	k.ValueLookup, k.ValueSealed = sealed.ValueLookup, sealed.ValueSealed
 	if _, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_PutApiKey{PutApiKey: &pb.PutApiKey{Key: k, Create: true}}}); e != nil {
 		return e
 	}
 	if cur := s.store.Config().GetApiKeys()[k.Id]; cur != nil {
 		k = cur
 	}
-	writeJSON(w, http.StatusCreated, keyView(k, true))
+	writeJSON(w, http.StatusCreated, keyView(k, value))
 	return nil
 }
 
@@ -126,8 +135,15 @@ func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request) *apiError {
 	// Newest first: order by creation time descending, then id.
 	page, next := paginate(keys, func(k *pb.ApiKey) cursor { return cursor{-k.GetCreatedDate(), k.GetId()} }, pr)
 	out := listView[apiKeyView]{Item: make([]apiKeyView, 0, len(page)), Position: next}
+	values := s.opener(r.Context())
 	for _, k := range page {
-		out.Item = append(out.Item, keyView(k, withValues))
+		v := ""
+		if withValues {
+			if v, e = values.value(k); e != nil {
+				return e
+			}
+		}
+		out.Item = append(out.Item, keyView(k, v))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -142,7 +158,13 @@ func (s *Server) getAPIKey(w http.ResponseWriter, r *http.Request) *apiError {
 	if k == nil {
 		return notFound(msgKeyNotFound)
 	}
-	writeJSON(w, http.StatusOK, keyView(k, withValue))
+	v := ""
+	if withValue {
+		if v, e = s.opener(r.Context()).value(k); e != nil {
+			return e
+		}
+	}
+	writeJSON(w, http.StatusOK, keyView(k, v))
 	return nil
 }
 
@@ -213,6 +235,6 @@ func (s *Server) updateAPIKey(w http.ResponseWriter, r *http.Request) *apiError 
 	if e != nil {
 		return e
 	}
-	writeJSON(w, http.StatusOK, keyView(k, false))
+	writeJSON(w, http.StatusOK, keyView(k, ""))
 	return nil
 }

@@ -35,7 +35,11 @@ func (s *Server) createUsagePlanKey(w http.ResponseWriter, r *http.Request) *api
 		// Deleted between the attach and this read.
 		return notFound(msgKeyNotFound)
 	}
-	writeJSON(w, http.StatusCreated, planKeyView(k))
+	v, e := s.opener(r.Context()).value(k)
+	if e != nil {
+		return e
+	}
+	writeJSON(w, http.StatusCreated, planKeyView(k, v))
 	return nil
 }
 
@@ -63,8 +67,13 @@ func (s *Server) listUsagePlanKeys(w http.ResponseWriter, r *http.Request) *apiE
 	// In the order keys were attached.
 	page, next := paginate(keys, func(e entry) cursor { return cursor{int64(min(e.at, math.MaxInt64)), e.key.GetId()} }, pr)
 	out := listView[usagePlanKeyView]{Item: make([]usagePlanKeyView, 0, len(page)), Position: next}
-	for _, e := range page {
-		out.Item = append(out.Item, planKeyView(e.key))
+	values := s.opener(r.Context())
+	for _, en := range page {
+		v, e := values.value(en.key)
+		if e != nil {
+			return e
+		}
+		out.Item = append(out.Item, planKeyView(en.key, v))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -83,7 +92,11 @@ func (s *Server) getUsagePlanKey(w http.ResponseWriter, r *http.Request) *apiErr
 	if k == nil {
 		return notFound(msgKeyNotFound)
 	}
-	writeJSON(w, http.StatusOK, planKeyView(k))
+	v, e := s.opener(r.Context()).value(k)
+	if e != nil {
+		return e
+	}
+	writeJSON(w, http.StatusOK, planKeyView(k, v))
 	return nil
 }
 

@@ -56,6 +56,12 @@ type Config struct {
 	// they go to Raft), and /healthz answers 503. It is read on every
 	// request and must be cheap. Default: always ready.
 	Ready func() bool
+	// Problem, when set and it returns an error, keeps the node from
+	// serving its state as Ready does, for that reason (this node cannot
+	// unwrap the cluster's data key): /healthz answers 503 and says it,
+	// the other routes but /metrics and /cluster answer 503 with it. It is
+	// read on every request and must be cheap. Default: no problem.
+	Problem func() error
 	// Progress, when set, gives the Raft indexes /healthz shows: the last
 	// one this node applied and the one it must reach to be ready.
 	Progress func() (applied, target uint64)
@@ -98,6 +104,7 @@ type Server struct {
 	reg      *prometheus.Registry
 	cluster  func() any
 	ready    func() bool
+	problem  func() error
 	progress func() (applied, target uint64)
 	// allowedHosts are Config.AllowedHosts, parsed.
 	allowedHosts    []hostRule
@@ -110,7 +117,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{store: cfg.Store, now: cfg.Now, log: cfg.Logger, reg: cfg.Registry, cluster: cfg.ClusterStatus,
-		ready: cfg.Ready, progress: cfg.Progress, anonymousRemote: cfg.AnonymousRemote}
+		ready: cfg.Ready, problem: cfg.Problem, progress: cfg.Progress, anonymousRemote: cfg.AnonymousRemote}
 	for _, h := range cfg.AllowedHosts {
 		rule, _ := parseHostRule(h) // checked by Validate
 		s.allowedHosts = append(s.allowedHosts, rule)
@@ -260,6 +267,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(rec, r, typeErr)
 	case !s.isReady() && !ungated[pattern]:
 		s.writeError(rec, r, unavailable("This node has not caught up with the cluster since it started; retry shortly or ask another node"))
+	case !ungated[pattern] && s.problemNow() != nil:
+		s.writeError(rec, r, unavailable("This node cannot serve now: "+s.problemNow().Error()+"; ask another node"))
 	default:
 		s.mux.ServeHTTP(rec, r)
 	}

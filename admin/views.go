@@ -106,7 +106,8 @@ type apiKeyView struct {
 	Tags            *map[string]string `json:"tags,omitempty"`
 }
 
-func keyView(k *pb.ApiKey, withValue bool) apiKeyView {
+// keyView shows a key, and value when it is not "" (includeValue).
+func keyView(k *pb.ApiKey, value string) apiKeyView {
 	v := apiKeyView{
 		ID:              k.GetId(),
 		Name:            k.GetName(),
@@ -117,9 +118,7 @@ func keyView(k *pb.ApiKey, withValue bool) apiKeyView {
 		LastUpdatedDate: k.GetLastUpdatedDate(),
 		StageKeys:       append([]string{}, k.GetStageKeys()...),
 		Tags:            tagsView(k.GetTags(), tagsIfAny),
-	}
-	if withValue {
-		v.Value = k.GetValue()
+		Value:           value,
 	}
 	return v
 }
@@ -131,8 +130,9 @@ type usagePlanKeyView struct {
 	Name  string `json:"name,omitempty"`
 }
 
-func planKeyView(k *pb.ApiKey) usagePlanKeyView {
-	return usagePlanKeyView{ID: k.GetId(), Type: "API_KEY", Value: k.GetValue(), Name: k.GetName()}
+// planKeyView shows a key of a plan with its value.
+func planKeyView(k *pb.ApiKey, value string) usagePlanKeyView {
+	return usagePlanKeyView{ID: k.GetId(), Type: "API_KEY", Value: value, Name: k.GetName()}
 }
 
 type endpointConfigurationView struct {

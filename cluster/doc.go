@@ -11,12 +11,16 @@
 //   - the state machine, with no sockets: fsm.go (apply, snapshots),
 //     fsm_config.go (configuration commands), fsm_ledger.go (the quota
 //     ledger), fsm_validate.go (every command checked),
-//     fsm_snapshot_check.go (the same checks on a snapshot Restore reads);
+//     fsm_snapshot_check.go (the same checks on a snapshot Restore reads),
+//     fsm_keys.go (key values sealed, unique by lookup hash),
+//     fsm_secrets.go (the data key), fsm_credentials.go (admin credentials);
 //   - the node's side of quotas and throttles: quota.go (QuotaPool,
 //     Counter), shares.go (ShareBook and the leader's division);
 //   - the Raft node: node.go (open, apply, forward, close), leader.go (the
 //     group commit), calendar.go (the voters' median clock the leader
-//     stamps), catchup.go, datadir.go and perms.go (the data dir);
+//     stamps), catchup.go, datadir.go and perms.go (the data dir),
+//     datakey.go and keytend.go (the data key made, rewrapped under the
+//     key-encryption key and tended, plain values sealed);
 //   - membership and transport: gossip.go, reconcile.go (the pure
 //     membership decision), membership.go (its executor, bootstrap,
 //     seats), progress.go (how far the leader has replicated to each

@@ -35,6 +35,7 @@ const dedupWindow = int64(10 * 60 * 1e9)
 type FSM struct {
 	config  atomic.Pointer[pb.Config]
 	applied atomic.Uint64
+	keys    keyIndex // under mu (fsm_keys.go)
 
 	mu      sync.RWMutex
 	ledgers map[string]map[string]*pb.KeyLedger // plan id -> key id -> ledger

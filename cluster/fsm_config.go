@@ -21,6 +21,15 @@ const (
 // current configuration. On failure c is thrown away, so a command changes
 // all it says or nothing.
 func (f *FSM) applyConfig(a *applyCtx, c *pb.Config, cmd *pb.Command) *pb.Result {
+	f.keys.sync(f.config.Load(), c)
+	res := f.applyConfigBody(a, c, cmd)
+	if res.Code == pb.ErrorCode_ERROR_CODE_NONE {
+		f.keys.of = c // published next
+	}
+	return res
+}
+
+func (f *FSM) applyConfigBody(a *applyCtx, c *pb.Config, cmd *pb.Command) *pb.Result {
 	switch b := cmd.Body.(type) {
 	case *pb.Command_CreateRestApi:
 		return applyCreateRestApi(a, c, b.CreateRestApi)
@@ -43,9 +52,9 @@ func (f *FSM) applyConfig(a *applyCtx, c *pb.Config, cmd *pb.Command) *pb.Result
 		}
 		return res
 	case *pb.Command_PutApiKey:
-		return applyPutApiKey(a, c, b.PutApiKey)
+		return f.applyPutApiKey(a, c, b.PutApiKey)
 	case *pb.Command_DeleteApiKey:
-		res := applyDeleteApiKey(c, b.DeleteApiKey)
+		res := f.applyDeleteApiKey(c, b.DeleteApiKey)
 		if res.Code == pb.ErrorCode_ERROR_CODE_NONE {
 			for _, m := range f.ledgers {
 				delete(m, b.DeleteApiKey.Id)
@@ -53,7 +62,7 @@ func (f *FSM) applyConfig(a *applyCtx, c *pb.Config, cmd *pb.Command) *pb.Result
 		}
 		return res
 	case *pb.Command_ImportApiKeys:
-		return applyImportApiKeys(a, c, b.ImportApiKeys)
+		return f.applyImportApiKeys(a, c, b.ImportApiKeys)
 	case *pb.Command_CreateUsagePlanKey:
 		return applyCreateUsagePlanKey(a, c, b.CreateUsagePlanKey)
 	case *pb.Command_DeleteUsagePlanKey:
@@ -75,6 +84,8 @@ func (f *FSM) applyConfig(a *applyCtx, c *pb.Config, cmd *pb.Command) *pb.Result
 		return applyPutAdminCredential(a, c, b.PutAdminCredential)
 	case *pb.Command_DeleteAdminCredential:
 		return applyDeleteAdminCredential(c, b.DeleteAdminCredential)
+	case *pb.Command_SealApiKeys:
+		return f.applySealApiKeys(c, b.SealApiKeys)
 	default:
 		return fail(codeBad, "unsupported command %T", cmd.Body)
 	}
@@ -351,21 +362,12 @@ func applyDeleteUsagePlan(c *pb.Config, m *pb.DeleteUsagePlan) *pb.Result {
 	return &pb.Result{Id: m.Id}
 }
 
-func keyByValue(c *pb.Config, value string) *pb.ApiKey {
-	for _, k := range c.ApiKeys {
-		if k.Value == value {
-			return k
-		}
-	}
-	return nil
-}
-
-func applyPutApiKey(a *applyCtx, c *pb.Config, m *pb.PutApiKey) *pb.Result {
+func (f *FSM) applyPutApiKey(a *applyCtx, c *pb.Config, m *pb.PutApiKey) *pb.Result {
 	k := m.GetKey()
 	if k == nil || k.Id == "" {
 		return fail(codeBad, "API key id is missing")
 	}
-	if m.Create && k.Value == "" {
+	if m.Create && !hasValue(k) {
 		return fail(codeBad, "API Key value is missing")
 	}
 	if r := checkKey(k, m.Create); r != nil {
@@ -376,10 +378,11 @@ func applyPutApiKey(a *applyCtx, c *pb.Config, m *pb.PutApiKey) *pb.Result {
 	case m.Create && exists:
 		return fail(codeConflict, "API Key %s already exists", k.Id)
 	case m.Create:
-		if keyByValue(c, k.Value) != nil {
+		if f.keys.holder(c, k) != nil {
 			return fail(codeConflict, "API Key already exists")
 		}
 		k.CreatedDate = a.sec
+		f.keys.add(k)
 	case !exists:
 		return fail(codeNotFound, "Invalid API Key identifier specified")
 	default:
@@ -387,7 +390,8 @@ func applyPutApiKey(a *applyCtx, c *pb.Config, m *pb.PutApiKey) *pb.Result {
 			return fail(codeConflict, "API Key %s was changed concurrently; retry", k.Id)
 		}
 		k.CreatedDate = old.CreatedDate
-		k.Value = old.Value // a key's value never changes
+		// A key's value never changes.
+		k.Value, k.ValueLookup, k.ValueSealed = old.Value, old.ValueLookup, old.ValueSealed
 	}
 	k.LastUpdatedDate = a.sec
 	k.Revision = a.index
@@ -395,10 +399,12 @@ func applyPutApiKey(a *applyCtx, c *pb.Config, m *pb.PutApiKey) *pb.Result {
 	return &pb.Result{Id: k.Id}
 }
 
-func applyDeleteApiKey(c *pb.Config, m *pb.DeleteApiKey) *pb.Result {
-	if _, ok := c.ApiKeys[m.Id]; !ok {
+func (f *FSM) applyDeleteApiKey(c *pb.Config, m *pb.DeleteApiKey) *pb.Result {
+	k, ok := c.ApiKeys[m.Id]
+	if !ok {
 		return fail(codeNotFound, "Invalid API Key identifier specified")
 	}
+	f.keys.remove(k)
 	delete(c.ApiKeys, m.Id)
 	for _, pk := range c.PlanKeys {
 		delete(pk.Keys, m.Id)
@@ -433,22 +439,18 @@ func attachKey(a *applyCtx, c *pb.Config, planID, keyID string) *pb.Result {
 	return nil
 }
 
-func applyImportApiKeys(a *applyCtx, c *pb.Config, m *pb.ImportApiKeys) *pb.Result {
+func (f *FSM) applyImportApiKeys(a *applyCtx, c *pb.Config, m *pb.ImportApiKeys) *pb.Result {
 	if r := checkImport(m); r != nil {
 		return r
 	}
 	res := &pb.Result{}
-	byValue := make(map[string]*pb.ApiKey, len(c.ApiKeys))
-	for _, k := range c.ApiKeys {
-		byValue[k.Value] = k
-	}
 	for _, ik := range m.Keys {
 		k := ik.GetKey()
-		if k == nil || k.Value == "" {
+		if k == nil || !hasValue(k) {
 			res.Warnings = append(res.Warnings, warnLine(ik.Line, "API Key value is missing"))
 			continue
 		}
-		if old := byValue[k.Value]; old != nil {
+		if old := f.keys.holder(c, k); old != nil {
 			// Importing a key again overwrites it; it keeps its id.
 			upd := proto.Clone(old).(*pb.ApiKey)
 			upd.Name = k.Name
@@ -470,8 +472,8 @@ func applyImportApiKeys(a *applyCtx, c *pb.Config, m *pb.ImportApiKeys) *pb.Resu
 			k.LastUpdatedDate = a.sec
 			k.Revision = a.index
 			c.ApiKeys[k.Id] = k
+			f.keys.add(k)
 		}
-		byValue[k.Value] = k
 		res.Ids = append(res.Ids, k.Id)
 		for _, planID := range ik.UsagePlanIds {
 			if pk := c.PlanKeys[planID]; pk != nil {

@@ -72,7 +72,7 @@ func checkKey(k *pb.ApiKey, create bool) *pb.Result {
 		return r
 	}
 	if create {
-		if r := refused(rules.KeyValue(k.Value)); r != nil {
+		if r := checkKeyValue(k); r != nil {
 			return r
 		}
 	}
@@ -87,12 +87,12 @@ func checkImport(m *pb.ImportApiKeys) *pb.Result {
 	}
 	for _, ik := range m.Keys {
 		k := ik.GetKey()
-		if k == nil || k.Value == "" {
+		if k == nil || !hasValue(k) {
 			continue
 		}
 		line := "line " + itoa(int64(ik.Line)) + ": "
-		if err := rules.KeyValue(k.Value); err != nil {
-			return fail(codeBad, "%s%v", line, err)
+		if r := checkKeyValue(k); r != nil {
+			return fail(codeBad, "%s%s", line, r.Message)
 		}
 		if k.Id != "" && !rules.IsID(k.Id) {
 			return fail(codeBad, "%s%v", line, badID("API Key", k.Id).Message)

@@ -91,7 +91,8 @@ type NodeConfig struct {
 	// Raft (never below quorum). Default 3 minutes.
 	ReapAfter time.Duration
 	// ReconcileInterval is the period of the leader's full membership
-	// pass. Default 5s.
+	// pass, and of every node's tending of the data key (keytend.go).
+	// Default 5s.
 	ReconcileInterval time.Duration
 	// ClockProbe is how often the node measures the voters' clocks (the
 	// leader stamps the log with their median, see calendar.go).
@@ -129,7 +130,9 @@ type NodeConfig struct {
 	// one base64 32-byte key per line, the first one wraps, the others
 	// still unwrap) under which the cluster's data key is stored (see
 	// package sealing). Every node needs the key the data key is wrapped
-	// under. Default: none (the data key is stored unwrapped).
+	// under; the leader rewraps it under the first key of its file. Read
+	// again every ReconcileInterval when it changed. Default: none (the
+	// data key is stored unwrapped).
 	KEKFile string
 	// KeyReloadInterval is how often GossipKeyFile is checked for a
 	// change. Default 5s.
@@ -219,6 +222,7 @@ type Node struct {
 	log       *slog.Logger
 	cal       calendar
 	sealKeys  *sealing.Keyring // KEKFile's keys and the data key's
+	tend      keyTending       // tendKeys' state (keytend.go)
 
 	grpc     *grpc.Server
 	grpcAddr string
@@ -321,6 +325,7 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 	}
 	var keks []*sealing.KEK
 	if cfg.KEKFile != "" {
+		n.tend.kekStamp, _ = stampOf(cfg.KEKFile) // before the read: a change after it is read again
 		if keks, err = ReadKEKs(cfg.KEKFile); err != nil {
 			return nil, err
 		}
@@ -419,6 +424,8 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		n.wg.Add(1)
 		go n.every(n.cfg.KeyReloadInterval, false, n.reloadGossipKeys)
 	}
+	n.wg.Add(1)
+	go n.every(n.cfg.ReconcileInterval, true, n.tendKeys) // the data key and sealed values (keytend.go)
 	return n, nil
 }
 

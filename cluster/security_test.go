@@ -75,7 +75,7 @@ func TestSecurityForgedCommandRefused(t *testing.T) {
 	})
 	for _, n := range tc.nodes {
 		keys := n.Config().GetApiKeys()
-		if keys["evil"] != nil || keyByValue(n.Config(), "abcde") != nil {
+		if keys["evil"] != nil || plainKey(n.Config(), "abcde") != nil {
 			t.Fatalf("%s holds the forged key", n.ID())
 		}
 		if keys["k2"] == nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tollgate/tollgate/limiter"
 	tollgatepb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/sealing"
 )
 
 // ConfigSource gives the current configuration. The value returned is
@@ -126,6 +127,16 @@ type Config struct {
 	// or answered); beyond it a request is answered 503 with Retry-After 1
 	// at once. Default 0: no cap.
 	MaxConcurrent int64
+	// Keys gives the keys of the cluster's data key: a caller's x-api-key
+	// is found by its lookup hash under them (package sealing), the only
+	// form in which the configuration holds sealed values. An error other
+	// than sealing.ErrNoDataKey (this node cannot unwrap the data key)
+	// makes an unknown key answer 503 with Retry-After rather than 403;
+	// the proxy asks again until the keys come. Keys written before values
+	// were sealed are found by their plain value under keys of the proxy's
+	// own. It is read when the configuration changes. Default: no data key
+	// (plain values only).
+	Keys func() (*sealing.Keys, error)
 	// Ready tells whether this node's state is current enough to serve
 	// (a node that restarted has applied its log again). While it says
 	// no, every request is answered 503 with Retry-After. It must be cheap

@@ -126,7 +126,16 @@ func (p *Proxy) checkKey(ex *exchange, t *table, r *http.Request) *answer {
 			return &ansForbidden
 		}
 	}
-	k := t.keys[v]
+	var k *keyEntry
+	if sum, ok := t.lookup.Lookup(v); ok {
+		k = t.keys[sum]
+	}
+	if k == nil && t.keysErr != nil {
+		// The key may be one this node cannot see: say so, not 403.
+		ex.reason = "API key not found, and this node cannot unwrap the cluster's data key"
+		ex.retry = time.Second
+		return &ansUnavailable
+	}
 	if k == nil {
 		ex.reason = "unknown API key " + lastFour(v)
 		return &ansForbidden

@@ -46,7 +46,11 @@
 //  4. API key, from the header x-api-key (any case), unless the stage has
 //     api_key_not_required: missing, empty, unknown, disabled, in no plan
 //     covering the stage, or two x-api-key headers with different values
-//     → 403. A key is in at most one plan per stage; should the
+//     → 403. A key is found by the lookup hash of the value (HMAC-SHA-256
+//     under the cluster's keys, Config.Keys: the configuration holds no
+//     value), with no allocation; a node that cannot unwrap the cluster's
+//     data key answers 503 with Retry-After for a key it does not find.
+//     A key is in at most one plan per stage; should the
 //     configuration break that rule, the plan with the smaller id applies;
 //  5. the stage's upstream: no valid "url" (absolute http or https) → 500,
 //     logged at error level;

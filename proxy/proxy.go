@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tollgate/tollgate/sealing"
 )
 
 // Proxy is the data plane: an http.Handler that routes each request to a
@@ -31,6 +34,10 @@ type Proxy struct {
 
 	shares Shares
 	ready  func() bool
+	keys   func() (*sealing.Keys, error) // nil: no data key
+	// ownKeys hash plain values (written before values were sealed)
+	// while the cluster's keys are not known.
+	ownKeys *sealing.Keys
 
 	// Requests being served, when maxConcurrent > 0: one word every
 	// request adds to, on a cache line of its own.
@@ -62,12 +69,18 @@ func New(cfg Config) (*Proxy, error) {
 		log:             cfg.Logger,
 		shares:          cfg.Shares,
 		ready:           cfg.Ready,
+		keys:            cfg.Keys,
 		maxConcurrent:   cfg.MaxConcurrent,
 		upstreams:       cfg.Upstreams,
 	}
 	if p.shares == nil {
 		p.shares = &wholeShares{}
 	}
+	own, err := sealing.Derive(sealing.NewDataKey())
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	p.ownKeys = own
 	p.epoch = p.clock.Now()
 	if p.transport == nil {
 		p.ownTransport = newTransport(p.upstreams.control)
@@ -99,7 +112,7 @@ func (p *Proxy) Close() error {
 func (p *Proxy) current() *table {
 	cfg := p.src.Config()
 	t := p.table.Load()
-	if t != nil && t.cfg == cfg {
+	if t != nil && t.cfg == cfg && (t.keysErr == nil || !p.keysCame()) {
 		return t
 	}
 	// The configuration changed: wait for the new table (one request
@@ -108,12 +121,36 @@ func (p *Proxy) current() *table {
 	// at a change; in steady state the pointer comparison above is all.
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if t = p.table.Load(); t != nil && t.cfg == cfg {
+	if t = p.table.Load(); t != nil && t.cfg == cfg && t.keysErr == nil {
 		return t
 	}
 	nt := p.build(cfg, t)
 	p.table.Store(nt)
 	return nt
+}
+
+// lookupKeys returns the keys values are looked up under: the cluster's,
+// or the proxy's own (plain values only) with why the cluster's cannot be
+// had (nil while the cluster has no data key).
+func (p *Proxy) lookupKeys() (keys *sealing.Keys, sealed bool, err error) {
+	if p.keys == nil {
+		return p.ownKeys, false, nil
+	}
+	k, err := p.keys()
+	switch {
+	case err == nil:
+		return k, true, nil
+	case errors.Is(err, sealing.ErrNoDataKey):
+		return p.ownKeys, false, nil
+	}
+	return p.ownKeys, false, err
+}
+
+// keysCame tells whether the cluster's keys, missing when the table was
+// built, can be had now (the key-encryption key file was read again).
+func (p *Proxy) keysCame() bool {
+	_, sealed, _ := p.lookupKeys()
+	return sealed
 }
 
 // ServeHTTP serves one data-plane request.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate/tollgate/limiter"
 	tollgatepb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/sealing"
 )
 
 // table is everything the request path reads, built from one configuration
@@ -20,9 +21,13 @@ import (
 // carried from the previous table by id.
 type table struct {
 	cfg      *tollgatepb.Config
-	apis     map[string]*apiEntry // API id → API
-	hostAPIs map[string]*apiEntry // lower-case API id → API (host form)
-	keys     map[string]*keyEntry // key value → key
+	apis     map[string]*apiEntry                   // API id → API
+	hostAPIs map[string]*apiEntry                   // lower-case API id → API (host form)
+	keys     map[[sealing.LookupSize]byte]*keyEntry // lookup hash of the value → key
+	lookup   *sealing.Keys                          // the keys the hashes are under
+	// keysErr is why sealed values cannot be looked up: this node cannot
+	// unwrap the cluster's data key. nil otherwise.
+	keysErr error
 
 	account      *sharedBucket
 	accountLimit *limit
@@ -65,7 +70,6 @@ type stageSetting struct {
 
 type keyEntry struct {
 	id      string
-	hint    string // last four characters of the value, for logs
 	enabled bool
 	plans   map[*stageEntry]*binding // the plan covering each stage
 }
@@ -245,7 +249,7 @@ func (p *Proxy) build(cfg *tollgatepb.Config, old *table) *table {
 		cfg:            cfg,
 		apis:           make(map[string]*apiEntry, len(cfg.GetRestApis())),
 		hostAPIs:       make(map[string]*apiEntry, len(cfg.GetRestApis())),
-		keys:           make(map[string]*keyEntry, len(cfg.GetApiKeys())),
+		keys:           make(map[[sealing.LookupSize]byte]*keyEntry, len(cfg.GetApiKeys())),
 		stageThrottles: make(map[string]*sharedBucket),
 		keyStates:      make(map[string]*keyState),
 		stats:          make(map[string]*stageStats),
@@ -280,19 +284,30 @@ func (p *Proxy) build(cfg *tollgatepb.Config, old *table) *table {
 		api.stages[st.GetStageName()] = p.buildStage(t, old, st, arate, aburst)
 	}
 
-	// Keys by value. Values are unique by construction; should two keys
-	// share one, the smaller id wins so that the choice is stable.
+	// Keys by the lookup hash of their value: stored for a sealed value,
+	// computed for a plain one. Values are unique by construction; should
+	// two keys share one, the smaller id wins so that the choice is stable.
+	var sealedOK bool
+	t.lookup, sealedOK, t.keysErr = p.lookupKeys()
 	keysByID := make(map[string]*keyEntry, len(cfg.GetApiKeys()))
 	for _, id := range slices.Sorted(maps.Keys(cfg.GetApiKeys())) {
 		k := cfg.GetApiKeys()[id]
-		v := k.GetValue()
-		if v == "" {
+		var sum [sealing.LookupSize]byte
+		switch {
+		case k.GetValue() != "":
+			var ok bool
+			if sum, ok = t.lookup.Lookup(k.GetValue()); !ok {
+				continue
+			}
+		case sealedOK && len(k.GetValueLookup()) == sealing.LookupSize:
+			sum = [sealing.LookupSize]byte(k.GetValueLookup())
+		default:
 			continue
 		}
-		e := &keyEntry{id: id, hint: lastFour(v), enabled: k.GetEnabled()}
+		e := &keyEntry{id: id, enabled: k.GetEnabled()}
 		keysByID[id] = e
-		if t.keys[v] == nil {
-			t.keys[v] = e
+		if t.keys[sum] == nil {
+			t.keys[sum] = e
 		}
 	}
 

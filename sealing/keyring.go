@@ -15,7 +15,7 @@ var ErrNoDataKey = errors.New("the cluster has no data key yet")
 // Keyring is a node's key-encryption keys and the keys derived from the
 // cluster's data key, cached. Safe for concurrent use.
 type Keyring struct {
-	keks  []*KEK // the first one wraps
+	keks  atomic.Pointer[[]*KEK] // the first one wraps
 	cache atomic.Pointer[derived]
 }
 
@@ -26,18 +26,43 @@ type derived struct {
 
 // NewKeyring returns a keyring over these key-encryption keys (none: the
 // data key is stored unwrapped).
-func NewKeyring(keks ...*KEK) *Keyring { return &Keyring{keks: keks} }
+func NewKeyring(keks ...*KEK) *Keyring {
+	r := &Keyring{}
+	r.SetKEKs(keks)
+	return r
+}
+
+// SetKEKs replaces the key-encryption keys (the key file was read again).
+// The derived keys stay cached: the data key they come from is the same.
+func (r *Keyring) SetKEKs(keks []*KEK) { r.keks.Store(&keks) }
 
 // Wrapping tells whether this keyring wraps data keys.
-func (r *Keyring) Wrapping() bool { return len(r.keks) > 0 }
+func (r *Keyring) Wrapping() bool { return len(*r.keks.Load()) > 0 }
 
 // Wrap stores a data key under the first key-encryption key, or plain
 // without one.
 func (r *Keyring) Wrap(dk []byte) *pb.DataKey {
-	if len(r.keks) == 0 {
+	keks := *r.keks.Load()
+	if len(keks) == 0 {
 		return &pb.DataKey{Wrapped: dk, Check: Check(dk)}
 	}
-	return &pb.DataKey{Wrapped: r.keks[0].Wrap(dk), KekId: r.keks[0].ID(), Check: Check(dk)}
+	return &pb.DataKey{Wrapped: keks[0].Wrap(dk), KekId: keks[0].ID(), Check: Check(dk)}
+}
+
+// Rewrap returns the stored data key wrapped under this keyring's first
+// key-encryption key, when it is stored otherwise: unwrapped, or under an
+// older key. It returns nil when there is nothing to do (no data key, no
+// key-encryption key, or already wrapped under the first one).
+func (r *Keyring) Rewrap(d *pb.DataKey) (*pb.DataKey, error) {
+	keks := *r.keks.Load()
+	if d == nil || len(keks) == 0 || d.GetKekId() == keks[0].ID() {
+		return nil, nil
+	}
+	raw, err := r.Unwrap(d)
+	if err != nil {
+		return nil, err
+	}
+	return r.Wrap(raw), nil
 }
 
 // Unwrap returns the raw data key, checked against its check value.
@@ -45,7 +70,7 @@ func (r *Keyring) Unwrap(d *pb.DataKey) ([]byte, error) {
 	raw := d.GetWrapped()
 	if id := d.GetKekId(); id != "" {
 		var kek *KEK
-		for _, k := range r.keks {
+		for _, k := range *r.keks.Load() {
 			if k.ID() == id {
 				kek = k
 			}

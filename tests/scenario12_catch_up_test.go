@@ -10,6 +10,7 @@ import (
 // healthView is GET /healthz.
 type healthView struct {
 	Status   string `json:"status"`
+	Reason   string `json:"reason"`
 	CaughtUp bool   `json:"caughtUp"`
 	Applied  uint64 `json:"appliedIndex"`
 	Target   uint64 `json:"targetIndex"`

@@ -20,13 +20,13 @@ import (
 func certsCmd() *cobra.Command {
 	certs := &cobra.Command{
 		Use:   "certs",
-		Short: "Make the cluster CA, the gossip key and node certificates (files, mode 0600)",
+		Short: "Make the cluster CA, the gossip key, the key-encryption key and node certificates (files, mode 0600)",
 	}
 	var dir, name string
 	var force bool
 	initCmd := &cobra.Command{
 		Use:   "init",
-		Short: "Make a cluster CA (ca.crt, ca.key) and a gossip key (gossip.key) in --dir",
+		Short: "Make a cluster CA (ca.crt, ca.key), a gossip key (gossip.key) and a key-encryption key (kek.key) in --dir",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ca, err := pki.NewCA(name, time.Now())
@@ -41,13 +41,17 @@ func certsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			kek, err := pki.NewGossipKey() // the same format: one base64 AES-256 key a line
+			if err != nil {
+				return err
+			}
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return err
 			}
 			files := []struct {
 				name string
 				b    []byte
-			}{{"ca.crt", ca.CertPEM()}, {"ca.key", keyPEM}, {"gossip.key", gossip}}
+			}{{"ca.crt", ca.CertPEM()}, {"ca.key", keyPEM}, {"gossip.key", gossip}, {"kek.key", kek}}
 			for _, f := range files {
 				if _, err := os.Stat(filepath.Join(dir, f.name)); err == nil && !force {
 					return fmt.Errorf("%s exists: a new CA would lock out every node it signed; add --force to replace it", filepath.Join(dir, f.name))
@@ -58,7 +62,7 @@ func certsCmd() *cobra.Command {
 					return err
 				}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s, %s and %s\n", filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key"), filepath.Join(dir, "gossip.key"))
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s, %s, %s and %s\n", filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key"), filepath.Join(dir, "gossip.key"), filepath.Join(dir, "kek.key"))
 			return nil
 		},
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/cluster"
 	"github.com/tollgate/tollgate/pki"
 )
 
@@ -24,7 +25,8 @@ func runCerts(t *testing.T, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// TestCertsCommand: init writes a CA and a gossip key, mode 0600, and
+// TestCertsCommand: init writes a CA, a gossip key and a key-encryption
+// key, mode 0600, and
 // will not replace them without --force; node writes a certificate the CA
 // signed, naming the node id, valid 2 years, that serve reads the id from;
 // gossip-key prints a key the key file format takes.
@@ -33,11 +35,17 @@ func TestCertsCommand(t *testing.T) {
 	if out, err := runCerts(t, "init", "--dir", dir); err != nil {
 		t.Fatalf("init: %v\n%s", err, out)
 	}
-	for _, f := range []string{"ca.crt", "ca.key", "gossip.key"} {
+	for _, f := range []string{"ca.crt", "ca.key", "gossip.key", "kek.key"} {
 		fi, err := os.Stat(filepath.Join(dir, f))
 		if err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: %v %v, want mode 0600", f, fi.Mode(), err)
 		}
+	}
+	if keks, err := cluster.ReadKEKs(filepath.Join(dir, "kek.key")); err != nil || len(keks) != 1 {
+		t.Fatalf("kek.key: %d keys, %v", len(keks), err)
+	}
+	if g, k := mustRead(t, filepath.Join(dir, "gossip.key")), mustRead(t, filepath.Join(dir, "kek.key")); bytes.Equal(g, k) {
+		t.Fatal("the key-encryption key is the gossip key")
 	}
 	caBefore, _ := os.ReadFile(filepath.Join(dir, "ca.crt"))
 	if _, err := runCerts(t, "init", "--dir", dir); err == nil || !strings.Contains(err.Error(), "--force") {
@@ -92,4 +100,13 @@ func TestCertsCommand(t *testing.T) {
 	if out, err := runCerts(t, "init", "--dir", dir, "--force"); err != nil {
 		t.Fatalf("init --force: %v\n%s", err, out)
 	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -60,6 +60,9 @@ type serveConfig struct {
 	// non-loopback cluster listeners without them.
 	TLSCA, TLSCert, TLSKey, GossipKey string
 	ClusterInsecure                   bool
+	// KEK is the key-encryption key file the cluster's data key is
+	// wrapped under ("": stored unwrapped).
+	KEK string
 }
 
 // secure says whether the cluster's transport is authenticated and
@@ -83,6 +86,7 @@ func addServeFlags(fs *pflag.FlagSet) {
 	fs.String("tls-cert", "", "this node's certificate file (PEM), naming its node id (tollgate certs node); read again when it changes")
 	fs.String("tls-key", "", "this node's private key file (PEM); read again when it changes")
 	fs.String("gossip-key", "", "gossip key file: base64 AES-256 keys, one a line, the first one in use (tollgate certs init); read again when it changes")
+	fs.String("key-encryption-key", "", "key-encryption key file: base64 AES-256 keys, one a line (tollgate certs init writes kek.key); the first wraps the data key API key values are sealed under, the others still unwrap (rotation); read again when it changes [none: the data key is stored unwrapped in the data dir]")
 	fs.Bool("cluster-insecure", false, "allow non-loopback Raft, gRPC and gossip listeners without --tls-* and --gossip-key: anyone who reaches them can join the cluster and change it")
 	fs.StringSlice("join", nil, "comma-separated gossip addresses of nodes to join [none]")
 	fs.Int("bootstrap-expect", 1, "nodes to wait for (by gossip) before bootstrapping Raft once")
@@ -147,6 +151,7 @@ func loadServeConfig(fs *pflag.FlagSet) (*serveConfig, error) {
 		TLSKey:               v.GetString("tls-key"),
 		GossipKey:            v.GetString("gossip-key"),
 		ClusterInsecure:      v.GetBool("cluster-insecure"),
+		KEK:                  v.GetString("key-encryption-key"),
 	}
 	c.defaultClusterListens()
 	var errs []error

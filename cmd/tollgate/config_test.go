@@ -111,3 +111,25 @@ func TestAdminHostRefusesGarbage(t *testing.T) {
 		}
 	}
 }
+
+// TestKEKSources reads --key-encryption-key from the flag, the environment
+// and the config file.
+func TestKEKSources(t *testing.T) {
+	if c, err := parseServe(t); err != nil || c.KEK != "" {
+		t.Fatalf("default: %q %v", c.KEK, err)
+	}
+	if c, err := parseServe(t, "--key-encryption-key", "flag.key"); err != nil || c.KEK != "flag.key" {
+		t.Fatalf("flag: %q %v", c.KEK, err)
+	}
+	file := filepath.Join(t.TempDir(), "tollgate.yaml")
+	if err := os.WriteFile(file, []byte("key-encryption-key: file.key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := parseServe(t, "--config", file); err != nil || c.KEK != "file.key" {
+		t.Fatalf("config file: %q %v", c.KEK, err)
+	}
+	t.Setenv("TOLLGATE_KEY_ENCRYPTION_KEY", "env.key")
+	if c, err := parseServe(t); err != nil || c.KEK != "env.key" {
+		t.Fatalf("environment: %q %v", c.KEK, err)
+	}
+}

@@ -133,6 +133,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 		TLSCertFile:       cfg.TLSCert,
 		TLSKeyFile:        cfg.TLSKey,
 		GossipKeyFile:     cfg.GossipKey,
+		KEKFile:           cfg.KEK,
 	})
 	if err != nil {
 		return fmt.Errorf("start cluster node: %w", err)
@@ -146,6 +147,9 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 		log.Info("cluster transport: mutual TLS on Raft and gRPC, gossip encrypted", "ca", cfg.TLSCA, "cert", cfg.TLSCert)
 	} else if cfg.ClusterInsecure {
 		log.Warn("cluster transport without TLS (--cluster-insecure): whoever reaches the Raft, gRPC and gossip ports can join and change the cluster")
+	}
+	if cfg.KEK == "" {
+		log.Warn("key values are sealed under a data key stored unwrapped in the data dir: whoever reads the data dir can unseal them; give --key-encryption-key FILE (tollgate certs init writes kek.key)")
 	}
 	log.Info("listening", "plane", "raft", "addr", node.RaftAddr())
 	log.Info("listening", "plane", "grpc", "addr", node.GRPCAddr())
@@ -196,6 +200,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 		Store: node, Registry: reg, Logger: log, AllowedHosts: cfg.AdminHosts, AnonymousRemote: cfg.AdminInsecure,
 		ClusterStatus: func() any { return node.ClusterStatus() },
 		Ready:         node.CaughtUp,
+		Problem:       node.KeysProblem,
 		Progress: func() (uint64, uint64) {
 			r := node.Readiness()
 			return r.AppliedIndex, r.TargetIndex
@@ -206,7 +211,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	}
 	px, err := proxy.New(proxy.Config{
 		Source: node, Ledger: ledger{pool}, Logger: log, Metrics: reg,
-		Shares: shares, Clock: proxy.ClockFunc(clock), Ready: node.CaughtUp,
+		Shares: shares, Clock: proxy.ClockFunc(clock), Ready: node.CaughtUp, Keys: node.KeysIfSet,
 		MaxConcurrent: int64(cfg.MaxRequests),
 		Upstreams: proxy.UpstreamPolicy{
 			Allow:      cfg.AllowUpstream,

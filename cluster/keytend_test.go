@@ -55,9 +55,7 @@ func TestNodeSealsPlainValuesAndRewraps(t *testing.T) {
 		cmds = append(cmds, &pb.ImportedKey{Key: &pb.ApiKey{Id: id, Value: values[id], Enabled: true}})
 	}
 	nodeApply(t, n, &pb.Command{Body: &pb.Command_ImportApiKeys{ImportApiKeys: &pb.ImportApiKeys{Keys: cmds}}})
-	if err := n.Snapshot(); err != nil {
-		t.Fatal(err)
-	}
+	takeSnapshot(t, n)
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -86,9 +84,7 @@ func TestNodeSealsPlainValuesAndRewraps(t *testing.T) {
 		}
 	}
 	check(n)
-	if err := n.Snapshot(); err != nil {
-		t.Fatal(err)
-	}
+	takeSnapshot(t, n)
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -100,9 +96,7 @@ func TestNodeSealsPlainValuesAndRewraps(t *testing.T) {
 	want, _ := sealing.NewKEK(kek)
 	eventually(t, 10*time.Second, func() bool { return n.Config().GetDataKey().GetKekId() == want.ID() }, "the leader rewraps the data key under the key-encryption key")
 	check(n)
-	if err := n.Snapshot(); err != nil {
-		t.Fatal(err)
-	}
+	takeSnapshot(t, n)
 	// The Raft log keeps the entries written in plain until Raft compacts
 	// it; the newest snapshot holds no value.
 	if b, err := os.ReadFile(filepath.Join(dir, "raft.db")); err != nil || !bytes.Contains(b, []byte(values["k0"])) {
@@ -175,4 +169,11 @@ func TestNodeWithoutTheKEKReportsOnce(t *testing.T) {
 	if !strings.Contains(logs.String(), "unwraps the cluster's data key again") {
 		t.Fatal("the log does not say the problem ended")
 	}
+}
+
+// takeSnapshot snapshots the node, retrying while Raft refuses because a
+// configuration entry is not applied yet.
+func takeSnapshot(t *testing.T, n *Node) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() bool { return n.Snapshot() == nil }, "a snapshot")
 }

@@ -136,9 +136,7 @@ func TestNodeRestartFromSnapshot(t *testing.T) {
 	n := openSingle(t, singleNodeConfig(dir))
 	fillNode(t, n)
 	before := stateOf(n)
-	if err := n.Snapshot(); err != nil {
-		t.Fatalf("snapshot: %v", err)
-	}
+	takeSnapshot(t, n)
 	snaps, err := os.ReadDir(filepath.Join(dir, "snapshots"))
 	if err != nil || len(snaps) == 0 {
 		t.Fatalf("no snapshot on disk: %v %v", snaps, err)

@@ -65,9 +65,7 @@ func TestDataDirIsPrivate(t *testing.T) {
 	tc.nodes["n1"] = n
 	waitFor(t, 10*time.Second, n.IsLeader)
 	createPlan(t, n, "p1")
-	if err := n.Snapshot(); err != nil {
-		t.Fatalf("snapshot: %v", err)
-	}
+	takeSnapshot(t, n)
 
 	files := 0
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {

@@ -37,7 +37,9 @@ func rootCmd() *cobra.Command {
 		Short:         "Tollgate: a self-hosted, clustered API gateway that sells and polices API access",
 		SilenceUsage:  true,
 		SilenceErrors: false,
+		Version:       currentVersion().Version, // adds --version
 	}
+	root.SetVersionTemplate(currentVersion().String())
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a gateway node (alone, it is a cluster of one)",
@@ -56,6 +58,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(serve)
 	root.AddCommand(loadtestCmd())
 	root.AddCommand(certsCmd())
+	root.AddCommand(versionCmd())
 	return root
 }
 

@@ -59,6 +59,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(loadtestCmd())
 	root.AddCommand(certsCmd())
 	root.AddCommand(versionCmd())
+	root.AddCommand(upstreamCmd())
 	return root
 }
 

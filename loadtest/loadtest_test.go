@@ -200,27 +200,35 @@ func TestClassify(t *testing.T) {
 }
 
 func TestLatencyHist(t *testing.T) {
-	h := &latencyHist{}
+	h := newLatencyHist()
 	if h.quantile(0.5) != 0 {
 		t.Fatal("an empty histogram has no median")
 	}
 	for i := 1; i <= 1000; i++ {
 		h.add(time.Duration(i) * time.Microsecond)
 	}
-	for _, c := range []struct {
-		q    float64
-		want time.Duration
-	}{{0.5, 500 * time.Microsecond}, {0.99, 990 * time.Microsecond}, {1, time.Millisecond}} {
-		got := h.quantile(c.q)
-		if diff := float64(got-c.want) / float64(c.want); diff < -0.04 || diff > 0.04 {
-			t.Errorf("q%.2f = %s, want %s ±4%%", c.q, got, c.want)
+	check := func(h *latencyHist, q float64, want time.Duration) {
+		t.Helper()
+		got := h.quantile(q)
+		if diff := float64(got-want) / float64(want); diff < -0.002 || diff > 0.002 {
+			t.Errorf("q%.2f = %s, want %s ±0.2%%", q, got, want)
 		}
 	}
-	// Every index maps back into its own bucket.
-	for _, v := range []int64{0, 1, 63, 64, 65, 127, 128, 1e6, 1e9, 1 << 62} {
-		if i := histIndex(v); i < 0 || i >= histBuckets || histIndex(histValue(i)) != i {
-			t.Errorf("value %d: bucket %d does not round-trip", v, i)
-		}
+	check(h, 0.5, 500*time.Microsecond)
+	check(h, 0.99, 990*time.Microsecond)
+	check(h, 1, time.Millisecond)
+
+	// Merged: the other's samples count; past the range they count as
+	// the longest a request may take.
+	o := newLatencyHist()
+	for range 3000 {
+		o.add(2 * maxLoadTimeout)
+	}
+	h.merge(o)
+	check(h, 0.25, time.Millisecond)
+	check(h, 0.26, maxLoadTimeout)
+	if o.quantile(0.5) != h.quantile(1) {
+		t.Errorf("merge changed the merged histogram: %s", o.quantile(0.5))
 	}
 }
 

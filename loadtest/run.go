@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/bits"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // outcome is the column an answer is counted in.
@@ -65,61 +66,50 @@ func classify(status int, errorType string, body []byte) outcome {
 	return outOther
 }
 
-// latencyHist is a log-linear histogram of durations in nanoseconds: 64
-// linear buckets, then 32 per power of two (at most 1/32 relative error).
-// Adds are atomic, so workers share one per target.
+// latencyHist records durations in an HDR histogram, in microseconds from
+// 1µs to maxLoadTimeout with three significant digits (a relative error of
+// at most 0.1%); longer ones count as maxLoadTimeout. A mutex lets the
+// workers share one per target.
 type latencyHist struct {
-	buckets [histBuckets]atomic.Int64
-	count   atomic.Int64
+	mu sync.Mutex
+	h  *hdrhistogram.Histogram
 }
 
-const histBuckets = 64 + 58*32
-
-func histIndex(v int64) int {
-	if v < 64 {
-		return int(max(v, 0))
-	}
-	shift := bits.Len64(uint64(v)) - 6
-	return 64 + (shift-1)*32 + int(v>>shift) - 32
-}
-
-// histValue is the middle of bucket i.
-func histValue(i int) int64 {
-	if i < 64 {
-		return int64(i)
-	}
-	shift := (i-64)/32 + 1
-	low := int64((i-64)%32+32) << shift
-	return low + (int64(1)<<shift)/2
+func newLatencyHist() *latencyHist {
+	return &latencyHist{h: hdrhistogram.New(1, maxLoadTimeout.Microseconds(), 3)}
 }
 
 func (h *latencyHist) add(d time.Duration) {
-	h.buckets[histIndex(int64(d))].Add(1)
-	h.count.Add(1)
+	us := min(max(d.Microseconds(), 0), maxLoadTimeout.Microseconds())
+	h.mu.Lock()
+	_ = h.h.RecordValue(us) // within the range: cannot fail
+	h.mu.Unlock()
+}
+
+// merge adds o's samples to h.
+func (h *latencyHist) merge(o *latencyHist) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.h.Merge(o.h)
 }
 
 // quantile returns the q-quantile (0 < q ≤ 1), or 0 without samples.
 func (h *latencyHist) quantile(q float64) time.Duration {
-	n := h.count.Load()
-	if n == 0 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.h.TotalCount() == 0 {
 		return 0
 	}
-	rank := int64(math.Ceil(q * float64(n)))
-	var seen int64
-	for i := range h.buckets {
-		seen += h.buckets[i].Load()
-		if seen >= rank {
-			return time.Duration(histValue(i))
-		}
-	}
-	return time.Duration(histValue(histBuckets - 1))
+	return time.Duration(h.h.ValueAtQuantile(q*100)) * time.Microsecond
 }
 
 // targetStats counts one target's answers; workers share it.
 type targetStats struct {
 	counts   [numOutcomes]atomic.Int64
 	statuses [600]atomic.Int64
-	latency  latencyHist // admitted requests only
+	latency  *latencyHist // admitted requests only
 	errMu    sync.Mutex
 	firstErr string
 }
@@ -162,7 +152,7 @@ func Run(ctx context.Context, o *Options, progress io.Writer) *Report {
 	}
 	stats := make([]*targetStats, len(o.Targets))
 	for i := range stats {
-		stats[i] = &targetStats{}
+		stats[i] = &targetStats{latency: newLatencyHist()}
 	}
 	// Per distinct key: answers 403, and answers other than 403 (transport
 	// errors are neither: they say nothing about the key).
@@ -231,18 +221,13 @@ func Run(ctx context.Context, o *Options, progress io.Writer) *Report {
 		weightSum += w
 	}
 	total := targetReport{Statuses: map[string]int64{}, Share: 1}
-	all := &latencyHist{}
+	all := newLatencyHist()
 	for i, s := range stats {
 		tr := s.report()
 		tr.URL, tr.Share = o.Targets[i], float64(o.Spread[i])/float64(weightSum)
 		rep.Targets = append(rep.Targets, tr)
 		total.add(tr)
-		for b := range s.latency.buckets {
-			if n := s.latency.buckets[b].Load(); n > 0 {
-				all.buckets[b].Add(n)
-				all.count.Add(n)
-			}
-		}
+		all.merge(s.latency)
 		if total.FirstError == "" {
 			total.FirstError = tr.FirstError
 		}
@@ -264,7 +249,7 @@ func runOpenLoop(ctx context.Context, o *Options, start time.Time, send func(int
 		due time.Time
 	}
 	jobs := make(chan job)
-	lags := &latencyHist{}
+	lags := newLatencyHist()
 	var maxLag atomic.Int64
 	var wg sync.WaitGroup
 	for range o.Concurrency {

@@ -6,41 +6,22 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-// buildCaddyImage builds the load balancer's image as make images does:
-// the static Caddy of deploy/caddy, its Dockerfile and Caddyfile.
-func buildCaddyImage(t *testing.T, tag string) {
+// makeImages runs make images with the given tags, as a user would
+// (it leaves the two static binaries in the work tree, which git ignores).
+func makeImages(t *testing.T, tollgateTag, caddyTag string) {
 	t.Helper()
-	ctx := t.TempDir()
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(ctx, "caddy"), ".")
-	build.Dir = "../deploy/caddy"
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build caddy: %v\n%s", err, out)
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", tollgateTag, caddyTag).Run() })
+	out, err := exec.Command("make", "-C", "..", "images", "TOLLGATE_IMAGE="+tollgateTag, "CADDY_IMAGE="+caddyTag).CombinedOutput()
+	if err != nil {
+		t.Fatalf("make images: %v\n%s", err, out)
 	}
-	for _, f := range []string{"Dockerfile", "Caddyfile", "home/README"} {
-		b, err := os.ReadFile(filepath.Join("../deploy/caddy", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		dst := filepath.Join(ctx, f)
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(dst, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	docker(t, "build", "-q", "-t", tag, ctx)
-	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", tag).Run() })
 }
 
 // runContainer creates, connects and starts a container on network with
@@ -105,8 +86,8 @@ func proxyRequests(t *testing.T, g *gateway) int {
 	return total
 }
 
-// TestCaddyLoadBalancer runs the load balancer's image (deploy/caddy) in
-// front of three Tollgate nodes named tg1..tg3 on a Docker network the
+// TestCaddyLoadBalancer builds both images with make images, and runs
+// the load balancer's (deploy/caddy) in front of three Tollgate nodes named tg1..tg3 on a Docker network the
 // test creates, with the Caddyfile as shipped. Requests go through to
 // every node (so Caddy's health check on each node's admin /healthz
 // passes the admin API's Host check); with tg1 killed, no request fails
@@ -119,8 +100,7 @@ func TestCaddyLoadBalancer(t *testing.T) {
 	_, _ = rand.Read(r[:])
 	id := hex.EncodeToString(r[:])
 	image, lbImage := "tollgate:test-"+id, "tollgate-caddy:test-"+id
-	buildImage(t, image)
-	buildCaddyImage(t, lbImage)
+	makeImages(t, image, lbImage)
 	network := "tglb-" + id
 	testNetwork(t, network, "10.215", r[0], "")
 

@@ -46,7 +46,6 @@ func (tc *testCluster) config(id string, expect int, join []string) NodeConfig {
 		ReapAfter:         time.Second,
 		ReconcileInterval: 100 * time.Millisecond,
 		Logger:            testLogger(),
-		RaftLogOutput:     io.Discard,
 		RaftLogLevel:      "error",
 	}
 	if tc.secure != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -109,10 +108,9 @@ type NodeConfig struct {
 	Now func() time.Time
 	// Logger receives the node's log. Default slog.Default().
 	Logger *slog.Logger
-	// RaftLogOutput receives hashicorp/raft's own log. Default os.Stderr.
-	RaftLogOutput io.Writer
-	// RaftLogLevel is raft's log level ("debug", "info", "warn", "error").
-	// Default "info".
+	// RaftLogLevel is the least level ("trace", "debug", "info", "warn",
+	// "error") of hashicorp/raft's lines sent to Logger, which drops those
+	// below its own level too (see logging.go). Default "info".
 	RaftLogLevel string
 	// TLSCAFile, TLSCertFile and TLSKeyFile, given together, turn on
 	// mutual TLS for Raft and gRPC: this node presents the certificate
@@ -186,9 +184,6 @@ func (c *NodeConfig) Validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
-	}
-	if c.RaftLogOutput == nil {
-		c.RaftLogOutput = os.Stderr
 	}
 	if c.RaftLogLevel == "" {
 		c.RaftLogLevel = "info"
@@ -306,11 +301,7 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 	if n.dataID, err = loadDataID(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	hl := hclog.New(&hclog.LoggerOptions{
-		Name:   "raft",
-		Level:  hclog.LevelFromString(cfg.RaftLogLevel),
-		Output: cfg.RaftLogOutput,
-	})
+	hl := newHCLog(n.log, "raft", hclog.LevelFromString(cfg.RaftLogLevel))
 	fileSnaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hl)
 	if err != nil {
 		return nil, fmt.Errorf("open snapshot store: %w", err)
@@ -399,7 +390,7 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 	}()
 
 	gc, err := gossipConfig(cfg.NodeID, cfg.GossipListen, adv, cfg.Gossip, gossipKeys,
-		gossipLogFilter{out: cfg.RaftLogOutput, refused: n.refused})
+		gossipLogFilter{out: newHCLog(n.log, "memberlist", hclog.NoLevel).StandardWriter(nil), refused: n.refused})
 	if err != nil {
 		return nil, err
 	}

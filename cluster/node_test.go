@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,13 +18,12 @@ import (
 
 func singleNodeConfig(dir string) NodeConfig {
 	return NodeConfig{
-		NodeID:        "n1",
-		DataDir:       dir,
-		Timings:       FastRaftTimings(),
-		Gossip:        FastGossipTimings(),
-		Logger:        discardLogger(),
-		RaftLogOutput: io.Discard,
-		RaftLogLevel:  "error",
+		NodeID:       "n1",
+		DataDir:      dir,
+		Timings:      FastRaftTimings(),
+		Gossip:       FastGossipTimings(),
+		Logger:       discardLogger(),
+		RaftLogLevel: "error",
 	}
 }
 

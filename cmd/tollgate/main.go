@@ -37,7 +37,9 @@ func rootCmd() *cobra.Command {
 		Short:         "Tollgate: a self-hosted, clustered API gateway that sells and polices API access",
 		SilenceUsage:  true,
 		SilenceErrors: false,
+		Version:       currentVersion().Version, // adds --version
 	}
+	root.SetVersionTemplate(currentVersion().String())
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a gateway node (alone, it is a cluster of one)",
@@ -57,6 +59,8 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(loadtestCmd())
 	root.AddCommand(certsCmd())
 	root.AddCommand(adminCredentialsCmd())
+	root.AddCommand(versionCmd())
+	root.AddCommand(upstreamCmd())
 	return root
 }
 

@@ -138,7 +138,7 @@ func TestSecurityOutsiderRefused(t *testing.T) {
 	// Each refusal logged once for the address, though tried twice.
 	t.Run("EachRefusalLoggedOnce", func(t *testing.T) {
 		count := func(sub string) int { return strings.Count(n1.logs.String(), sub) }
-		for _, line := range []string{"plane=grpc peer=127.0.0.1", "plane=raft peer=127.0.0.1", "memberlist: failed to receive"} {
+		for _, line := range []string{"plane=grpc peer=127.0.0.1", "plane=raft peer=127.0.0.1", `msg="failed to receive: no installed keys could decrypt`} {
 			eventually(t, 5*time.Second, "n1 to log "+line, func() bool { return count(line) > 0 })
 			if n := count(line); n != 1 {
 				t.Errorf("%q logged %d times, want once", line, n)

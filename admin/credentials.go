@@ -190,3 +190,9 @@ func (s *Server) audit(r *http.Request, who *principal, status int) {
 	s.log.Info("audit", "actor", who.actor, "role", who.role, "method", r.Method, "path", r.URL.Path,
 		"status", status, "request_id", requestIDFrom(r.Context()))
 }
+
+// NewCredential returns a fresh credential: a new access key id and
+// secret, for a credentials file.
+func NewCredential(role, name string) Credential {
+	return Credential{ID: newCredentialID(), Secret: newCredentialSecret(), Role: role, Name: name}
+}

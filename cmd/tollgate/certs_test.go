@@ -110,3 +110,62 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// TestCertsClusterMakesOnlyWhatIsMissing: certs cluster makes every file
+// of a cluster once, and run again keeps them (a new CA would lock out
+// the nodes), adding only what a new --nodes id needs; the credentials
+// file it writes gives an admin bearer token.
+func TestCertsClusterMakesOnlyWhatIsMissing(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := runCerts(t, "cluster", "--dir", dir, "--nodes", "tg1,tg2"); err != nil {
+		t.Fatalf("cluster: %v\n%s", err, out)
+	}
+	files := []string{"ca.crt", "ca.key", "gossip.key", "kek.key", "tg1.crt", "tg1.key", "tg2.crt", "tg2.key", adminCredentialsFileName}
+	before := map[string][]byte{}
+	for _, f := range files {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, want mode 0600", f, err)
+		}
+		before[f] = mustRead(t, filepath.Join(dir, f))
+	}
+	out, err := runCerts(t, "cluster", "--dir", dir, "--nodes", "tg1,tg2,tg3")
+	if err != nil {
+		t.Fatalf("second run: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "tg3.crt") || strings.Contains(out, "ca.crt") {
+		t.Fatalf("second run wrote %q, want only tg3's files", out)
+	}
+	for _, f := range files {
+		if !bytes.Equal(before[f], mustRead(t, filepath.Join(dir, f))) {
+			t.Fatalf("the second run changed %s", f)
+		}
+	}
+	if out, err := runCerts(t, "cluster", "--dir", dir, "--nodes", "tg1"); err != nil || !strings.Contains(out, "every file already") {
+		t.Fatalf("third run: %v, %q", err, out)
+	}
+	if _, err := runCerts(t, "cluster", "--dir", dir, "--nodes", "bad id"); err == nil {
+		t.Fatal("a node id with a space was accepted")
+	}
+	if err := os.Remove(filepath.Join(dir, "ca.key")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCerts(t, "cluster", "--dir", dir, "--nodes", "tg1"); err == nil || !strings.Contains(err.Error(), "only one of ca.crt and ca.key") {
+		t.Fatalf("a CA without its key: %v", err)
+	}
+
+	creds, warn, err := readCredentialsFile(filepath.Join(dir, adminCredentialsFileName))
+	if err != nil || warn != "" || len(creds) != 1 || creds[0].Role != "admin" {
+		t.Fatalf("credentials file: %+v, %q, %v", creds, warn, err)
+	}
+	cmd := adminCredentialsCmd()
+	var buf bytes.Buffer
+	cmd.SetOut(&buf)
+	cmd.SetArgs([]string{"token", "--file", filepath.Join(dir, adminCredentialsFileName)})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(buf.String()); got != creds[0].ID+"."+creds[0].Secret {
+		t.Fatalf("token %q, want the file's id.secret", got)
+	}
+}

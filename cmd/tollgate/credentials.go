@@ -112,7 +112,28 @@ With curl and scripts:
 			return nil
 		},
 	}
-	c.AddCommand(create, list, del)
+	var file string
+	tokenCmd := &cobra.Command{
+		Use:   "token",
+		Short: "Print the bearer token of the first admin credential in a credentials file (serve --admin-credentials-file, certs cluster)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			creds, _, err := readCredentialsFile(file)
+			if err != nil {
+				return err
+			}
+			for _, cr := range creds {
+				if cr.Role == rules.RoleAdmin {
+					fmt.Fprintln(cmd.OutOrStdout(), cr.ID+"."+cr.Secret)
+					return nil
+				}
+			}
+			return fmt.Errorf("%s holds no admin credential", file)
+		},
+	}
+	tokenCmd.Flags().StringVar(&file, "file", "", "the credentials file")
+	_ = tokenCmd.MarkFlagRequired("file")
+	c.AddCommand(create, list, del, tokenCmd)
 	return c
 }
 

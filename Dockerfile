@@ -5,6 +5,7 @@
 FROM scratch
 COPY tollgate /tollgate
 COPY --chown=65532:65532 deploy/data /data
+COPY --chown=65532:65532 deploy/pki /pki
 USER 65532:65532
 VOLUME ["/data"]
 EXPOSE 8080 9090 7000 7001 7946 7946/udp

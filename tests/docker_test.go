@@ -53,6 +53,7 @@ func buildImage(t *testing.T, tag string) {
 	}
 	copyFile("../Dockerfile", filepath.Join(ctx, "Dockerfile"))
 	copyFile("../deploy/data/README", filepath.Join(ctx, "deploy/data/README"))
+	copyFile("../deploy/pki/README", filepath.Join(ctx, "deploy/pki/README"))
 	copyFile(binary, filepath.Join(ctx, "tollgate"))
 	docker(t, "build", "-q", "-t", tag, ctx)
 	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", tag).Run() })

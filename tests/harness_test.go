@@ -115,6 +115,8 @@ type gateway struct {
 	DataURL   string
 	AdminURL  string
 	listening map[string]string
+	// Token, when set, is sent as the admin API's bearer token.
+	Token string
 }
 
 var listenLine = regexp.MustCompile(`msg=listening .*plane=(\w+) addr=(\S+)`)
@@ -283,6 +285,9 @@ func (g *gateway) admin(method, path string, body any) apiResp {
 	req.Header.Set("Content-Type", "application/json")
 	if strings.Contains(path, "mode=import") {
 		req.Header.Set("Content-Type", "text/csv") // a key file, as the import requires
+	}
+	if g.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+g.Token)
 	}
 	return g.send(req)
 }

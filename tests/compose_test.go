@@ -137,7 +137,7 @@ func TestSecurity8ComposeClusterRunsWithTLSAndAuth(t *testing.T) {
 	api := g.mustAdmin("POST", "/restapis", map[string]any{"name": "pets"}, 201)["id"].(string)
 	g.mustAdmin("POST", "/restapis/"+api+"/deployments", map[string]any{"stageName": "prod", "variables": map[string]string{"url": "http://upstream:3000"}}, 201)
 	plan := g.mustAdmin("POST", "/usageplans", map[string]any{"name": "gold",
-		"throttle": map[string]any{"rateLimit": 1, "burstLimit": 3},
+		"throttle":  map[string]any{"rateLimit": 1, "burstLimit": 3},
 		"apiStages": []map[string]string{{"apiId": api, "stage": "prod"}}}, 201)["id"].(string)
 	key := g.mustAdmin("POST", "/apikeys", map[string]any{"name": "acme", "enabled": true}, 201)
 	g.mustAdmin("POST", "/usageplans/"+plan+"/keys", map[string]any{"keyId": key["id"], "keyType": "API_KEY"}, 201)

@@ -92,7 +92,7 @@ func (p *composeProject) run(args ...string) (string, error) {
 // plan's throttle.
 func TestSecurity8ComposeClusterRunsWithTLSAndAuth(t *testing.T) {
 	p := composeUp(t)
-	out, err := p.run("run", "--rm", "pki", "admin-credentials", "token", "--file", "/pki/admin.credentials")
+	out, err := p.run("run", "--rm", "-T", "pki", "admin-credentials", "token", "--file", "/pki/admin.credentials")
 	if err != nil {
 		t.Fatalf("token: %v\n%s", err, out)
 	}

@@ -210,8 +210,9 @@ func TestSecurityCertificateRotatedWithoutRestart(t *testing.T) {
 // for a node id that is no member ("n9") is refused by a running node at
 // the TLS handshake, on gRPC (Apply and Status) and on Raft, and each
 // refusal is logged once for the address, naming the id; a certificate of
-// the same CA naming a member is answered. A node started as n2 with n9's
-// certificate does not start.
+// the same CA naming a member is answered, and a command forged with it
+// that breaks the admin API's rules is refused by the state machine. A
+// node started as n2 with n9's certificate does not start.
 func TestSecurityWrongNodeIDRefused(t *testing.T) {
 	root := t.TempDir()
 	pkiDir, otherDir := filepath.Join(root, "pki"), filepath.Join(root, "other-holder")
@@ -277,6 +278,33 @@ func TestSecurityWrongNodeIDRefused(t *testing.T) {
 	if _, serr := status(member); serr != nil {
 		t.Fatalf("a certificate of the CA naming member n1 was refused: %v", serr)
 	}
+	// Past the transport, the state machine still checks every command:
+	// a holder of a member's certificate cannot store what the admin API
+	// would refuse.
+	t.Run("ForgedCommandRefusedByFSM", func(t *testing.T) {
+		conn, err := grpc.NewClient(n1.listening["grpc"], grpc.WithTransportCredentials(credentials.NewTLS(member)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		c := pb.NewClusterClient(conn)
+		for name, k := range map[string]*pb.ApiKey{
+			"a 5-character value":      {Id: "forged1", Value: "abcde", Name: "forged", Enabled: true},
+			"a lookup hash of 3 bytes": {Id: "forged2", ValueLookup: []byte("abc"), ValueSealed: make([]byte, 60), Name: "forged", Enabled: true},
+			"a value in both forms":    {Id: "forged3", Value: "wellFormedValue0123456789", ValueLookup: make([]byte, 32), ValueSealed: make([]byte, 60), Name: "forged", Enabled: true},
+		} {
+			resp, err := c.Apply(ctx, &pb.ApplyRequest{Command: &pb.Command{Body: &pb.Command_PutApiKey{PutApiKey: &pb.PutApiKey{Create: true, Key: k}}}})
+			if err != nil {
+				t.Fatalf("%s: Apply: %v", name, err)
+			}
+			if resp.GetResult().GetCode() != pb.ErrorCode_ERROR_CODE_BAD_REQUEST {
+				t.Fatalf("%s: %v %q, want a bad-request refusal", name, resp.GetResult().GetCode(), resp.GetResult().GetMessage())
+			}
+			if r := n1.admin("GET", "/apikeys/"+k.Id, nil); r.Status != 404 {
+				t.Fatalf("%s: the forged key exists: %d %s", name, r.Status, r.Body)
+			}
+		}
+	})
 	for _, plane := range []string{"grpc", "raft"} {
 		line := "plane=" + plane + " peer=127.0.0.1"
 		eventually(t, 5*time.Second, "n1 to log the "+plane+" refusal", func() bool { return strings.Count(n1.logs.String(), line) > 0 })

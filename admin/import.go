@@ -287,7 +287,7 @@ func (s *Server) sealImport(ctx context.Context, keys []*pb.ImportedKey) *apiErr
 			first = append(first, sk.SealAPIKey(id, k.Value))
 		}
 		// Used only when the value is new; a known value keeps its key's id.
-		k.Id = freshID(newKeyID, func(id string) bool { return used[id] || cfg.GetApiKeys()[id] != nil })
+		k.Id = freshID(newKeyID, func(id string) bool { return used[id] || keyIDTaken(cfg, id) })
 		used[k.Id] = true
 		sealed := sk.SealAPIKey(k.Id, k.Value)
 		k.Value, k.ValueLookup, k.ValueSealed = "", sealed.ValueLookup, sealed.ValueSealed

@@ -26,6 +26,12 @@ type createAPIKeyRequest struct {
 	GenerateDistinctID bool `json:"generateDistinctId"`
 }
 
+// keyIDTaken tells whether a key id names a key, or a deleted key whose
+// usage is kept for the billing export.
+func keyIDTaken(cfg *pb.Config, id string) bool {
+	return cfg.GetApiKeys()[id] != nil || cfg.GetDeletedApiKeys()[id] != nil
+}
+
 func checkCustomerID(c string) *apiError { return invalid(rules.CustomerID(c)) }
 
 // createOrImportAPIKeys is POST /apikeys: CreateApiKey, or ImportApiKeys
@@ -44,7 +50,7 @@ func (s *Server) createOrImportAPIKeys(w http.ResponseWriter, r *http.Request) *
 	}
 	value := req.Value
 	k := &pb.ApiKey{
-		Id:          freshID(newKeyID, func(id string) bool { return s.store.Config().GetApiKeys()[id] != nil }),
+		Id:          freshID(newKeyID, func(id string) bool { return keyIDTaken(s.store.Config(), id) }),
 		Name:        req.Name,
 		Description: req.Description,
 		Enabled:     req.Enabled,

@@ -454,4 +454,7 @@ func fillConfigMaps(c *pb.Config) {
 	if c.PlanKeys == nil {
 		c.PlanKeys = map[string]*pb.PlanKeys{}
 	}
+	if c.DeletedApiKeys == nil {
+		c.DeletedApiKeys = map[string]*pb.DeletedApiKey{}
+	}
 }

@@ -160,24 +160,21 @@ func planLimit(rate float64, burst int64, share float64) (float64, int64) {
 	return limiter.ShareLimit(rate, burst, share)
 }
 
-// throttleSet reports whether a plan throttle is set: a missing message and
-// one with both fields zero mean "no throttle".
-func throttleSet(t *tollgatepb.ThrottleSettings) bool {
-	return t != nil && (t.GetRateLimit() != 0 || t.GetBurstLimit() != 0)
-}
-
-// accountLimit returns the account throttle: the configured one, with an
-// unset or zero field taking the original's default.
+// accountLimit returns the account throttle: the configured one, or the
+// original's default while none is set. A configured 0/0 blocks every
+// request, as at every other level.
 func accountLimit(cfg *tollgatepb.Config) (float64, int64) {
 	t := cfg.GetAccount().GetThrottle()
-	rate, burst := t.GetRateLimit(), int64(t.GetBurstLimit())
-	if rate == 0 {
-		rate = DefaultAccountRate
+	if t == nil {
+		return DefaultAccountRate, DefaultAccountBurst
 	}
-	if burst == 0 {
-		burst = DefaultAccountBurst
-	}
-	return rate, burst
+	return t.GetRateLimit(), int64(t.GetBurstLimit())
+}
+
+// newLimit is the limit of a throttle as configured: a rate given without
+// a burst gets limiter.DefaultBurst; 0/0 stays and denies every request.
+func newLimit(rate float64, burst int64) *limit {
+	return &limit{rate: rate, burst: limiter.DefaultBurst(rate, burst)}
 }
 
 // setLimit sets a carried bucket's limit when it changed.
@@ -255,7 +252,7 @@ func (p *Proxy) build(cfg *tollgatepb.Config, old *table) *table {
 		stats:          make(map[string]*stageStats),
 	}
 	arate, aburst := accountLimit(cfg)
-	t.accountLimit = &limit{rate: arate, burst: aburst}
+	t.accountLimit = newLimit(arate, aburst)
 	if t.account = old.account; t.account == nil {
 		t.account = newThrottle(accountShareID(), t.accountLimit, p.shares)
 	}
@@ -348,7 +345,7 @@ func (p *Proxy) buildStage(t, old *table, st *tollgatepb.Stage, arate float64, a
 			burst = int64(ms.GetThrottlingBurstLimit())
 		}
 		id := e.api + "\x00" + e.name + "\x00" + key
-		lim := &limit{rate: rate, burst: burst}
+		lim := newLimit(rate, burst)
 		th := carryThrottle(old.stageThrottles, stageShareID(id), lim, p.shares)
 		t.stageThrottles[id] = th
 		ss := &stageSetting{th: th, lim: lim}
@@ -375,17 +372,21 @@ func (p *Proxy) buildStage(t, old *table, st *tollgatepb.Stage, arate float64, a
 
 func (p *Proxy) bindPlan(t, old *table, cfg *tollgatepb.Config, up *tollgatepb.UsagePlan, keysByID map[string]*keyEntry) {
 	pe := &planEntry{id: up.GetId()}
-	if th := up.GetThrottle(); throttleSet(th) {
+	if th := up.GetThrottle(); th != nil {
 		pe.throttle = true
-		pe.lim = &limit{rate: th.GetRateLimit(), burst: int64(th.GetBurstLimit())}
-		pe.burstWindow = refillWindow(th.GetRateLimit(), int64(th.GetBurstLimit()))
+		pe.lim = newLimit(th.GetRateLimit(), int64(th.GetBurstLimit()))
+		pe.burstWindow = refillWindow(pe.lim.rate, pe.lim.burst)
 	}
 	if q := up.GetQuota(); q != nil {
 		pe.quota = true
 		pe.quotaLimit = q.GetLimit()
 		pe.quotaWindow = quotaWindow(q.GetPeriod())
 	}
-	pe.policy, pe.xLimit = policies(pe.throttle, int64(up.GetThrottle().GetBurstLimit()), pe.burstWindow,
+	var burst int64
+	if pe.lim != nil {
+		burst = pe.lim.burst
+	}
+	pe.policy, pe.xLimit = policies(pe.throttle, burst, pe.burstWindow,
 		pe.quota, pe.quotaLimit, pe.quotaWindow)
 
 	type covered struct {
@@ -404,13 +405,13 @@ func (p *Proxy) bindPlan(t, old *table, cfg *tollgatepb.Config, up *tollgatepb.U
 		}
 		c := covered{stage: st}
 		for mk, th := range as.GetThrottle() {
-			if !throttleSet(th) {
+			if th == nil {
 				continue
 			}
 			o := &override{id: st.api + "\x00" + st.name + "\x00" + mk}
-			o.lim = &limit{rate: th.GetRateLimit(), burst: int64(th.GetBurstLimit())}
-			o.policy, o.xLimit = policies(true, int64(th.GetBurstLimit()),
-				refillWindow(th.GetRateLimit(), int64(th.GetBurstLimit())),
+			o.lim = newLimit(th.GetRateLimit(), int64(th.GetBurstLimit()))
+			o.policy, o.xLimit = policies(true, o.lim.burst,
+				refillWindow(o.lim.rate, o.lim.burst),
 				pe.quota, pe.quotaLimit, pe.quotaWindow)
 			if c.overrides == nil {
 				c.overrides = make(map[string]*override)

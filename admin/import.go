@@ -24,6 +24,8 @@ type csvRecord struct {
 // quoted with "…" or '…' (the quote doubled inside stands for itself, and
 // newlines are allowed), which is how UsagePlanIds carries a comma list.
 // Spaces around fields are dropped. A UTF-8 byte order mark is skipped.
+// encoding/csv does not read '…' quoting, which the original's key file
+// format documents for UsagePlanIds, hence this reader.
 func parseCSV(data []byte) ([]csvRecord, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	if !utf8.Valid(data) {

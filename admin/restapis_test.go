@@ -239,7 +239,7 @@ func TestUpdateStage(t *testing.T) {
 	), 200)
 	ms := st["methodSettings"].(map[string]any)
 	all := ms["*/*"].(map[string]any)
-	pets := ms["/pets/GET"].(map[string]any)
+	pets := ms["~1pets/GET"].(map[string]any)
 	if st["description"] != "new" || st["deploymentId"] != other || st["apiKeyRequired"] != false ||
 		mustJSON(t, st["variables"]) != `{"color":"blue","url":"https://b.example.com"}` ||
 		all["throttlingRateLimit"] != 100.0 || all["throttlingBurstLimit"] != 200.0 ||
@@ -262,7 +262,7 @@ func TestUpdateStage(t *testing.T) {
 		op("remove", "/~1pets/GET", ""),
 	), 200)
 	ms = st["methodSettings"].(map[string]any)
-	if _, has := ms["/pets/GET"]; has || mustJSON(t, st["variables"]) != `{"url":"https://b.example.com"}` {
+	if _, has := ms["~1pets/GET"]; has || mustJSON(t, st["variables"]) != `{"url":"https://b.example.com"}` {
 		t.Fatalf("after removes: %v", st)
 	}
 	if all := ms["*/*"].(map[string]any); all["throttlingRateLimit"] != 10000.0 || all["throttlingBurstLimit"] != 5000.0 {
@@ -280,19 +280,19 @@ func TestUpdateStage(t *testing.T) {
 		typ  string
 		msg  string
 	}{
-		{"bad path", patch(op("replace", "/cacheClusterEnabled", "true")), 400, "BadRequestException",
-			"Invalid patch path  '/cacheClusterEnabled' specified for op 'replace'. Must be one of: [/description, /deploymentId, /variables/{name}, /apiKeyRequired, /{resourcePath}/{httpMethod}/throttling/rateLimit, /{resourcePath}/{httpMethod}/throttling/burstLimit, /{resourcePath}/{httpMethod}/metrics/enabled, /{resourcePath}/{httpMethod}/logging/loglevel, /{resourcePath}/{httpMethod}/logging/dataTrace]"},
+		{"bad path", patch(op("replace", "/clientCertificateId", "c")), 400, "BadRequestException",
+			"Invalid patch path  '/clientCertificateId' specified for op 'replace'. Must be one of: [/description, /deploymentId, /variables/{name}, /apiKeyRequired, /tracingEnabled, /cacheClusterEnabled, /cacheClusterSize, /accessLogSettings/format, /accessLogSettings/destinationArn, /{resourcePath}/{httpMethod}/throttling/rateLimit, /{resourcePath}/{httpMethod}/throttling/burstLimit, /{resourcePath}/{httpMethod}/metrics/enabled, /{resourcePath}/{httpMethod}/logging/loglevel, /{resourcePath}/{httpMethod}/logging/dataTrace, /{resourcePath}/{httpMethod}/caching/enabled, /{resourcePath}/{httpMethod}/caching/ttlInSeconds, /{resourcePath}/{httpMethod}/caching/dataEncrypted, /{resourcePath}/{httpMethod}/caching/requireAuthorizationForCacheControl, /{resourcePath}/{httpMethod}/caching/unauthorizedCacheControlHeaderStrategy]"},
 		{"move", patch(op("move", "/description", "")), 400, "BadRequestException", "Invalid patch path  '/description' specified for op 'move'. Must be one of: []"},
 		{"bad op", patch(op("frobnicate", "/description", "")), 400, "BadRequestException", `Invalid patch operation "frobnicate" specified*`},
 		{"bad url", patch(op("replace", "/variables/url", "not a url")), 400, "BadRequestException", `Invalid value for stage variable "url"*`},
-		{"rate without burst", patch(op("replace", "/~1a/GET/throttling/rateLimit", "5"), op("replace", "/~1a/GET/throttling/burstLimit", "0")), 400, "BadRequestException", "Invalid throttling of method /a/GET*"},
+		{"burst without rate", patch(op("replace", "/~1a/GET/throttling/rateLimit", "0"), op("replace", "/~1a/GET/throttling/burstLimit", "5")), 400, "BadRequestException", "Invalid throttling of method /a/GET*"},
 		{"negative rate", patch(op("replace", "/*/*/throttling/rateLimit", "-1")), 400, "BadRequestException", `Invalid value "-1" for /*/*/throttling/rateLimit*`},
 		{"huge burst", patch(op("replace", "/*/*/throttling/burstLimit", "3000000000")), 400, "BadRequestException", "*"},
 		{"bad method", patch(op("replace", "/~1a/FETCH/throttling/rateLimit", "5")), 400, "BadRequestException", `Invalid method setting key "/a/FETCH"*`},
 		{"bad escape", patch(op("replace", "/~2a/GET/throttling/rateLimit", "5")), 400, "BadRequestException", "*"},
 		{"bad log level", patch(op("replace", "/*/*/logging/loglevel", "LOUD")), 400, "BadRequestException", `Invalid logging level "LOUD"*`},
 		{"bad bool", patch(op("replace", "/apiKeyRequired", "maybe")), 400, "BadRequestException", `Invalid value "maybe" for /apiKeyRequired*`},
-		{"remove missing setting", patch(op("remove", "/~1zzz/GET", "")), 404, "NotFoundException", "No method setting /zzz/GET in stage prod"},
+		{"remove missing setting", patch(op("remove", "/~1zzz/GET", "")), 404, "NotFoundException", "No method setting ~1zzz/GET in stage prod"},
 		{"unknown deployment", patch(op("replace", "/deploymentId", "nope00")), 404, "NotFoundException", "Invalid deployment identifier specified"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -176,48 +176,37 @@ func (s *Server) getAPIKey(w http.ResponseWriter, r *http.Request) *apiError {
 
 func (s *Server) deleteAPIKey(w http.ResponseWriter, r *http.Request) *apiError {
 	id := r.PathValue("api_key")
-	if _, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_DeleteApiKey{DeleteApiKey: &pb.DeleteApiKey{Id: id}}}); e != nil {
+	if _, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_DeleteApiKey{DeleteApiKey: &pb.DeleteApiKey{Id: id, KeepUsage: true}}}); e != nil {
 		return e
 	}
 	writeAccepted(w)
 	return nil
 }
 
-var keyReplacePaths = []string{"/description", "/enabled", "/name", "/customerId"}
+// keyPatch is UpdateApiKey's patch table: replace of /description,
+// /enabled, /name and /customerId only.
+var keyPatch = patchTable[*pb.ApiKey]{
+	{path: "/description", ops: opReplace, set: func(k *pb.ApiKey, _ []string, op patchOp) *apiError {
+		k.Description = op.Value
+		return checkDescription("API Key", op.Value)
+	}},
+	{path: "/enabled", ops: opReplace, set: func(k *pb.ApiKey, _ []string, op patchOp) *apiError {
+		k.Enabled = patchBool(op)
+		return nil
+	}},
+	{path: "/name", ops: opReplace, set: func(k *pb.ApiKey, _ []string, op patchOp) *apiError {
+		k.Name = op.Value
+		return checkName("API Key", op.Value)
+	}},
+	{path: "/customerId", ops: opReplace, set: func(k *pb.ApiKey, _ []string, op patchOp) *apiError {
+		k.CustomerId = op.Value
+		return checkCustomerID(op.Value)
+	}},
+}
 
-// patchAPIKey applies UpdateApiKey's operations: replace of /name,
-// /description, /enabled and /customerId only.
+// patchAPIKey applies UpdateApiKey's operations.
 func patchAPIKey(k *pb.ApiKey, ops []patchOp) *apiError {
-	if e := checkPatchOps(ops); e != nil {
-		return e
-	}
-	for _, op := range ops {
-		if op.Op != "replace" {
-			return badPatchPath(op, nil)
-		}
-		switch op.Path {
-		case "/name":
-			if e := checkName("API Key", op.Value); e != nil {
-				return e
-			}
-			k.Name = op.Value
-		case "/description":
-			if e := checkDescription("API Key", op.Value); e != nil {
-				return e
-			}
-			k.Description = op.Value
-		case "/enabled":
-			k.Enabled = patchBool(op)
-		case "/customerId":
-			if e := checkCustomerID(op.Value); e != nil {
-				return e
-			}
-			k.CustomerId = op.Value
-		default:
-			return badPatchPath(op, keyReplacePaths)
-		}
-	}
-	return nil
+	return applyPatch(keyPatch, k, ops)
 }
 
 func (s *Server) updateAPIKey(w http.ResponseWriter, r *http.Request) *apiError {

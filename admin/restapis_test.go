@@ -69,7 +69,7 @@ func TestRestApis(t *testing.T) {
 	}, 201)
 	id := got["id"].(string)
 	if len(id) != restAPIIDLen || got["name"] != "pets" || got["apiKeySource"] != "HEADER" ||
-		got["createdDate"] != float64(testNow.Unix()) || mustJSON(t, got["endpointConfiguration"]) != `{"types":["REGIONAL"]}` ||
+		got["createdDate"] != float64(testNow.Unix()) || mustJSON(t, got["endpointConfiguration"]) != `{"types":["EDGE"]}` || got["disableExecuteApiEndpoint"] != false ||
 		mustJSON(t, got["tags"]) != `{"a":"b"}` {
 		t.Fatalf("CreateRestApi answered %v", got)
 	}
@@ -118,17 +118,24 @@ func TestRestApis(t *testing.T) {
 		t.Fatalf("UpdateRestApi answered %v", upd)
 	}
 	wantError(t, e.do("PATCH", "/restapis/"+id, patch(op("replace", "/id", "x"))), 400, "BadRequestException",
-		"Invalid patch path  '/id' specified for op 'replace'. Must be one of: [/name, /description, /version, /apiKeySource]")
+		"Invalid patch path  '/id' specified for op 'replace'. Must be one of: [/name, /description, /version, /apiKeySource, /disableExecuteApiEndpoint, /endpointConfiguration/types/{type}]")
+	cos := e.must("PATCH", "/restapis/"+id, patch(op("replace", "/endpointConfiguration/types/EDGE", "REGIONAL"), op("replace", "/disableExecuteApiEndpoint", "true")), 200)
+	if mustJSON(t, cos["endpointConfiguration"]) != `{"types":["REGIONAL"]}` || cos["disableExecuteApiEndpoint"] != true {
+		t.Fatalf("UpdateRestApi of the endpoint answered %v", cos)
+	}
+	wantError(t, e.do("PATCH", "/restapis/"+id, patch(op("replace", "/endpointConfiguration/types/REGIONAL", "LOCAL"))), 400, "BadRequestException", `Invalid endpoint type "LOCAL"*`)
 	wantError(t, e.do("PATCH", "/restapis/"+id, patch(op("replace", "/apiKeySource", "AUTHORIZER"))), 400, "BadRequestException", `Invalid apiKeySource "AUTHORIZER"*`)
 	wantError(t, e.do("PATCH", "/restapis/nope", patch(op("replace", "/name", "x"))), 404, "NotFoundException", msgAPINotFound)
 
-	// Delete: refused while a plan uses one of its stages.
+	// Delete: the API's stages leave the plans that cover them, as the
+	// original's.
 	e.stage(id, "prod")
 	planID := e.plan(map[string]any{"name": "p", "apiStages": []map[string]any{{"apiId": id, "stage": "prod"}}})
-	wantError(t, e.do("DELETE", "/restapis/"+id, nil), 400, "BadRequestException", "Cannot delete API "+id+"*")
-	e.must("PATCH", "/usageplans/"+planID, patch(op("remove", "/apiStages", id+":prod")), 200)
 	if r := e.do("DELETE", "/restapis/"+id, nil); r.code != 202 || len(r.body) != 0 {
 		t.Fatalf("DeleteRestApi: %d %s", r.code, r.body)
+	}
+	if p := e.must("GET", "/usageplans/"+planID, nil, 200); mustJSON(t, p["apiStages"]) != `[]` {
+		t.Fatalf("the plan still covers the deleted API: %v", p)
 	}
 	wantError(t, e.do("GET", "/restapis/"+id, nil), 404, "NotFoundException", msgAPINotFound)
 	wantError(t, e.do("DELETE", "/restapis/"+id, nil), 404, "NotFoundException", msgAPINotFound)
@@ -207,14 +214,33 @@ func TestDeploymentsAndStages(t *testing.T) {
 		t.Fatalf("after redeploy: %v", st)
 	}
 
-	// Delete: refused while a plan uses the stage.
-	plan := e.plan(map[string]any{"name": "p", "apiStages": []map[string]any{{"apiId": api, "stage": "dev"}}})
-	wantError(t, e.do("DELETE", "/restapis/"+api+"/stages/dev", nil), 400, "BadRequestException", "Cannot delete Stage dev*")
-	e.must("PATCH", "/usageplans/"+plan, patch(op("remove", "/apiStages", api+":dev")), 200)
+	// Delete: the stage leaves the plans that cover it, as the original's;
+	// the plan's other stages stay.
+	plan := e.plan(map[string]any{"name": "p", "apiStages": []map[string]any{{"apiId": api, "stage": "dev"}, {"apiId": api, "stage": "prod"}}})
 	if r := e.do("DELETE", "/restapis/"+api+"/stages/dev", nil); r.code != 202 {
 		t.Fatalf("DeleteStage: %d %s", r.code, r.body)
 	}
+	if p := e.must("GET", "/usageplans/"+plan, nil, 200); mustJSON(t, p["apiStages"]) != `[{"apiId":"`+api+`","stage":"prod"}]` {
+		t.Fatalf("after DeleteStage the plan reads %v", p)
+	}
 	wantError(t, e.do("DELETE", "/restapis/"+api+"/stages/dev", nil), 404, "NotFoundException", msgStageNotFound)
+
+	// Deployments: one a stage serves cannot be deleted; the one dev
+	// served can, once dev is gone. UpdateDeployment sets its description.
+	wantError(t, e.do("DELETE", "/restapis/"+api+"/deployments/"+depID, nil), 400, "BadRequestException",
+		"Active stages pointing to this deployment must be moved or deleted")
+	d := e.must("PATCH", "/restapis/"+api+"/deployments/"+dep2, patch(op("replace", "/description", "second")), 200)
+	if d["id"] != dep2 || d["description"] != "second" {
+		t.Fatalf("UpdateDeployment answered %v", d)
+	}
+	wantError(t, e.do("PATCH", "/restapis/"+api+"/deployments/"+dep2, patch(op("replace", "/stageName", "x"))), 400, "BadRequestException",
+		"Invalid patch path  '/stageName' specified for op 'replace'. Must be one of: [/description]")
+	if r := e.do("DELETE", "/restapis/"+api+"/deployments/"+dep2, nil); r.code != 202 {
+		t.Fatalf("DeleteDeployment: %d %s", r.code, r.body)
+	}
+	wantError(t, e.do("GET", "/restapis/"+api+"/deployments/"+dep2, nil), 404, "NotFoundException", msgDeploymentNotFound)
+	wantError(t, e.do("DELETE", "/restapis/"+api+"/deployments/"+dep2, nil), 404, "NotFoundException", msgDeploymentNotFound)
+	wantError(t, e.do("PATCH", "/restapis/"+api+"/deployments/"+dep2, patch(op("replace", "/description", "x"))), 404, "NotFoundException", msgDeploymentNotFound)
 }
 
 func TestUpdateStage(t *testing.T) {

@@ -183,6 +183,8 @@ func (s *Server) routes() {
 	s.handle("POST /restapis/{restapi_id}/deployments", s.createDeployment)
 	s.handle("GET /restapis/{restapi_id}/deployments", s.listDeployments)
 	s.handle("GET /restapis/{restapi_id}/deployments/{deployment_id}", s.getDeployment)
+	s.handle("PATCH /restapis/{restapi_id}/deployments/{deployment_id}", s.updateDeployment)
+	s.handle("DELETE /restapis/{restapi_id}/deployments/{deployment_id}", s.deleteDeployment)
 
 	s.handle("POST /restapis/{restapi_id}/stages", s.createStage)
 	s.handle("GET /restapis/{restapi_id}/stages", s.listStages)

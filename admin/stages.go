@@ -127,7 +127,7 @@ func (s *Server) deleteStage(w http.ResponseWriter, r *http.Request) *apiError {
 	if !checkPathID(apiID) || !isStageName(name) {
 		return notFound(msgStageNotFound)
 	}
-	if _, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_DeleteStage{DeleteStage: &pb.DeleteStage{RestApiId: apiID, StageName: name}}}); e != nil {
+	if _, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_DeleteStage{DeleteStage: &pb.DeleteStage{RestApiId: apiID, StageName: name, DetachPlans: true}}}); e != nil {
 		return e
 	}
 	writeAccepted(w)

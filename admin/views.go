@@ -148,6 +148,8 @@ type restAPIView struct {
 	APIKeySource          string                    `json:"apiKeySource"`
 	EndpointConfiguration endpointConfigurationView `json:"endpointConfiguration"`
 	Tags                  *map[string]string        `json:"tags,omitempty"`
+
+	DisableExecuteAPIEndpoint bool `json:"disableExecuteApiEndpoint"`
 }
 
 func restAPIViewOf(a *pb.RestApi) restAPIView {
@@ -162,8 +164,10 @@ func restAPIViewOf(a *pb.RestApi) restAPIView {
 		CreatedDate:           a.GetCreatedDate(),
 		Version:               a.GetVersion(),
 		APIKeySource:          src,
-		EndpointConfiguration: endpointConfigurationView{Types: []string{"REGIONAL"}},
+		EndpointConfiguration: endpointConfigurationView{Types: []string{endpointType(a)}},
 		Tags:                  tagsView(a.GetTags(), tagsIfAny),
+
+		DisableExecuteAPIEndpoint: a.GetDisableExecuteApiEndpoint(),
 	}
 }
 

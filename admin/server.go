@@ -213,6 +213,10 @@ func (s *Server) routes() {
 	s.handle("PATCH /apikeys/{api_key}", s.updateAPIKey)
 	s.handle("DELETE /apikeys/{api_key}", s.deleteAPIKey)
 
+	s.handle("PUT /tags/{resource_arn...}", s.tagResource)
+	s.handle("DELETE /tags/{resource_arn...}", s.untagResource)
+	s.handle("GET /tags/{resource_arn...}", s.getTags)
+
 	s.handle("POST /tollgate/credentials", s.createCredential)
 	s.handle("GET /tollgate/credentials", s.listCredentials)
 	s.handle("DELETE /tollgate/credentials/{credential_id}", s.deleteCredential)

@@ -122,10 +122,6 @@ func (s *Server) createUsagePlan(w http.ResponseWriter, r *http.Request) *apiErr
 
 func (s *Server) listUsagePlans(w http.ResponseWriter, r *http.Request) *apiError {
 	q := r.URL.Query()
-	pr, e := parsePage(q)
-	if e != nil {
-		return e
-	}
 	cfg := s.store.Config()
 	keyID := q.Get("keyId")
 	var plans []*pb.UsagePlan
@@ -137,13 +133,8 @@ func (s *Server) listUsagePlans(w http.ResponseWriter, r *http.Request) *apiErro
 		}
 		plans = append(plans, p)
 	}
-	page, next := paginate(plans, func(p *pb.UsagePlan) cursor { return cursor{p.GetCreatedDate(), p.GetId()} }, pr)
-	out := listView[usagePlanView]{Item: make([]usagePlanView, 0, len(page)), Position: next}
-	for _, p := range page {
-		out.Item = append(out.Item, planView(p, tagsOmit))
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writePage(w, q, plans, func(p *pb.UsagePlan) cursor { return cursor{p.GetCreatedDate(), p.GetId()} },
+		shown(func(p *pb.UsagePlan) usagePlanView { return planView(p, tagsOmit) }))
 }
 
 func (s *Server) getUsagePlan(w http.ResponseWriter, r *http.Request) *apiError {

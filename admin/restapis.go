@@ -2,7 +2,9 @@ package admin
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -96,21 +98,9 @@ func (s *Server) createRestAPI(w http.ResponseWriter, r *http.Request) *apiError
 }
 
 func (s *Server) listRestAPIs(w http.ResponseWriter, r *http.Request) *apiError {
-	pr, e := parsePage(r.URL.Query())
-	if e != nil {
-		return e
-	}
-	var apis []*pb.RestApi
-	for _, a := range s.store.Config().GetRestApis() {
-		apis = append(apis, a)
-	}
-	page, next := paginate(apis, func(a *pb.RestApi) cursor { return cursor{a.GetCreatedDate(), a.GetId()} }, pr)
-	out := listView[restAPIView]{Item: make([]restAPIView, 0, len(page)), Position: next}
-	for _, a := range page {
-		out.Item = append(out.Item, restAPIViewOf(a))
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	apis := slices.Collect(maps.Values(s.store.Config().GetRestApis()))
+	return writePage(w, r.URL.Query(), apis, func(a *pb.RestApi) cursor { return cursor{a.GetCreatedDate(), a.GetId()} },
+		shown(restAPIViewOf))
 }
 
 func (s *Server) getRestAPI(w http.ResponseWriter, r *http.Request) *apiError {
@@ -187,10 +177,6 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) *apiEr
 
 func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request) *apiError {
 	apiID := r.PathValue("restapi_id")
-	pr, e := parsePage(r.URL.Query())
-	if e != nil {
-		return e
-	}
 	cfg := s.store.Config()
 	if cfg.GetRestApis()[apiID] == nil {
 		return notFound(msgAPINotFound)
@@ -201,13 +187,8 @@ func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request) *apiErr
 			ds = append(ds, d)
 		}
 	}
-	page, next := paginate(ds, func(d *pb.Deployment) cursor { return cursor{d.GetCreatedDate(), d.GetId()} }, pr)
-	out := listView[deploymentView]{Item: make([]deploymentView, 0, len(page)), Position: next}
-	for _, d := range page {
-		out.Item = append(out.Item, deploymentViewOf(d))
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writePage(w, r.URL.Query(), ds, func(d *pb.Deployment) cursor { return cursor{d.GetCreatedDate(), d.GetId()} },
+		shown(deploymentViewOf))
 }
 
 // deploymentPatch is UpdateDeployment's patch table.

@@ -41,7 +41,7 @@ func TestSDKMigrationShapes(t *testing.T) {
 	ctx := t.Context()
 
 	api, err := agw.CreateRestApi(ctx, &apigateway.CreateRestApiInput{Name: aws.String("pets"),
-		EndpointConfiguration: &types.EndpointConfiguration{Types: []types.EndpointType{types.EndpointTypeEdge}},
+		EndpointConfiguration:     &types.EndpointConfiguration{Types: []types.EndpointType{types.EndpointTypeEdge}},
 		DisableExecuteApiEndpoint: true})
 	if err != nil {
 		t.Fatalf("CreateRestApi: %v", err)

@@ -83,12 +83,13 @@ func TestSDKMigrationShapes(t *testing.T) {
 	byID, ok2 := st.MethodSettings["~1pets~1{id}/GET"]
 	if !ok || !ok2 || pets.ThrottlingRateLimit != 10 || pets.ThrottlingBurstLimit != 20 || !byID.CachingEnabled || byID.CacheTtlInSeconds != 60 ||
 		!st.TracingEnabled || !st.CacheClusterEnabled || st.CacheClusterSize != types.CacheClusterSize("0.5") ||
-		aws.ToString(st.AccessLogSettings.Format) != "$context.requestId" {
+		aws.ToString(st.AccessLogSettings.Format) != "$context.requestId" || st.CacheClusterStatus != types.CacheClusterStatusNotAvailable {
 		t.Fatalf("UpdateStage answered %+v %+v", st, st.MethodSettings)
 	}
-	if _, err := agw.UpdateStage(ctx, &apigateway.UpdateStageInput{RestApiId: api.Id, StageName: aws.String("prod"),
-		PatchOperations: []types.PatchOperation{{Op: types.OpRemove, Path: aws.String("/~1pets~1{id}/GET")}}}); err != nil {
-		t.Fatalf("UpdateStage remove ~1 setting: %v", err)
+	st, err = agw.UpdateStage(ctx, &apigateway.UpdateStageInput{RestApiId: api.Id, StageName: aws.String("prod"),
+		PatchOperations: []types.PatchOperation{{Op: types.OpRemove, Path: aws.String("/~1pets~1{id}/GET")}, {Op: types.OpRemove, Path: aws.String("/accessLogSettings")}}})
+	if _, has := st.MethodSettings["~1pets~1{id}/GET"]; err != nil || has || st.AccessLogSettings != nil {
+		t.Fatalf("UpdateStage removes: %+v %v", st, err)
 	}
 
 	// Account.
@@ -128,6 +129,9 @@ func TestSDKMigrationShapes(t *testing.T) {
 		if err != nil || len(got.Tags) != 1 || got.Tags["env"] != kind {
 			t.Fatalf("GetTags %s: %+v %v", kind, got, err)
 		}
+	}
+	if got, err := agw.GetTags(ctx, &apigateway.GetTagsInput{ResourceArn: aws.String("arn:aws-cn:apigateway:cn-north-1::/usageplans/" + aws.ToString(plan.Id))}); err != nil || got.Tags["env"] != "plan" {
+		t.Fatalf("GetTags in another partition and region: %+v %v", got, err)
 	}
 	if p, err := agw.GetUsagePlan(ctx, &apigateway.GetUsagePlanInput{UsagePlanId: plan.Id}); err != nil || p.Tags["env"] != "plan" {
 		t.Fatalf("GetUsagePlan shows the tags: %+v %v", p, err)

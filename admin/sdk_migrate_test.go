@@ -63,7 +63,15 @@ func TestSDKMigrationShapes(t *testing.T) {
 		t.Fatalf("CreateDeployment: %v", err)
 	}
 
-	// Stage settings.
+	// Stage settings, at creation and by UpdateStage.
+	cs, err := agw.CreateStage(ctx, &apigateway.CreateStageInput{RestApiId: api.Id, StageName: aws.String("qa"), DeploymentId: d1.Id,
+		TracingEnabled: true, CacheClusterEnabled: true, CacheClusterSize: types.CacheClusterSize("1.6")})
+	if err != nil || !cs.TracingEnabled || !cs.CacheClusterEnabled || cs.CacheClusterSize != types.CacheClusterSize("1.6") {
+		t.Fatalf("CreateStage with tracing and a cache cluster: %+v %v", cs, err)
+	}
+	if _, err := agw.DeleteStage(ctx, &apigateway.DeleteStageInput{RestApiId: api.Id, StageName: aws.String("qa")}); err != nil {
+		t.Fatalf("DeleteStage: %v", err)
+	}
 	st, err := agw.UpdateStage(ctx, &apigateway.UpdateStageInput{RestApiId: api.Id, StageName: aws.String("prod"),
 		PatchOperations: []types.PatchOperation{
 			sdkOp(types.OpReplace, "/~1pets/GET/throttling/rateLimit", "10"),

@@ -11,7 +11,8 @@ import (
 )
 
 // createStageRequest is CreateStage's body plus the extension
-// apiKeyRequired (default true). Caching, canary, documentation and tracing
+// apiKeyRequired (default true). The cache cluster and tracing settings
+// are stored and shown, and act on nothing; canary and documentation
 // settings are accepted and ignored.
 type createStageRequest struct {
 	StageName            string            `json:"stageName"`
@@ -56,6 +57,10 @@ func (s *Server) createStage(w http.ResponseWriter, r *http.Request) *apiError {
 		Variables:         req.Variables,
 		Tags:              req.Tags,
 		ApiKeyNotRequired: req.APIKeyRequired != nil && !*req.APIKeyRequired,
+
+		CacheClusterEnabled: req.CacheClusterEnabled,
+		CacheClusterSize:    req.CacheClusterSize,
+		TracingEnabled:      req.TracingEnabled,
 	}
 	if e := checkStage(st, accountThrottle(cfg)); e != nil {
 		return e

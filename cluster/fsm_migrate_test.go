@@ -140,6 +140,9 @@ func TestFSMDeleteKeyKeepsUsage(t *testing.T) {
 	if !proto.Equal(g.Config(), h.f.Config()) {
 		t.Fatal("restored configuration differs")
 	}
+	if l := ledgerIn(g.KeyLedgers("p1"), "k1"); l == nil || l.Daily[DayOf(t0.Unix())] != 2 {
+		t.Fatalf("the deleted key's ledger after Restore: %v", l)
+	}
 
 	h.now = t0.Add((usageRetentionDays + 2) * 24 * time.Hour)
 	h.ok(&pb.Command{Body: &pb.Command_DeleteApiKey{DeleteApiKey: &pb.DeleteApiKey{Id: "k2", KeepUsage: true}}})

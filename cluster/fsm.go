@@ -294,8 +294,8 @@ func (f *FSM) pruneDedup(now int64) {
 // applyCtx carries what every applyX needs from the entry.
 type applyCtx struct {
 	index uint64
-	ts    int64 // Unix nanoseconds: the leader's clock when it proposed the entry
-	sec   int64 // ts in Unix seconds
+	ts    int64      // Unix nanoseconds: the leader's clock when it proposed the entry
+	sec   int64      // ts in Unix seconds
 	old   *pb.Config // a configuration command's published configuration, shared with c
 }
 

@@ -91,7 +91,8 @@
 // disableExecuteApiEndpoint, a stage's tracing, access log and cache
 // settings (UpdateStage), the account's cloudwatchRoleArn. apiKeySource AUTHORIZER and
 // cloneFrom are refused (400): they are not served. A change whose command
-// would exceed 512 KiB is refused (400): split large imports.
+// would exceed 4 MiB is refused (400): an import of 10,000 keys fits, split
+// larger ones.
 //
 // Values: burstLimit 0..2147483647; rateLimit finite, 0..1e9; a throttle
 // with a burst above 0 needs a rate above 0; a rate with burst 0 is shown

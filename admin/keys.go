@@ -2,8 +2,11 @@ package admin
 
 import (
 	"net/http"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	pb "github.com/tollgate/tollgate/proto"
 	"github.com/tollgate/tollgate/rules"
@@ -128,18 +131,9 @@ func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request) *apiError {
 		return e
 	}
 	name, customer := q.Get("name"), q.Get("customerId")
-	var keys []*pb.ApiKey
-	for _, k := range s.store.Config().GetApiKeys() {
-		if !strings.HasPrefix(k.GetName(), name) {
-			continue
-		}
-		if customer != "" && k.GetCustomerId() != customer {
-			continue
-		}
-		keys = append(keys, k)
-	}
-	// Newest first: order by creation time descending, then id.
-	page, next := paginate(keys, func(k *pb.ApiKey) cursor { return cursor{-k.GetCreatedDate(), k.GetId()} }, pr)
+	page, next := s.keyOrder.page(s.store.Config().GetApiKeys(), pr, func(k *pb.ApiKey) bool {
+		return strings.HasPrefix(k.GetName(), name) && (customer == "" || k.GetCustomerId() == customer)
+	})
 	out := listView[apiKeyView]{Item: make([]apiKeyView, 0, len(page)), Position: next}
 	values := s.opener(r.Context())
 	for _, k := range page {
@@ -232,4 +226,53 @@ func (s *Server) updateAPIKey(w http.ResponseWriter, r *http.Request) *apiError 
 	}
 	writeJSON(w, http.StatusOK, keyView(k, ""))
 	return nil
+}
+
+// keyOrder is every key in GetApiKeys' order (newest first: creation time
+// descending, then id), sorted once per set of keys. The configuration's
+// key map is never changed once published, and a change that leaves the
+// keys alone keeps the same map, so a page is a binary search and a walk
+// of limit keys until the keys change.
+type keyOrder struct {
+	mu     sync.Mutex
+	of     map[string]*pb.ApiKey // held, so that its address is not reused
+	sorted []*pb.ApiKey
+}
+
+func keyCursor(k *pb.ApiKey) cursor { return cursor{-k.GetCreatedDate(), k.GetId()} }
+
+// page returns the keys that match after pr's position, at most pr.limit,
+// with the position of the next page ("" when this is the last).
+func (o *keyOrder) page(keys map[string]*pb.ApiKey, pr pageRequest, match func(*pb.ApiKey) bool) ([]*pb.ApiKey, string) {
+	o.mu.Lock()
+	if o.of == nil || reflect.ValueOf(o.of).Pointer() != reflect.ValueOf(keys).Pointer() {
+		sorted := make([]*pb.ApiKey, 0, len(keys))
+		for _, k := range keys {
+			sorted = append(sorted, k)
+		}
+		slices.SortFunc(sorted, func(a, b *pb.ApiKey) int { return keyCursor(a).compare(keyCursor(b)) })
+		o.of, o.sorted = keys, sorted
+	}
+	sorted := o.sorted
+	o.mu.Unlock()
+	start := 0
+	if pr.after != nil {
+		start, _ = slices.BinarySearchFunc(sorted, *pr.after, func(k *pb.ApiKey, c cursor) int {
+			if keyCursor(k).compare(c) <= 0 {
+				return -1
+			}
+			return 1
+		})
+	}
+	var page []*pb.ApiKey
+	for i := start; i < len(sorted); i++ {
+		if !match(sorted[i]) {
+			continue
+		}
+		if len(page) == pr.limit {
+			return page, keyCursor(page[len(page)-1]).encode()
+		}
+		page = append(page, sorted[i])
+	}
+	return page, ""
 }

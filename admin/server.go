@@ -109,6 +109,7 @@ type Server struct {
 	// allowedHosts are Config.AllowedHosts, parsed.
 	allowedHosts    []hostRule
 	anonymousRemote bool
+	keyOrder        keyOrder // GetApiKeys' order, kept while the keys do not change
 }
 
 // New builds a Server from a validated Config.

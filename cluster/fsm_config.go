@@ -69,7 +69,7 @@ func (f *FSM) applyConfigBody(a *applyCtx, c *pb.Config, cmd *pb.Command) *pb.Re
 	case *pb.Command_CreateUsagePlanKey:
 		return applyCreateUsagePlanKey(a, c, b.CreateUsagePlanKey)
 	case *pb.Command_DeleteUsagePlanKey:
-		return applyDeleteUsagePlanKey(c, b.DeleteUsagePlanKey)
+		return applyDeleteUsagePlanKey(a, c, b.DeleteUsagePlanKey)
 	case *pb.Command_UpdateAccount:
 		if b.UpdateAccount.GetAccount() == nil {
 			return fail(codeBad, "account settings are missing")
@@ -468,8 +468,10 @@ func (f *FSM) applyDeleteApiKey(a *applyCtx, c *pb.Config, m *pb.DeleteApiKey) *
 	}
 	f.keys.remove(k)
 	delete(c.ApiKeys, m.Id)
-	for _, pk := range c.PlanKeys {
-		delete(pk.Keys, m.Id)
+	for planID, pk := range c.PlanKeys {
+		if _, in := pk.GetKeys()[m.Id]; in {
+			delete(ownPlanKeys(a, c, planID).Keys, m.Id)
+		}
 	}
 	if m.KeepUsage && f.hasUsage(m.Id) {
 		c.DeletedApiKeys[m.Id] = &pb.DeletedApiKey{Id: m.Id, Name: k.Name, CustomerId: k.CustomerId, DeletedDate: a.sec}
@@ -516,21 +518,13 @@ func attachKey(a *applyCtx, c *pb.Config, planID, keyID string) *pb.Result {
 	if _, ok := c.ApiKeys[keyID]; !ok {
 		return fail(codeNotFound, "Invalid API Key identifier specified")
 	}
-	pk := c.PlanKeys[planID]
-	if pk == nil {
-		pk = &pb.PlanKeys{Keys: map[string]uint64{}}
-		c.PlanKeys[planID] = pk
-	}
-	if pk.Keys == nil {
-		pk.Keys = map[string]uint64{}
-	}
-	if _, in := pk.Keys[keyID]; in {
+	if _, in := c.PlanKeys[planID].GetKeys()[keyID]; in {
 		return fail(codeConflict, "Usage Plan %s already contains API Key %s", planID, keyID)
 	}
 	if res := keyConflict(c, keyID, planID, p.ApiStages); res != nil {
 		return res
 	}
-	pk.Keys[keyID] = a.index
+	ownPlanKeys(a, c, planID).Keys[keyID] = a.index
 	return nil
 }
 
@@ -601,18 +595,14 @@ func applyCreateUsagePlanKey(a *applyCtx, c *pb.Config, m *pb.CreateUsagePlanKey
 	return &pb.Result{Id: m.KeyId}
 }
 
-func applyDeleteUsagePlanKey(c *pb.Config, m *pb.DeleteUsagePlanKey) *pb.Result {
+func applyDeleteUsagePlanKey(a *applyCtx, c *pb.Config, m *pb.DeleteUsagePlanKey) *pb.Result {
 	if _, ok := c.UsagePlans[m.PlanId]; !ok {
 		return fail(codeNotFound, "Invalid Usage Plan ID specified")
 	}
-	pk := c.PlanKeys[m.PlanId]
-	if pk == nil {
+	if _, in := c.PlanKeys[m.PlanId].GetKeys()[m.KeyId]; !in {
 		return fail(codeNotFound, "Invalid API Key identifier specified")
 	}
-	if _, in := pk.Keys[m.KeyId]; !in {
-		return fail(codeNotFound, "Invalid API Key identifier specified")
-	}
-	delete(pk.Keys, m.KeyId)
+	delete(ownPlanKeys(a, c, m.PlanId).Keys, m.KeyId)
 	return &pb.Result{Id: m.KeyId}
 }
 

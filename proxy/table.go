@@ -34,7 +34,7 @@ type table struct {
 
 	// Carried across rebuilds, keyed by id strings.
 	stageThrottles map[string]*sharedBucket // api \x00 stage \x00 setting key
-	keyStates      map[string]*keyState     // plan \x00 key
+	slots          map[string]*keySlot      // plan \x00 key, for every key in a plan
 	stats          map[string]*stageStats   // api \x00 stage
 }
 
@@ -103,8 +103,17 @@ type override struct {
 // binding is a key's plan on one stage.
 type binding struct {
 	plan      *planEntry
-	state     *keyState
+	slot      *keySlot
 	overrides map[string]*override // method key → override; nil when none
+}
+
+// keySlot holds the state of one key in one plan, made on the key's first
+// request (keyState): a key that sees no traffic costs no counter, bucket
+// or share.
+type keySlot struct {
+	id    string // plan \x00 key
+	key   string // key id
+	state atomic.Pointer[keyState]
 }
 
 // keyState is the state of one key in one plan. Each table has its own
@@ -114,6 +123,34 @@ type keyState struct {
 	counter  QuotaCounter
 	throttle *sharedBucket // the plan's per-key throttle; nil when the plan has none
 	methods  *methodThrottles
+}
+
+// loadState returns the slot's state, nil when the key saw no request (or
+// the slot is nil).
+func (s *keySlot) loadState() *keyState {
+	if s == nil {
+		return nil
+	}
+	return s.state.Load()
+}
+
+// keyState returns the state of the binding's key in its plan, making it
+// on the key's first request.
+func (p *Proxy) keyState(b *binding) *keyState {
+	if ks := b.slot.state.Load(); ks != nil {
+		return ks
+	}
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	if ks := b.slot.state.Load(); ks != nil {
+		return ks
+	}
+	ks := &keyState{id: b.slot.id, counter: p.ledger.Counter(b.plan.id, b.slot.key), methods: &methodThrottles{}}
+	if b.plan.throttle {
+		ks.throttle = newThrottle(keyShareID(ks.id), b.plan.lim, p.shares) // full
+	}
+	b.slot.state.Store(ks)
+	return ks
 }
 
 // methodThrottles are the throttles of a key's per-method overrides in one
@@ -248,7 +285,7 @@ func (p *Proxy) build(cfg *tollgatepb.Config, old *table) *table {
 		hostAPIs:       make(map[string]*apiEntry, len(cfg.GetRestApis())),
 		keys:           make(map[[sealing.LookupSize]byte]*keyEntry, len(cfg.GetApiKeys())),
 		stageThrottles: make(map[string]*sharedBucket),
-		keyStates:      make(map[string]*keyState),
+		slots:          make(map[string]*keySlot),
 		stats:          make(map[string]*stageStats),
 	}
 	arate, aburst := accountLimit(cfg)
@@ -429,19 +466,19 @@ func (p *Proxy) bindPlan(t, old *table, cfg *tollgatepb.Config, up *tollgatepb.U
 			continue
 		}
 		id := up.GetId() + "\x00" + kid
-		ks := &keyState{id: id}
-		if prev := old.keyStates[id]; prev != nil {
-			ks.counter, ks.methods = prev.counter, prev.methods
+		slot := &keySlot{id: id, key: kid}
+		if prev := old.slots[id].loadState(); prev != nil {
+			// The key saw traffic: its state carries over.
+			ks := &keyState{id: id, counter: prev.counter, methods: prev.methods}
 			if pe.throttle {
 				ks.throttle = prev.throttle // ready sets its limit
+				if ks.throttle == nil {
+					ks.throttle = newThrottle(keyShareID(id), pe.lim, p.shares) // full
+				}
 			}
-		} else {
-			ks.counter, ks.methods = p.ledger.Counter(up.GetId(), kid), &methodThrottles{}
+			slot.state.Store(ks)
 		}
-		if pe.throttle && ks.throttle == nil {
-			ks.throttle = newThrottle(keyShareID(id), pe.lim, p.shares) // full
-		}
-		t.keyStates[id] = ks
+		t.slots[id] = slot
 		for _, c := range stages {
 			if ke.plans == nil {
 				ke.plans = make(map[*stageEntry]*binding, len(stages))
@@ -452,7 +489,7 @@ func (p *Proxy) bindPlan(t, old *table, cfg *tollgatepb.Config, up *tollgatepb.U
 					"plan", prev.plan.id, "ignored_plan", up.GetId())
 				continue
 			}
-			ke.plans[c.stage] = &binding{plan: pe, state: ks, overrides: c.overrides}
+			ke.plans[c.stage] = &binding{plan: pe, slot: slot, overrides: c.overrides}
 		}
 	}
 }

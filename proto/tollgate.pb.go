@@ -1016,8 +1016,13 @@ type Config struct {
 	Index            uint64                      `protobuf:"varint,8,opt,name=index,proto3" json:"index,omitempty"`                                                                                                                         // Raft index of the last configuration change
 	DataKey          *DataKey                    `protobuf:"bytes,9,opt,name=data_key,json=dataKey,proto3" json:"data_key,omitempty"`                                                                                                       // unset until the first node needs it
 	AdminCredentials map[string]*AdminCredential `protobuf:"bytes,10,rep,name=admin_credentials,json=adminCredentials,proto3" json:"admin_credentials,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // access key id -> credential
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Resources of each API as edited (the working copy), by API id, and as
+	// each deployment snapshotted them, by "apiId/deploymentId". A stage
+	// serves its deployment's tree.
+	Resources           map[string]*ResourceTree `protobuf:"bytes,40,rep,name=resources,proto3" json:"resources,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	DeploymentResources map[string]*ResourceTree `protobuf:"bytes,41,rep,name=deployment_resources,json=deploymentResources,proto3" json:"deployment_resources,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Config) Reset() {
@@ -1120,6 +1125,346 @@ func (x *Config) GetAdminCredentials() map[string]*AdminCredential {
 	return nil
 }
 
+func (x *Config) GetResources() map[string]*ResourceTree {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *Config) GetDeploymentResources() map[string]*ResourceTree {
+	if x != nil {
+		return x.DeploymentResources
+	}
+	return nil
+}
+
+// Integration is where a method's requests go: HTTP or HTTP_PROXY (both
+// forwarded as they come; see proxy/doc.go). uri may hold stage variables
+// "${stageVariables.name}" and path parameters "{name}".
+type Integration struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Type       string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	HttpMethod string                 `protobuf:"bytes,2,opt,name=http_method,json=httpMethod,proto3" json:"http_method,omitempty"` // the upstream method; ANY: the request's
+	Uri        string                 `protobuf:"bytes,3,opt,name=uri,proto3" json:"uri,omitempty"`
+	// "integration.request.path.x" -> "method.request.path.y" (and others,
+	// stored as given).
+	RequestParameters   map[string]string `protobuf:"bytes,4,rep,name=request_parameters,json=requestParameters,proto3" json:"request_parameters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	PassthroughBehavior string            `protobuf:"bytes,5,opt,name=passthrough_behavior,json=passthroughBehavior,proto3" json:"passthrough_behavior,omitempty"`
+	TimeoutInMillis     int32             `protobuf:"varint,6,opt,name=timeout_in_millis,json=timeoutInMillis,proto3" json:"timeout_in_millis,omitempty"`
+	ConnectionType      string            `protobuf:"bytes,7,opt,name=connection_type,json=connectionType,proto3" json:"connection_type,omitempty"`
+	CacheKeyParameters  []string          `protobuf:"bytes,8,rep,name=cache_key_parameters,json=cacheKeyParameters,proto3" json:"cache_key_parameters,omitempty"`
+	CacheNamespace      string            `protobuf:"bytes,9,opt,name=cache_namespace,json=cacheNamespace,proto3" json:"cache_namespace,omitempty"`
+	RequestTemplates    map[string]string `protobuf:"bytes,10,rep,name=request_templates,json=requestTemplates,proto3" json:"request_templates,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *Integration) Reset() {
+	*x = Integration{}
+	mi := &file_tollgate_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Integration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Integration) ProtoMessage() {}
+
+func (x *Integration) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Integration.ProtoReflect.Descriptor instead.
+func (*Integration) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Integration) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Integration) GetHttpMethod() string {
+	if x != nil {
+		return x.HttpMethod
+	}
+	return ""
+}
+
+func (x *Integration) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+func (x *Integration) GetRequestParameters() map[string]string {
+	if x != nil {
+		return x.RequestParameters
+	}
+	return nil
+}
+
+func (x *Integration) GetPassthroughBehavior() string {
+	if x != nil {
+		return x.PassthroughBehavior
+	}
+	return ""
+}
+
+func (x *Integration) GetTimeoutInMillis() int32 {
+	if x != nil {
+		return x.TimeoutInMillis
+	}
+	return 0
+}
+
+func (x *Integration) GetConnectionType() string {
+	if x != nil {
+		return x.ConnectionType
+	}
+	return ""
+}
+
+func (x *Integration) GetCacheKeyParameters() []string {
+	if x != nil {
+		return x.CacheKeyParameters
+	}
+	return nil
+}
+
+func (x *Integration) GetCacheNamespace() string {
+	if x != nil {
+		return x.CacheNamespace
+	}
+	return ""
+}
+
+func (x *Integration) GetRequestTemplates() map[string]string {
+	if x != nil {
+		return x.RequestTemplates
+	}
+	return nil
+}
+
+type Method struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	HttpMethod        string                 `protobuf:"bytes,1,opt,name=http_method,json=httpMethod,proto3" json:"http_method,omitempty"`                      // GET, POST ... or ANY
+	AuthorizationType string                 `protobuf:"bytes,2,opt,name=authorization_type,json=authorizationType,proto3" json:"authorization_type,omitempty"` // NONE
+	ApiKeyRequired    bool                   `protobuf:"varint,3,opt,name=api_key_required,json=apiKeyRequired,proto3" json:"api_key_required,omitempty"`
+	OperationName     string                 `protobuf:"bytes,4,opt,name=operation_name,json=operationName,proto3" json:"operation_name,omitempty"`
+	RequestParameters map[string]bool        `protobuf:"bytes,5,rep,name=request_parameters,json=requestParameters,proto3" json:"request_parameters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"` // "method.request.path.id" -> required
+	Integration       *Integration           `protobuf:"bytes,6,opt,name=integration,proto3" json:"integration,omitempty"`                                                                                                                 // unset: none yet
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Method) Reset() {
+	*x = Method{}
+	mi := &file_tollgate_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Method) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Method) ProtoMessage() {}
+
+func (x *Method) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Method.ProtoReflect.Descriptor instead.
+func (*Method) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Method) GetHttpMethod() string {
+	if x != nil {
+		return x.HttpMethod
+	}
+	return ""
+}
+
+func (x *Method) GetAuthorizationType() string {
+	if x != nil {
+		return x.AuthorizationType
+	}
+	return ""
+}
+
+func (x *Method) GetApiKeyRequired() bool {
+	if x != nil {
+		return x.ApiKeyRequired
+	}
+	return false
+}
+
+func (x *Method) GetOperationName() string {
+	if x != nil {
+		return x.OperationName
+	}
+	return ""
+}
+
+func (x *Method) GetRequestParameters() map[string]bool {
+	if x != nil {
+		return x.RequestParameters
+	}
+	return nil
+}
+
+func (x *Method) GetIntegration() *Integration {
+	if x != nil {
+		return x.Integration
+	}
+	return nil
+}
+
+type Resource struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ParentId      string                 `protobuf:"bytes,2,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`                                                         // empty for the root
+	PathPart      string                 `protobuf:"bytes,3,opt,name=path_part,json=pathPart,proto3" json:"path_part,omitempty"`                                                         // empty for the root; "pets", "{id}", "{proxy+}"
+	Methods       map[string]*Method     `protobuf:"bytes,4,rep,name=methods,proto3" json:"methods,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // by http_method
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Resource) Reset() {
+	*x = Resource{}
+	mi := &file_tollgate_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Resource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Resource) ProtoMessage() {}
+
+func (x *Resource) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Resource.ProtoReflect.Descriptor instead.
+func (*Resource) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Resource) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Resource) GetParentId() string {
+	if x != nil {
+		return x.ParentId
+	}
+	return ""
+}
+
+func (x *Resource) GetPathPart() string {
+	if x != nil {
+		return x.PathPart
+	}
+	return ""
+}
+
+func (x *Resource) GetMethods() map[string]*Method {
+	if x != nil {
+		return x.Methods
+	}
+	return nil
+}
+
+// ResourceTree is one API's resources, by id.
+type ResourceTree struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Resources     map[string]*Resource   `protobuf:"bytes,1,rep,name=resources,proto3" json:"resources,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Revision      uint64                 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"` // Raft index of the last change
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResourceTree) Reset() {
+	*x = ResourceTree{}
+	mi := &file_tollgate_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResourceTree) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResourceTree) ProtoMessage() {}
+
+func (x *ResourceTree) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResourceTree.ProtoReflect.Descriptor instead.
+func (*ResourceTree) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ResourceTree) GetResources() map[string]*Resource {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *ResourceTree) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 // DataKey is the cluster's data key: 32 random bytes from which the lookup
 // and sealing keys of key values and credential secrets are derived. It is
 // stored wrapped (AES-256-GCM) under the operator's key-encryption key
@@ -1136,7 +1481,7 @@ type DataKey struct {
 
 func (x *DataKey) Reset() {
 	*x = DataKey{}
-	mi := &file_tollgate_proto_msgTypes[12]
+	mi := &file_tollgate_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +1493,7 @@ func (x *DataKey) String() string {
 func (*DataKey) ProtoMessage() {}
 
 func (x *DataKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[12]
+	mi := &file_tollgate_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +1506,7 @@ func (x *DataKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataKey.ProtoReflect.Descriptor instead.
 func (*DataKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{12}
+	return file_tollgate_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DataKey) GetWrapped() []byte {
@@ -1203,7 +1548,7 @@ type AdminCredential struct {
 
 func (x *AdminCredential) Reset() {
 	*x = AdminCredential{}
-	mi := &file_tollgate_proto_msgTypes[13]
+	mi := &file_tollgate_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1215,7 +1560,7 @@ func (x *AdminCredential) String() string {
 func (*AdminCredential) ProtoMessage() {}
 
 func (x *AdminCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[13]
+	mi := &file_tollgate_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1228,7 +1573,7 @@ func (x *AdminCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminCredential.ProtoReflect.Descriptor instead.
 func (*AdminCredential) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{13}
+	return file_tollgate_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AdminCredential) GetId() string {
@@ -1312,7 +1657,7 @@ type KeyLedger struct {
 
 func (x *KeyLedger) Reset() {
 	*x = KeyLedger{}
-	mi := &file_tollgate_proto_msgTypes[14]
+	mi := &file_tollgate_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1324,7 +1669,7 @@ func (x *KeyLedger) String() string {
 func (*KeyLedger) ProtoMessage() {}
 
 func (x *KeyLedger) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[14]
+	mi := &file_tollgate_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1337,7 +1682,7 @@ func (x *KeyLedger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyLedger.ProtoReflect.Descriptor instead.
 func (*KeyLedger) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{14}
+	return file_tollgate_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *KeyLedger) GetPlanId() string {
@@ -1430,7 +1775,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_tollgate_proto_msgTypes[15]
+	mi := &file_tollgate_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1442,7 +1787,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[15]
+	mi := &file_tollgate_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1455,7 +1800,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{15}
+	return file_tollgate_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Grant) GetNodeId() string {
@@ -1500,7 +1845,7 @@ type NodeLedger struct {
 
 func (x *NodeLedger) Reset() {
 	*x = NodeLedger{}
-	mi := &file_tollgate_proto_msgTypes[16]
+	mi := &file_tollgate_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1512,7 +1857,7 @@ func (x *NodeLedger) String() string {
 func (*NodeLedger) ProtoMessage() {}
 
 func (x *NodeLedger) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[16]
+	mi := &file_tollgate_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1525,7 +1870,7 @@ func (x *NodeLedger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLedger.ProtoReflect.Descriptor instead.
 func (*NodeLedger) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{16}
+	return file_tollgate_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *NodeLedger) GetRun() string {
@@ -1560,7 +1905,7 @@ type GrantRequest struct {
 
 func (x *GrantRequest) Reset() {
 	*x = GrantRequest{}
-	mi := &file_tollgate_proto_msgTypes[17]
+	mi := &file_tollgate_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1917,7 @@ func (x *GrantRequest) String() string {
 func (*GrantRequest) ProtoMessage() {}
 
 func (x *GrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[17]
+	mi := &file_tollgate_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1930,7 @@ func (x *GrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantRequest.ProtoReflect.Descriptor instead.
 func (*GrantRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{17}
+	return file_tollgate_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GrantRequest) GetPlanId() string {
@@ -1625,7 +1970,7 @@ type GrantResult struct {
 
 func (x *GrantResult) Reset() {
 	*x = GrantResult{}
-	mi := &file_tollgate_proto_msgTypes[18]
+	mi := &file_tollgate_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1637,7 +1982,7 @@ func (x *GrantResult) String() string {
 func (*GrantResult) ProtoMessage() {}
 
 func (x *GrantResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[18]
+	mi := &file_tollgate_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1650,7 +1995,7 @@ func (x *GrantResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantResult.ProtoReflect.Descriptor instead.
 func (*GrantResult) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{18}
+	return file_tollgate_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GrantResult) GetPlanId() string {
@@ -1726,7 +2071,7 @@ type UsageReport struct {
 
 func (x *UsageReport) Reset() {
 	*x = UsageReport{}
-	mi := &file_tollgate_proto_msgTypes[19]
+	mi := &file_tollgate_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1738,7 +2083,7 @@ func (x *UsageReport) String() string {
 func (*UsageReport) ProtoMessage() {}
 
 func (x *UsageReport) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[19]
+	mi := &file_tollgate_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1751,7 +2096,7 @@ func (x *UsageReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
 func (*UsageReport) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{19}
+	return file_tollgate_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UsageReport) GetPlanId() string {
@@ -1821,7 +2166,7 @@ type LedgerBatch struct {
 
 func (x *LedgerBatch) Reset() {
 	*x = LedgerBatch{}
-	mi := &file_tollgate_proto_msgTypes[20]
+	mi := &file_tollgate_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1833,7 +2178,7 @@ func (x *LedgerBatch) String() string {
 func (*LedgerBatch) ProtoMessage() {}
 
 func (x *LedgerBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[20]
+	mi := &file_tollgate_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1846,7 +2191,7 @@ func (x *LedgerBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerBatch.ProtoReflect.Descriptor instead.
 func (*LedgerBatch) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{20}
+	return file_tollgate_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LedgerBatch) GetNodeId() string {
@@ -1903,7 +2248,7 @@ type LedgerBatchResult struct {
 
 func (x *LedgerBatchResult) Reset() {
 	*x = LedgerBatchResult{}
-	mi := &file_tollgate_proto_msgTypes[21]
+	mi := &file_tollgate_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1915,7 +2260,7 @@ func (x *LedgerBatchResult) String() string {
 func (*LedgerBatchResult) ProtoMessage() {}
 
 func (x *LedgerBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[21]
+	mi := &file_tollgate_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1928,7 +2273,7 @@ func (x *LedgerBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerBatchResult.ProtoReflect.Descriptor instead.
 func (*LedgerBatchResult) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{21}
+	return file_tollgate_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *LedgerBatchResult) GetGrants() []*GrantResult {
@@ -1956,7 +2301,7 @@ type LedgerGroup struct {
 
 func (x *LedgerGroup) Reset() {
 	*x = LedgerGroup{}
-	mi := &file_tollgate_proto_msgTypes[22]
+	mi := &file_tollgate_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1968,7 +2313,7 @@ func (x *LedgerGroup) String() string {
 func (*LedgerGroup) ProtoMessage() {}
 
 func (x *LedgerGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[22]
+	mi := &file_tollgate_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1981,7 +2326,7 @@ func (x *LedgerGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerGroup.ProtoReflect.Descriptor instead.
 func (*LedgerGroup) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{22}
+	return file_tollgate_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *LedgerGroup) GetCommands() []*Command {
@@ -2004,7 +2349,7 @@ type ShareItem struct {
 
 func (x *ShareItem) Reset() {
 	*x = ShareItem{}
-	mi := &file_tollgate_proto_msgTypes[23]
+	mi := &file_tollgate_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2016,7 +2361,7 @@ func (x *ShareItem) String() string {
 func (*ShareItem) ProtoMessage() {}
 
 func (x *ShareItem) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[23]
+	mi := &file_tollgate_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2029,7 +2374,7 @@ func (x *ShareItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareItem.ProtoReflect.Descriptor instead.
 func (*ShareItem) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{23}
+	return file_tollgate_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ShareItem) GetId() string {
@@ -2068,7 +2413,7 @@ type ShareRequest struct {
 
 func (x *ShareRequest) Reset() {
 	*x = ShareRequest{}
-	mi := &file_tollgate_proto_msgTypes[24]
+	mi := &file_tollgate_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2080,7 +2425,7 @@ func (x *ShareRequest) String() string {
 func (*ShareRequest) ProtoMessage() {}
 
 func (x *ShareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[24]
+	mi := &file_tollgate_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2093,7 +2438,7 @@ func (x *ShareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareRequest.ProtoReflect.Descriptor instead.
 func (*ShareRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{24}
+	return file_tollgate_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ShareRequest) GetNodeId() string {
@@ -2134,7 +2479,7 @@ type ShareAssignment struct {
 
 func (x *ShareAssignment) Reset() {
 	*x = ShareAssignment{}
-	mi := &file_tollgate_proto_msgTypes[25]
+	mi := &file_tollgate_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2146,7 +2491,7 @@ func (x *ShareAssignment) String() string {
 func (*ShareAssignment) ProtoMessage() {}
 
 func (x *ShareAssignment) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[25]
+	mi := &file_tollgate_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2159,7 +2504,7 @@ func (x *ShareAssignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareAssignment.ProtoReflect.Descriptor instead.
 func (*ShareAssignment) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{25}
+	return file_tollgate_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ShareAssignment) GetId() string {
@@ -2187,7 +2532,7 @@ type ShareResponse struct {
 
 func (x *ShareResponse) Reset() {
 	*x = ShareResponse{}
-	mi := &file_tollgate_proto_msgTypes[26]
+	mi := &file_tollgate_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2199,7 +2544,7 @@ func (x *ShareResponse) String() string {
 func (*ShareResponse) ProtoMessage() {}
 
 func (x *ShareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[26]
+	mi := &file_tollgate_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2212,7 +2557,7 @@ func (x *ShareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareResponse.ProtoReflect.Descriptor instead.
 func (*ShareResponse) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{26}
+	return file_tollgate_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ShareResponse) GetShares() []*ShareAssignment {
@@ -2231,7 +2576,7 @@ type CreateRestApi struct {
 
 func (x *CreateRestApi) Reset() {
 	*x = CreateRestApi{}
-	mi := &file_tollgate_proto_msgTypes[27]
+	mi := &file_tollgate_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2243,7 +2588,7 @@ func (x *CreateRestApi) String() string {
 func (*CreateRestApi) ProtoMessage() {}
 
 func (x *CreateRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[27]
+	mi := &file_tollgate_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2256,7 +2601,7 @@ func (x *CreateRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRestApi.ProtoReflect.Descriptor instead.
 func (*CreateRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{27}
+	return file_tollgate_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateRestApi) GetApi() *RestApi {
@@ -2276,7 +2621,7 @@ type UpdateRestApi struct {
 
 func (x *UpdateRestApi) Reset() {
 	*x = UpdateRestApi{}
-	mi := &file_tollgate_proto_msgTypes[28]
+	mi := &file_tollgate_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2288,7 +2633,7 @@ func (x *UpdateRestApi) String() string {
 func (*UpdateRestApi) ProtoMessage() {}
 
 func (x *UpdateRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[28]
+	mi := &file_tollgate_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2301,7 +2646,7 @@ func (x *UpdateRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRestApi.ProtoReflect.Descriptor instead.
 func (*UpdateRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{28}
+	return file_tollgate_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UpdateRestApi) GetApi() *RestApi {
@@ -2327,7 +2672,7 @@ type DeleteRestApi struct {
 
 func (x *DeleteRestApi) Reset() {
 	*x = DeleteRestApi{}
-	mi := &file_tollgate_proto_msgTypes[29]
+	mi := &file_tollgate_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2339,7 +2684,7 @@ func (x *DeleteRestApi) String() string {
 func (*DeleteRestApi) ProtoMessage() {}
 
 func (x *DeleteRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[29]
+	mi := &file_tollgate_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2352,7 +2697,7 @@ func (x *DeleteRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRestApi.ProtoReflect.Descriptor instead.
 func (*DeleteRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{29}
+	return file_tollgate_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DeleteRestApi) GetId() string {
@@ -2372,7 +2717,7 @@ type CreateDeployment struct {
 
 func (x *CreateDeployment) Reset() {
 	*x = CreateDeployment{}
-	mi := &file_tollgate_proto_msgTypes[30]
+	mi := &file_tollgate_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2384,7 +2729,7 @@ func (x *CreateDeployment) String() string {
 func (*CreateDeployment) ProtoMessage() {}
 
 func (x *CreateDeployment) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[30]
+	mi := &file_tollgate_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2397,7 +2742,7 @@ func (x *CreateDeployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDeployment.ProtoReflect.Descriptor instead.
 func (*CreateDeployment) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{30}
+	return file_tollgate_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CreateDeployment) GetDeployment() *Deployment {
@@ -2425,7 +2770,7 @@ type PutStage struct {
 
 func (x *PutStage) Reset() {
 	*x = PutStage{}
-	mi := &file_tollgate_proto_msgTypes[31]
+	mi := &file_tollgate_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2437,7 +2782,7 @@ func (x *PutStage) String() string {
 func (*PutStage) ProtoMessage() {}
 
 func (x *PutStage) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[31]
+	mi := &file_tollgate_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2450,7 +2795,7 @@ func (x *PutStage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStage.ProtoReflect.Descriptor instead.
 func (*PutStage) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{31}
+	return file_tollgate_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PutStage) GetStage() *Stage {
@@ -2484,7 +2829,7 @@ type DeleteStage struct {
 
 func (x *DeleteStage) Reset() {
 	*x = DeleteStage{}
-	mi := &file_tollgate_proto_msgTypes[32]
+	mi := &file_tollgate_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2496,7 +2841,7 @@ func (x *DeleteStage) String() string {
 func (*DeleteStage) ProtoMessage() {}
 
 func (x *DeleteStage) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[32]
+	mi := &file_tollgate_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2509,7 +2854,7 @@ func (x *DeleteStage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStage.ProtoReflect.Descriptor instead.
 func (*DeleteStage) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{32}
+	return file_tollgate_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DeleteStage) GetRestApiId() string {
@@ -2537,7 +2882,7 @@ type PutUsagePlan struct {
 
 func (x *PutUsagePlan) Reset() {
 	*x = PutUsagePlan{}
-	mi := &file_tollgate_proto_msgTypes[33]
+	mi := &file_tollgate_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2549,7 +2894,7 @@ func (x *PutUsagePlan) String() string {
 func (*PutUsagePlan) ProtoMessage() {}
 
 func (x *PutUsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[33]
+	mi := &file_tollgate_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2562,7 +2907,7 @@ func (x *PutUsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutUsagePlan.ProtoReflect.Descriptor instead.
 func (*PutUsagePlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{33}
+	return file_tollgate_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PutUsagePlan) GetPlan() *UsagePlan {
@@ -2595,7 +2940,7 @@ type DeleteUsagePlan struct {
 
 func (x *DeleteUsagePlan) Reset() {
 	*x = DeleteUsagePlan{}
-	mi := &file_tollgate_proto_msgTypes[34]
+	mi := &file_tollgate_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2607,7 +2952,7 @@ func (x *DeleteUsagePlan) String() string {
 func (*DeleteUsagePlan) ProtoMessage() {}
 
 func (x *DeleteUsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[34]
+	mi := &file_tollgate_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2620,7 +2965,7 @@ func (x *DeleteUsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUsagePlan.ProtoReflect.Descriptor instead.
 func (*DeleteUsagePlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{34}
+	return file_tollgate_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DeleteUsagePlan) GetId() string {
@@ -2641,7 +2986,7 @@ type PutApiKey struct {
 
 func (x *PutApiKey) Reset() {
 	*x = PutApiKey{}
-	mi := &file_tollgate_proto_msgTypes[35]
+	mi := &file_tollgate_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2653,7 +2998,7 @@ func (x *PutApiKey) String() string {
 func (*PutApiKey) ProtoMessage() {}
 
 func (x *PutApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[35]
+	mi := &file_tollgate_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2666,7 +3011,7 @@ func (x *PutApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutApiKey.ProtoReflect.Descriptor instead.
 func (*PutApiKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{35}
+	return file_tollgate_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *PutApiKey) GetKey() *ApiKey {
@@ -2699,7 +3044,7 @@ type DeleteApiKey struct {
 
 func (x *DeleteApiKey) Reset() {
 	*x = DeleteApiKey{}
-	mi := &file_tollgate_proto_msgTypes[36]
+	mi := &file_tollgate_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2711,7 +3056,7 @@ func (x *DeleteApiKey) String() string {
 func (*DeleteApiKey) ProtoMessage() {}
 
 func (x *DeleteApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[36]
+	mi := &file_tollgate_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2724,7 +3069,7 @@ func (x *DeleteApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteApiKey.ProtoReflect.Descriptor instead.
 func (*DeleteApiKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{36}
+	return file_tollgate_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeleteApiKey) GetId() string {
@@ -2745,7 +3090,7 @@ type ImportedKey struct {
 
 func (x *ImportedKey) Reset() {
 	*x = ImportedKey{}
-	mi := &file_tollgate_proto_msgTypes[37]
+	mi := &file_tollgate_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2757,7 +3102,7 @@ func (x *ImportedKey) String() string {
 func (*ImportedKey) ProtoMessage() {}
 
 func (x *ImportedKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[37]
+	mi := &file_tollgate_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2770,7 +3115,7 @@ func (x *ImportedKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportedKey.ProtoReflect.Descriptor instead.
 func (*ImportedKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{37}
+	return file_tollgate_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ImportedKey) GetKey() *ApiKey {
@@ -2804,7 +3149,7 @@ type ImportApiKeys struct {
 
 func (x *ImportApiKeys) Reset() {
 	*x = ImportApiKeys{}
-	mi := &file_tollgate_proto_msgTypes[38]
+	mi := &file_tollgate_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2816,7 +3161,7 @@ func (x *ImportApiKeys) String() string {
 func (*ImportApiKeys) ProtoMessage() {}
 
 func (x *ImportApiKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[38]
+	mi := &file_tollgate_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2829,7 +3174,7 @@ func (x *ImportApiKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportApiKeys.ProtoReflect.Descriptor instead.
 func (*ImportApiKeys) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{38}
+	return file_tollgate_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ImportApiKeys) GetKeys() []*ImportedKey {
@@ -2856,7 +3201,7 @@ type CreateUsagePlanKey struct {
 
 func (x *CreateUsagePlanKey) Reset() {
 	*x = CreateUsagePlanKey{}
-	mi := &file_tollgate_proto_msgTypes[39]
+	mi := &file_tollgate_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2868,7 +3213,7 @@ func (x *CreateUsagePlanKey) String() string {
 func (*CreateUsagePlanKey) ProtoMessage() {}
 
 func (x *CreateUsagePlanKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[39]
+	mi := &file_tollgate_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2881,7 +3226,7 @@ func (x *CreateUsagePlanKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUsagePlanKey.ProtoReflect.Descriptor instead.
 func (*CreateUsagePlanKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{39}
+	return file_tollgate_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CreateUsagePlanKey) GetPlanId() string {
@@ -2908,7 +3253,7 @@ type DeleteUsagePlanKey struct {
 
 func (x *DeleteUsagePlanKey) Reset() {
 	*x = DeleteUsagePlanKey{}
-	mi := &file_tollgate_proto_msgTypes[40]
+	mi := &file_tollgate_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2920,7 +3265,7 @@ func (x *DeleteUsagePlanKey) String() string {
 func (*DeleteUsagePlanKey) ProtoMessage() {}
 
 func (x *DeleteUsagePlanKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[40]
+	mi := &file_tollgate_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2933,7 +3278,7 @@ func (x *DeleteUsagePlanKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUsagePlanKey.ProtoReflect.Descriptor instead.
 func (*DeleteUsagePlanKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{40}
+	return file_tollgate_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DeleteUsagePlanKey) GetPlanId() string {
@@ -2959,7 +3304,7 @@ type UpdateAccount struct {
 
 func (x *UpdateAccount) Reset() {
 	*x = UpdateAccount{}
-	mi := &file_tollgate_proto_msgTypes[41]
+	mi := &file_tollgate_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2971,7 +3316,7 @@ func (x *UpdateAccount) String() string {
 func (*UpdateAccount) ProtoMessage() {}
 
 func (x *UpdateAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[41]
+	mi := &file_tollgate_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2984,7 +3329,7 @@ func (x *UpdateAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccount.ProtoReflect.Descriptor instead.
 func (*UpdateAccount) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{41}
+	return file_tollgate_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *UpdateAccount) GetAccount() *Account {
@@ -3005,7 +3350,7 @@ type SetRemaining struct {
 
 func (x *SetRemaining) Reset() {
 	*x = SetRemaining{}
-	mi := &file_tollgate_proto_msgTypes[42]
+	mi := &file_tollgate_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3017,7 +3362,7 @@ func (x *SetRemaining) String() string {
 func (*SetRemaining) ProtoMessage() {}
 
 func (x *SetRemaining) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[42]
+	mi := &file_tollgate_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3030,7 +3375,7 @@ func (x *SetRemaining) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRemaining.ProtoReflect.Descriptor instead.
 func (*SetRemaining) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{42}
+	return file_tollgate_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SetRemaining) GetPlanId() string {
@@ -3069,7 +3414,7 @@ type CreateDefaultPlan struct {
 
 func (x *CreateDefaultPlan) Reset() {
 	*x = CreateDefaultPlan{}
-	mi := &file_tollgate_proto_msgTypes[43]
+	mi := &file_tollgate_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3081,7 +3426,7 @@ func (x *CreateDefaultPlan) String() string {
 func (*CreateDefaultPlan) ProtoMessage() {}
 
 func (x *CreateDefaultPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[43]
+	mi := &file_tollgate_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3094,7 +3439,7 @@ func (x *CreateDefaultPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDefaultPlan.ProtoReflect.Descriptor instead.
 func (*CreateDefaultPlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{43}
+	return file_tollgate_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CreateDefaultPlan) GetPlanId() string {
@@ -3133,7 +3478,7 @@ type Noop struct {
 
 func (x *Noop) Reset() {
 	*x = Noop{}
-	mi := &file_tollgate_proto_msgTypes[44]
+	mi := &file_tollgate_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3145,7 +3490,7 @@ func (x *Noop) String() string {
 func (*Noop) ProtoMessage() {}
 
 func (x *Noop) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[44]
+	mi := &file_tollgate_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3158,7 +3503,7 @@ func (x *Noop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Noop.ProtoReflect.Descriptor instead.
 func (*Noop) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{44}
+	return file_tollgate_proto_rawDescGZIP(), []int{48}
 }
 
 // SetDataKey stores the cluster's data key. The first one applied wins; a
@@ -3173,7 +3518,7 @@ type SetDataKey struct {
 
 func (x *SetDataKey) Reset() {
 	*x = SetDataKey{}
-	mi := &file_tollgate_proto_msgTypes[45]
+	mi := &file_tollgate_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3185,7 +3530,7 @@ func (x *SetDataKey) String() string {
 func (*SetDataKey) ProtoMessage() {}
 
 func (x *SetDataKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[45]
+	mi := &file_tollgate_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3198,7 +3543,7 @@ func (x *SetDataKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDataKey.ProtoReflect.Descriptor instead.
 func (*SetDataKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{45}
+	return file_tollgate_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SetDataKey) GetDataKey() *DataKey {
@@ -3218,7 +3563,7 @@ type SealApiKeys struct {
 
 func (x *SealApiKeys) Reset() {
 	*x = SealApiKeys{}
-	mi := &file_tollgate_proto_msgTypes[46]
+	mi := &file_tollgate_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3230,7 +3575,7 @@ func (x *SealApiKeys) String() string {
 func (*SealApiKeys) ProtoMessage() {}
 
 func (x *SealApiKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[46]
+	mi := &file_tollgate_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3243,7 +3588,7 @@ func (x *SealApiKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealApiKeys.ProtoReflect.Descriptor instead.
 func (*SealApiKeys) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{46}
+	return file_tollgate_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *SealApiKeys) GetKeys() []*SealedKey {
@@ -3264,7 +3609,7 @@ type SealedKey struct {
 
 func (x *SealedKey) Reset() {
 	*x = SealedKey{}
-	mi := &file_tollgate_proto_msgTypes[47]
+	mi := &file_tollgate_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3276,7 +3621,7 @@ func (x *SealedKey) String() string {
 func (*SealedKey) ProtoMessage() {}
 
 func (x *SealedKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[47]
+	mi := &file_tollgate_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3289,7 +3634,7 @@ func (x *SealedKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedKey.ProtoReflect.Descriptor instead.
 func (*SealedKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{47}
+	return file_tollgate_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SealedKey) GetId() string {
@@ -3322,7 +3667,7 @@ type PutAdminCredential struct {
 
 func (x *PutAdminCredential) Reset() {
 	*x = PutAdminCredential{}
-	mi := &file_tollgate_proto_msgTypes[48]
+	mi := &file_tollgate_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3334,7 +3679,7 @@ func (x *PutAdminCredential) String() string {
 func (*PutAdminCredential) ProtoMessage() {}
 
 func (x *PutAdminCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[48]
+	mi := &file_tollgate_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3347,7 +3692,7 @@ func (x *PutAdminCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutAdminCredential.ProtoReflect.Descriptor instead.
 func (*PutAdminCredential) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{48}
+	return file_tollgate_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *PutAdminCredential) GetCredential() *AdminCredential {
@@ -3366,7 +3711,7 @@ type DeleteAdminCredential struct {
 
 func (x *DeleteAdminCredential) Reset() {
 	*x = DeleteAdminCredential{}
-	mi := &file_tollgate_proto_msgTypes[49]
+	mi := &file_tollgate_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3378,7 +3723,7 @@ func (x *DeleteAdminCredential) String() string {
 func (*DeleteAdminCredential) ProtoMessage() {}
 
 func (x *DeleteAdminCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[49]
+	mi := &file_tollgate_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3391,7 +3736,7 @@ func (x *DeleteAdminCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAdminCredential.ProtoReflect.Descriptor instead.
 func (*DeleteAdminCredential) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{49}
+	return file_tollgate_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *DeleteAdminCredential) GetId() string {
@@ -3399,6 +3744,199 @@ func (x *DeleteAdminCredential) GetId() string {
 		return x.Id
 	}
 	return ""
+}
+
+// PutResource creates or replaces one resource (its methods and their
+// integrations included) of an API's working tree.
+type PutResource struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RestApiId     string                 `protobuf:"bytes,1,opt,name=rest_api_id,json=restApiId,proto3" json:"rest_api_id,omitempty"`
+	Resource      *Resource              `protobuf:"bytes,2,opt,name=resource,proto3" json:"resource,omitempty"`
+	Create        bool                   `protobuf:"varint,3,opt,name=create,proto3" json:"create,omitempty"`
+	IfRevision    uint64                 `protobuf:"varint,4,opt,name=if_revision,json=ifRevision,proto3" json:"if_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutResource) Reset() {
+	*x = PutResource{}
+	mi := &file_tollgate_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutResource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutResource) ProtoMessage() {}
+
+func (x *PutResource) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutResource.ProtoReflect.Descriptor instead.
+func (*PutResource) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *PutResource) GetRestApiId() string {
+	if x != nil {
+		return x.RestApiId
+	}
+	return ""
+}
+
+func (x *PutResource) GetResource() *Resource {
+	if x != nil {
+		return x.Resource
+	}
+	return nil
+}
+
+func (x *PutResource) GetCreate() bool {
+	if x != nil {
+		return x.Create
+	}
+	return false
+}
+
+func (x *PutResource) GetIfRevision() uint64 {
+	if x != nil {
+		return x.IfRevision
+	}
+	return 0
+}
+
+// DeleteResource deletes a resource and every resource under it.
+type DeleteResource struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RestApiId     string                 `protobuf:"bytes,1,opt,name=rest_api_id,json=restApiId,proto3" json:"rest_api_id,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteResource) Reset() {
+	*x = DeleteResource{}
+	mi := &file_tollgate_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteResource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteResource) ProtoMessage() {}
+
+func (x *DeleteResource) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteResource.ProtoReflect.Descriptor instead.
+func (*DeleteResource) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *DeleteResource) GetRestApiId() string {
+	if x != nil {
+		return x.RestApiId
+	}
+	return ""
+}
+
+func (x *DeleteResource) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// PutResourceTree replaces an API's whole working tree (an OpenAPI import);
+// with create_api set, it creates that API first, in the same entry.
+type PutResourceTree struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RestApiId     string                 `protobuf:"bytes,1,opt,name=rest_api_id,json=restApiId,proto3" json:"rest_api_id,omitempty"`
+	Tree          *ResourceTree          `protobuf:"bytes,2,opt,name=tree,proto3" json:"tree,omitempty"`
+	CreateApi     *RestApi               `protobuf:"bytes,3,opt,name=create_api,json=createApi,proto3" json:"create_api,omitempty"`
+	UpdateApi     *RestApi               `protobuf:"bytes,4,opt,name=update_api,json=updateApi,proto3" json:"update_api,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutResourceTree) Reset() {
+	*x = PutResourceTree{}
+	mi := &file_tollgate_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutResourceTree) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutResourceTree) ProtoMessage() {}
+
+func (x *PutResourceTree) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutResourceTree.ProtoReflect.Descriptor instead.
+func (*PutResourceTree) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *PutResourceTree) GetRestApiId() string {
+	if x != nil {
+		return x.RestApiId
+	}
+	return ""
+}
+
+func (x *PutResourceTree) GetTree() *ResourceTree {
+	if x != nil {
+		return x.Tree
+	}
+	return nil
+}
+
+func (x *PutResourceTree) GetCreateApi() *RestApi {
+	if x != nil {
+		return x.CreateApi
+	}
+	return nil
+}
+
+func (x *PutResourceTree) GetUpdateApi() *RestApi {
+	if x != nil {
+		return x.UpdateApi
+	}
+	return nil
 }
 
 type Command struct {
@@ -3431,6 +3969,9 @@ type Command struct {
 	//	*Command_SealApiKeys
 	//	*Command_PutAdminCredential
 	//	*Command_DeleteAdminCredential
+	//	*Command_PutResource
+	//	*Command_DeleteResource
+	//	*Command_PutResourceTree
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3438,7 +3979,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_tollgate_proto_msgTypes[50]
+	mi := &file_tollgate_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3450,7 +3991,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[50]
+	mi := &file_tollgate_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3463,7 +4004,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{50}
+	return file_tollgate_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *Command) GetRequestId() string {
@@ -3701,6 +4242,33 @@ func (x *Command) GetDeleteAdminCredential() *DeleteAdminCredential {
 	return nil
 }
 
+func (x *Command) GetPutResource() *PutResource {
+	if x != nil {
+		if x, ok := x.Body.(*Command_PutResource); ok {
+			return x.PutResource
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteResource() *DeleteResource {
+	if x != nil {
+		if x, ok := x.Body.(*Command_DeleteResource); ok {
+			return x.DeleteResource
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetPutResourceTree() *PutResourceTree {
+	if x != nil {
+		if x, ok := x.Body.(*Command_PutResourceTree); ok {
+			return x.PutResourceTree
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -3797,6 +4365,18 @@ type Command_DeleteAdminCredential struct {
 	DeleteAdminCredential *DeleteAdminCredential `protobuf:"bytes,32,opt,name=delete_admin_credential,json=deleteAdminCredential,proto3,oneof"`
 }
 
+type Command_PutResource struct {
+	PutResource *PutResource `protobuf:"bytes,40,opt,name=put_resource,json=putResource,proto3,oneof"`
+}
+
+type Command_DeleteResource struct {
+	DeleteResource *DeleteResource `protobuf:"bytes,41,opt,name=delete_resource,json=deleteResource,proto3,oneof"`
+}
+
+type Command_PutResourceTree struct {
+	PutResourceTree *PutResourceTree `protobuf:"bytes,42,opt,name=put_resource_tree,json=putResourceTree,proto3,oneof"`
+}
+
 func (*Command_CreateRestApi) isCommand_Body() {}
 
 func (*Command_UpdateRestApi) isCommand_Body() {}
@@ -3843,6 +4423,12 @@ func (*Command_PutAdminCredential) isCommand_Body() {}
 
 func (*Command_DeleteAdminCredential) isCommand_Body() {}
 
+func (*Command_PutResource) isCommand_Body() {}
+
+func (*Command_DeleteResource) isCommand_Body() {}
+
+func (*Command_PutResourceTree) isCommand_Body() {}
+
 type Result struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Code          ErrorCode              `protobuf:"varint,1,opt,name=code,proto3,enum=tollgate.v1.ErrorCode" json:"code,omitempty"`
@@ -3861,7 +4447,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_tollgate_proto_msgTypes[51]
+	mi := &file_tollgate_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3873,7 +4459,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[51]
+	mi := &file_tollgate_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3886,7 +4472,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{51}
+	return file_tollgate_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *Result) GetCode() ErrorCode {
@@ -3969,7 +4555,7 @@ type DedupRecord struct {
 
 func (x *DedupRecord) Reset() {
 	*x = DedupRecord{}
-	mi := &file_tollgate_proto_msgTypes[52]
+	mi := &file_tollgate_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3981,7 +4567,7 @@ func (x *DedupRecord) String() string {
 func (*DedupRecord) ProtoMessage() {}
 
 func (x *DedupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[52]
+	mi := &file_tollgate_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3994,7 +4580,7 @@ func (x *DedupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
 func (*DedupRecord) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{52}
+	return file_tollgate_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *DedupRecord) GetTimeUnixNano() int64 {
@@ -4026,7 +4612,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_tollgate_proto_msgTypes[53]
+	mi := &file_tollgate_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4038,7 +4624,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[53]
+	mi := &file_tollgate_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4051,7 +4637,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{53}
+	return file_tollgate_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *Snapshot) GetVersion() uint32 {
@@ -4112,7 +4698,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_tollgate_proto_msgTypes[54]
+	mi := &file_tollgate_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4124,7 +4710,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[54]
+	mi := &file_tollgate_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4137,7 +4723,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{54}
+	return file_tollgate_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ApplyRequest) GetCommand() *Command {
@@ -4156,7 +4742,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_tollgate_proto_msgTypes[55]
+	mi := &file_tollgate_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4168,7 +4754,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[55]
+	mi := &file_tollgate_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4181,7 +4767,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{55}
+	return file_tollgate_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ApplyResponse) GetResult() *Result {
@@ -4199,7 +4785,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_tollgate_proto_msgTypes[56]
+	mi := &file_tollgate_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4211,7 +4797,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[56]
+	mi := &file_tollgate_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4224,7 +4810,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{56}
+	return file_tollgate_proto_rawDescGZIP(), []int{63}
 }
 
 type StatusResponse struct {
@@ -4242,7 +4828,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_tollgate_proto_msgTypes[57]
+	mi := &file_tollgate_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4254,7 +4840,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[57]
+	mi := &file_tollgate_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4267,7 +4853,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{57}
+	return file_tollgate_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *StatusResponse) GetNodeId() string {
@@ -4421,7 +5007,7 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"D\n" +
 	"\aAccount\x129\n" +
-	"\bthrottle\x18\x01 \x01(\v2\x1d.tollgate.v1.ThrottleSettingsR\bthrottle\"\xb5\t\n" +
+	"\bthrottle\x18\x01 \x01(\v2\x1d.tollgate.v1.ThrottleSettingsR\bthrottle\"\x94\f\n" +
 	"\x06Config\x12>\n" +
 	"\trest_apis\x18\x01 \x03(\v2!.tollgate.v1.Config.RestApisEntryR\brestApis\x127\n" +
 	"\x06stages\x18\x02 \x03(\v2\x1f.tollgate.v1.Config.StagesEntryR\x06stages\x12F\n" +
@@ -4434,7 +5020,9 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x05index\x18\b \x01(\x04R\x05index\x12/\n" +
 	"\bdata_key\x18\t \x01(\v2\x14.tollgate.v1.DataKeyR\adataKey\x12V\n" +
 	"\x11admin_credentials\x18\n" +
-	" \x03(\v2).tollgate.v1.Config.AdminCredentialsEntryR\x10adminCredentials\x1aQ\n" +
+	" \x03(\v2).tollgate.v1.Config.AdminCredentialsEntryR\x10adminCredentials\x12@\n" +
+	"\tresources\x18( \x03(\v2\".tollgate.v1.Config.ResourcesEntryR\tresources\x12_\n" +
+	"\x14deployment_resources\x18) \x03(\v2,.tollgate.v1.Config.DeploymentResourcesEntryR\x13deploymentResources\x1aQ\n" +
 	"\rRestApisEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12*\n" +
 	"\x05value\x18\x02 \x01(\v2\x14.tollgate.v1.RestApiR\x05value:\x028\x01\x1aM\n" +
@@ -4455,7 +5043,57 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2\x15.tollgate.v1.PlanKeysR\x05value:\x028\x01\x1aa\n" +
 	"\x15AdminCredentialsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x122\n" +
-	"\x05value\x18\x02 \x01(\v2\x1c.tollgate.v1.AdminCredentialR\x05value:\x028\x01\"P\n" +
+	"\x05value\x18\x02 \x01(\v2\x1c.tollgate.v1.AdminCredentialR\x05value:\x028\x01\x1aW\n" +
+	"\x0eResourcesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
+	"\x05value\x18\x02 \x01(\v2\x19.tollgate.v1.ResourceTreeR\x05value:\x028\x01\x1aa\n" +
+	"\x18DeploymentResourcesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
+	"\x05value\x18\x02 \x01(\v2\x19.tollgate.v1.ResourceTreeR\x05value:\x028\x01\"\xff\x04\n" +
+	"\vIntegration\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x1f\n" +
+	"\vhttp_method\x18\x02 \x01(\tR\n" +
+	"httpMethod\x12\x10\n" +
+	"\x03uri\x18\x03 \x01(\tR\x03uri\x12^\n" +
+	"\x12request_parameters\x18\x04 \x03(\v2/.tollgate.v1.Integration.RequestParametersEntryR\x11requestParameters\x121\n" +
+	"\x14passthrough_behavior\x18\x05 \x01(\tR\x13passthroughBehavior\x12*\n" +
+	"\x11timeout_in_millis\x18\x06 \x01(\x05R\x0ftimeoutInMillis\x12'\n" +
+	"\x0fconnection_type\x18\a \x01(\tR\x0econnectionType\x120\n" +
+	"\x14cache_key_parameters\x18\b \x03(\tR\x12cacheKeyParameters\x12'\n" +
+	"\x0fcache_namespace\x18\t \x01(\tR\x0ecacheNamespace\x12[\n" +
+	"\x11request_templates\x18\n" +
+	" \x03(\v2..tollgate.v1.Integration.RequestTemplatesEntryR\x10requestTemplates\x1aD\n" +
+	"\x16RequestParametersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aC\n" +
+	"\x15RequestTemplatesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x86\x03\n" +
+	"\x06Method\x12\x1f\n" +
+	"\vhttp_method\x18\x01 \x01(\tR\n" +
+	"httpMethod\x12-\n" +
+	"\x12authorization_type\x18\x02 \x01(\tR\x11authorizationType\x12(\n" +
+	"\x10api_key_required\x18\x03 \x01(\bR\x0eapiKeyRequired\x12%\n" +
+	"\x0eoperation_name\x18\x04 \x01(\tR\roperationName\x12Y\n" +
+	"\x12request_parameters\x18\x05 \x03(\v2*.tollgate.v1.Method.RequestParametersEntryR\x11requestParameters\x12:\n" +
+	"\vintegration\x18\x06 \x01(\v2\x18.tollgate.v1.IntegrationR\vintegration\x1aD\n" +
+	"\x16RequestParametersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\"\xe3\x01\n" +
+	"\bResource\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\tparent_id\x18\x02 \x01(\tR\bparentId\x12\x1b\n" +
+	"\tpath_part\x18\x03 \x01(\tR\bpathPart\x12<\n" +
+	"\amethods\x18\x04 \x03(\v2\".tollgate.v1.Resource.MethodsEntryR\amethods\x1aO\n" +
+	"\fMethodsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
+	"\x05value\x18\x02 \x01(\v2\x13.tollgate.v1.MethodR\x05value:\x028\x01\"\xc7\x01\n" +
+	"\fResourceTree\x12F\n" +
+	"\tresources\x18\x01 \x03(\v2(.tollgate.v1.ResourceTree.ResourcesEntryR\tresources\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\x1aS\n" +
+	"\x0eResourcesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
+	"\x05value\x18\x02 \x01(\v2\x15.tollgate.v1.ResourceR\x05value:\x028\x01\"P\n" +
 	"\aDataKey\x12\x18\n" +
 	"\awrapped\x18\x01 \x01(\fR\awrapped\x12\x15\n" +
 	"\x06kek_id\x18\x02 \x01(\tR\x05kekId\x12\x14\n" +
@@ -4628,7 +5266,23 @@ const file_tollgate_proto_rawDesc = "" +
 	"credential\x18\x01 \x01(\v2\x1c.tollgate.v1.AdminCredentialR\n" +
 	"credential\"'\n" +
 	"\x15DeleteAdminCredential\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xa4\r\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x99\x01\n" +
+	"\vPutResource\x12\x1e\n" +
+	"\vrest_api_id\x18\x01 \x01(\tR\trestApiId\x121\n" +
+	"\bresource\x18\x02 \x01(\v2\x15.tollgate.v1.ResourceR\bresource\x12\x16\n" +
+	"\x06create\x18\x03 \x01(\bR\x06create\x12\x1f\n" +
+	"\vif_revision\x18\x04 \x01(\x04R\n" +
+	"ifRevision\"@\n" +
+	"\x0eDeleteResource\x12\x1e\n" +
+	"\vrest_api_id\x18\x01 \x01(\tR\trestApiId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\xca\x01\n" +
+	"\x0fPutResourceTree\x12\x1e\n" +
+	"\vrest_api_id\x18\x01 \x01(\tR\trestApiId\x12-\n" +
+	"\x04tree\x18\x02 \x01(\v2\x19.tollgate.v1.ResourceTreeR\x04tree\x123\n" +
+	"\n" +
+	"create_api\x18\x03 \x01(\v2\x14.tollgate.v1.RestApiR\tcreateApi\x123\n" +
+	"\n" +
+	"update_api\x18\x04 \x01(\v2\x14.tollgate.v1.RestApiR\tupdateApi\"\xf7\x0e\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12$\n" +
@@ -4658,7 +5312,10 @@ const file_tollgate_proto_rawDesc = "" +
 	"setDataKey\x12>\n" +
 	"\rseal_api_keys\x18\x1e \x01(\v2\x18.tollgate.v1.SealApiKeysH\x00R\vsealApiKeys\x12S\n" +
 	"\x14put_admin_credential\x18\x1f \x01(\v2\x1f.tollgate.v1.PutAdminCredentialH\x00R\x12putAdminCredential\x12\\\n" +
-	"\x17delete_admin_credential\x18  \x01(\v2\".tollgate.v1.DeleteAdminCredentialH\x00R\x15deleteAdminCredentialB\x06\n" +
+	"\x17delete_admin_credential\x18  \x01(\v2\".tollgate.v1.DeleteAdminCredentialH\x00R\x15deleteAdminCredential\x12=\n" +
+	"\fput_resource\x18( \x01(\v2\x18.tollgate.v1.PutResourceH\x00R\vputResource\x12F\n" +
+	"\x0fdelete_resource\x18) \x01(\v2\x1b.tollgate.v1.DeleteResourceH\x00R\x0edeleteResource\x12J\n" +
+	"\x11put_resource_tree\x18* \x01(\v2\x1c.tollgate.v1.PutResourceTreeH\x00R\x0fputResourceTreeB\x06\n" +
 	"\x04body\"\xc8\x02\n" +
 	"\x06Result\x12*\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x16.tollgate.v1.ErrorCodeR\x04code\x12\x18\n" +
@@ -4728,7 +5385,7 @@ func file_tollgate_proto_rawDescGZIP() []byte {
 }
 
 var file_tollgate_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tollgate_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
+var file_tollgate_proto_msgTypes = make([]protoimpl.MessageInfo, 93)
 var file_tollgate_proto_goTypes = []any{
 	(ErrorCode)(0),                // 0: tollgate.v1.ErrorCode
 	(*ThrottleSettings)(nil),      // 1: tollgate.v1.ThrottleSettings
@@ -4743,177 +5400,210 @@ var file_tollgate_proto_goTypes = []any{
 	(*PlanKeys)(nil),              // 10: tollgate.v1.PlanKeys
 	(*Account)(nil),               // 11: tollgate.v1.Account
 	(*Config)(nil),                // 12: tollgate.v1.Config
-	(*DataKey)(nil),               // 13: tollgate.v1.DataKey
-	(*AdminCredential)(nil),       // 14: tollgate.v1.AdminCredential
-	(*KeyLedger)(nil),             // 15: tollgate.v1.KeyLedger
-	(*Grant)(nil),                 // 16: tollgate.v1.Grant
-	(*NodeLedger)(nil),            // 17: tollgate.v1.NodeLedger
-	(*GrantRequest)(nil),          // 18: tollgate.v1.GrantRequest
-	(*GrantResult)(nil),           // 19: tollgate.v1.GrantResult
-	(*UsageReport)(nil),           // 20: tollgate.v1.UsageReport
-	(*LedgerBatch)(nil),           // 21: tollgate.v1.LedgerBatch
-	(*LedgerBatchResult)(nil),     // 22: tollgate.v1.LedgerBatchResult
-	(*LedgerGroup)(nil),           // 23: tollgate.v1.LedgerGroup
-	(*ShareItem)(nil),             // 24: tollgate.v1.ShareItem
-	(*ShareRequest)(nil),          // 25: tollgate.v1.ShareRequest
-	(*ShareAssignment)(nil),       // 26: tollgate.v1.ShareAssignment
-	(*ShareResponse)(nil),         // 27: tollgate.v1.ShareResponse
-	(*CreateRestApi)(nil),         // 28: tollgate.v1.CreateRestApi
-	(*UpdateRestApi)(nil),         // 29: tollgate.v1.UpdateRestApi
-	(*DeleteRestApi)(nil),         // 30: tollgate.v1.DeleteRestApi
-	(*CreateDeployment)(nil),      // 31: tollgate.v1.CreateDeployment
-	(*PutStage)(nil),              // 32: tollgate.v1.PutStage
-	(*DeleteStage)(nil),           // 33: tollgate.v1.DeleteStage
-	(*PutUsagePlan)(nil),          // 34: tollgate.v1.PutUsagePlan
-	(*DeleteUsagePlan)(nil),       // 35: tollgate.v1.DeleteUsagePlan
-	(*PutApiKey)(nil),             // 36: tollgate.v1.PutApiKey
-	(*DeleteApiKey)(nil),          // 37: tollgate.v1.DeleteApiKey
-	(*ImportedKey)(nil),           // 38: tollgate.v1.ImportedKey
-	(*ImportApiKeys)(nil),         // 39: tollgate.v1.ImportApiKeys
-	(*CreateUsagePlanKey)(nil),    // 40: tollgate.v1.CreateUsagePlanKey
-	(*DeleteUsagePlanKey)(nil),    // 41: tollgate.v1.DeleteUsagePlanKey
-	(*UpdateAccount)(nil),         // 42: tollgate.v1.UpdateAccount
-	(*SetRemaining)(nil),          // 43: tollgate.v1.SetRemaining
-	(*CreateDefaultPlan)(nil),     // 44: tollgate.v1.CreateDefaultPlan
-	(*Noop)(nil),                  // 45: tollgate.v1.Noop
-	(*SetDataKey)(nil),            // 46: tollgate.v1.SetDataKey
-	(*SealApiKeys)(nil),           // 47: tollgate.v1.SealApiKeys
-	(*SealedKey)(nil),             // 48: tollgate.v1.SealedKey
-	(*PutAdminCredential)(nil),    // 49: tollgate.v1.PutAdminCredential
-	(*DeleteAdminCredential)(nil), // 50: tollgate.v1.DeleteAdminCredential
-	(*Command)(nil),               // 51: tollgate.v1.Command
-	(*Result)(nil),                // 52: tollgate.v1.Result
-	(*DedupRecord)(nil),           // 53: tollgate.v1.DedupRecord
-	(*Snapshot)(nil),              // 54: tollgate.v1.Snapshot
-	(*ApplyRequest)(nil),          // 55: tollgate.v1.ApplyRequest
-	(*ApplyResponse)(nil),         // 56: tollgate.v1.ApplyResponse
-	(*StatusRequest)(nil),         // 57: tollgate.v1.StatusRequest
-	(*StatusResponse)(nil),        // 58: tollgate.v1.StatusResponse
-	nil,                           // 59: tollgate.v1.RestApi.TagsEntry
-	nil,                           // 60: tollgate.v1.Stage.VariablesEntry
-	nil,                           // 61: tollgate.v1.Stage.MethodSettingsEntry
-	nil,                           // 62: tollgate.v1.Stage.TagsEntry
-	nil,                           // 63: tollgate.v1.ApiStage.ThrottleEntry
-	nil,                           // 64: tollgate.v1.UsagePlan.TagsEntry
-	nil,                           // 65: tollgate.v1.ApiKey.TagsEntry
-	nil,                           // 66: tollgate.v1.PlanKeys.KeysEntry
-	nil,                           // 67: tollgate.v1.Config.RestApisEntry
-	nil,                           // 68: tollgate.v1.Config.StagesEntry
-	nil,                           // 69: tollgate.v1.Config.DeploymentsEntry
-	nil,                           // 70: tollgate.v1.Config.UsagePlansEntry
-	nil,                           // 71: tollgate.v1.Config.ApiKeysEntry
-	nil,                           // 72: tollgate.v1.Config.PlanKeysEntry
-	nil,                           // 73: tollgate.v1.Config.AdminCredentialsEntry
-	nil,                           // 74: tollgate.v1.KeyLedger.GrantedEntry
-	nil,                           // 75: tollgate.v1.KeyLedger.DailyEntry
-	nil,                           // 76: tollgate.v1.KeyLedger.PeriodExtraEntry
-	nil,                           // 77: tollgate.v1.Snapshot.LedgersEntry
-	nil,                           // 78: tollgate.v1.Snapshot.DedupEntry
-	nil,                           // 79: tollgate.v1.Snapshot.NodesEntry
+	(*Integration)(nil),           // 13: tollgate.v1.Integration
+	(*Method)(nil),                // 14: tollgate.v1.Method
+	(*Resource)(nil),              // 15: tollgate.v1.Resource
+	(*ResourceTree)(nil),          // 16: tollgate.v1.ResourceTree
+	(*DataKey)(nil),               // 17: tollgate.v1.DataKey
+	(*AdminCredential)(nil),       // 18: tollgate.v1.AdminCredential
+	(*KeyLedger)(nil),             // 19: tollgate.v1.KeyLedger
+	(*Grant)(nil),                 // 20: tollgate.v1.Grant
+	(*NodeLedger)(nil),            // 21: tollgate.v1.NodeLedger
+	(*GrantRequest)(nil),          // 22: tollgate.v1.GrantRequest
+	(*GrantResult)(nil),           // 23: tollgate.v1.GrantResult
+	(*UsageReport)(nil),           // 24: tollgate.v1.UsageReport
+	(*LedgerBatch)(nil),           // 25: tollgate.v1.LedgerBatch
+	(*LedgerBatchResult)(nil),     // 26: tollgate.v1.LedgerBatchResult
+	(*LedgerGroup)(nil),           // 27: tollgate.v1.LedgerGroup
+	(*ShareItem)(nil),             // 28: tollgate.v1.ShareItem
+	(*ShareRequest)(nil),          // 29: tollgate.v1.ShareRequest
+	(*ShareAssignment)(nil),       // 30: tollgate.v1.ShareAssignment
+	(*ShareResponse)(nil),         // 31: tollgate.v1.ShareResponse
+	(*CreateRestApi)(nil),         // 32: tollgate.v1.CreateRestApi
+	(*UpdateRestApi)(nil),         // 33: tollgate.v1.UpdateRestApi
+	(*DeleteRestApi)(nil),         // 34: tollgate.v1.DeleteRestApi
+	(*CreateDeployment)(nil),      // 35: tollgate.v1.CreateDeployment
+	(*PutStage)(nil),              // 36: tollgate.v1.PutStage
+	(*DeleteStage)(nil),           // 37: tollgate.v1.DeleteStage
+	(*PutUsagePlan)(nil),          // 38: tollgate.v1.PutUsagePlan
+	(*DeleteUsagePlan)(nil),       // 39: tollgate.v1.DeleteUsagePlan
+	(*PutApiKey)(nil),             // 40: tollgate.v1.PutApiKey
+	(*DeleteApiKey)(nil),          // 41: tollgate.v1.DeleteApiKey
+	(*ImportedKey)(nil),           // 42: tollgate.v1.ImportedKey
+	(*ImportApiKeys)(nil),         // 43: tollgate.v1.ImportApiKeys
+	(*CreateUsagePlanKey)(nil),    // 44: tollgate.v1.CreateUsagePlanKey
+	(*DeleteUsagePlanKey)(nil),    // 45: tollgate.v1.DeleteUsagePlanKey
+	(*UpdateAccount)(nil),         // 46: tollgate.v1.UpdateAccount
+	(*SetRemaining)(nil),          // 47: tollgate.v1.SetRemaining
+	(*CreateDefaultPlan)(nil),     // 48: tollgate.v1.CreateDefaultPlan
+	(*Noop)(nil),                  // 49: tollgate.v1.Noop
+	(*SetDataKey)(nil),            // 50: tollgate.v1.SetDataKey
+	(*SealApiKeys)(nil),           // 51: tollgate.v1.SealApiKeys
+	(*SealedKey)(nil),             // 52: tollgate.v1.SealedKey
+	(*PutAdminCredential)(nil),    // 53: tollgate.v1.PutAdminCredential
+	(*DeleteAdminCredential)(nil), // 54: tollgate.v1.DeleteAdminCredential
+	(*PutResource)(nil),           // 55: tollgate.v1.PutResource
+	(*DeleteResource)(nil),        // 56: tollgate.v1.DeleteResource
+	(*PutResourceTree)(nil),       // 57: tollgate.v1.PutResourceTree
+	(*Command)(nil),               // 58: tollgate.v1.Command
+	(*Result)(nil),                // 59: tollgate.v1.Result
+	(*DedupRecord)(nil),           // 60: tollgate.v1.DedupRecord
+	(*Snapshot)(nil),              // 61: tollgate.v1.Snapshot
+	(*ApplyRequest)(nil),          // 62: tollgate.v1.ApplyRequest
+	(*ApplyResponse)(nil),         // 63: tollgate.v1.ApplyResponse
+	(*StatusRequest)(nil),         // 64: tollgate.v1.StatusRequest
+	(*StatusResponse)(nil),        // 65: tollgate.v1.StatusResponse
+	nil,                           // 66: tollgate.v1.RestApi.TagsEntry
+	nil,                           // 67: tollgate.v1.Stage.VariablesEntry
+	nil,                           // 68: tollgate.v1.Stage.MethodSettingsEntry
+	nil,                           // 69: tollgate.v1.Stage.TagsEntry
+	nil,                           // 70: tollgate.v1.ApiStage.ThrottleEntry
+	nil,                           // 71: tollgate.v1.UsagePlan.TagsEntry
+	nil,                           // 72: tollgate.v1.ApiKey.TagsEntry
+	nil,                           // 73: tollgate.v1.PlanKeys.KeysEntry
+	nil,                           // 74: tollgate.v1.Config.RestApisEntry
+	nil,                           // 75: tollgate.v1.Config.StagesEntry
+	nil,                           // 76: tollgate.v1.Config.DeploymentsEntry
+	nil,                           // 77: tollgate.v1.Config.UsagePlansEntry
+	nil,                           // 78: tollgate.v1.Config.ApiKeysEntry
+	nil,                           // 79: tollgate.v1.Config.PlanKeysEntry
+	nil,                           // 80: tollgate.v1.Config.AdminCredentialsEntry
+	nil,                           // 81: tollgate.v1.Config.ResourcesEntry
+	nil,                           // 82: tollgate.v1.Config.DeploymentResourcesEntry
+	nil,                           // 83: tollgate.v1.Integration.RequestParametersEntry
+	nil,                           // 84: tollgate.v1.Integration.RequestTemplatesEntry
+	nil,                           // 85: tollgate.v1.Method.RequestParametersEntry
+	nil,                           // 86: tollgate.v1.Resource.MethodsEntry
+	nil,                           // 87: tollgate.v1.ResourceTree.ResourcesEntry
+	nil,                           // 88: tollgate.v1.KeyLedger.GrantedEntry
+	nil,                           // 89: tollgate.v1.KeyLedger.DailyEntry
+	nil,                           // 90: tollgate.v1.KeyLedger.PeriodExtraEntry
+	nil,                           // 91: tollgate.v1.Snapshot.LedgersEntry
+	nil,                           // 92: tollgate.v1.Snapshot.DedupEntry
+	nil,                           // 93: tollgate.v1.Snapshot.NodesEntry
 }
 var file_tollgate_proto_depIdxs = []int32{
-	59, // 0: tollgate.v1.RestApi.tags:type_name -> tollgate.v1.RestApi.TagsEntry
-	60, // 1: tollgate.v1.Stage.variables:type_name -> tollgate.v1.Stage.VariablesEntry
-	61, // 2: tollgate.v1.Stage.method_settings:type_name -> tollgate.v1.Stage.MethodSettingsEntry
-	62, // 3: tollgate.v1.Stage.tags:type_name -> tollgate.v1.Stage.TagsEntry
-	63, // 4: tollgate.v1.ApiStage.throttle:type_name -> tollgate.v1.ApiStage.ThrottleEntry
-	7,  // 5: tollgate.v1.UsagePlan.api_stages:type_name -> tollgate.v1.ApiStage
-	1,  // 6: tollgate.v1.UsagePlan.throttle:type_name -> tollgate.v1.ThrottleSettings
-	2,  // 7: tollgate.v1.UsagePlan.quota:type_name -> tollgate.v1.QuotaSettings
-	64, // 8: tollgate.v1.UsagePlan.tags:type_name -> tollgate.v1.UsagePlan.TagsEntry
-	65, // 9: tollgate.v1.ApiKey.tags:type_name -> tollgate.v1.ApiKey.TagsEntry
-	66, // 10: tollgate.v1.PlanKeys.keys:type_name -> tollgate.v1.PlanKeys.KeysEntry
-	1,  // 11: tollgate.v1.Account.throttle:type_name -> tollgate.v1.ThrottleSettings
-	67, // 12: tollgate.v1.Config.rest_apis:type_name -> tollgate.v1.Config.RestApisEntry
-	68, // 13: tollgate.v1.Config.stages:type_name -> tollgate.v1.Config.StagesEntry
-	69, // 14: tollgate.v1.Config.deployments:type_name -> tollgate.v1.Config.DeploymentsEntry
-	70, // 15: tollgate.v1.Config.usage_plans:type_name -> tollgate.v1.Config.UsagePlansEntry
-	71, // 16: tollgate.v1.Config.api_keys:type_name -> tollgate.v1.Config.ApiKeysEntry
-	72, // 17: tollgate.v1.Config.plan_keys:type_name -> tollgate.v1.Config.PlanKeysEntry
-	11, // 18: tollgate.v1.Config.account:type_name -> tollgate.v1.Account
-	13, // 19: tollgate.v1.Config.data_key:type_name -> tollgate.v1.DataKey
-	73, // 20: tollgate.v1.Config.admin_credentials:type_name -> tollgate.v1.Config.AdminCredentialsEntry
-	74, // 21: tollgate.v1.KeyLedger.granted:type_name -> tollgate.v1.KeyLedger.GrantedEntry
-	75, // 22: tollgate.v1.KeyLedger.daily:type_name -> tollgate.v1.KeyLedger.DailyEntry
-	76, // 23: tollgate.v1.KeyLedger.period_extra:type_name -> tollgate.v1.KeyLedger.PeriodExtraEntry
-	16, // 24: tollgate.v1.KeyLedger.grants:type_name -> tollgate.v1.Grant
-	16, // 25: tollgate.v1.KeyLedger.settled:type_name -> tollgate.v1.Grant
-	52, // 26: tollgate.v1.NodeLedger.last:type_name -> tollgate.v1.Result
-	18, // 27: tollgate.v1.LedgerBatch.grants:type_name -> tollgate.v1.GrantRequest
-	20, // 28: tollgate.v1.LedgerBatch.reports:type_name -> tollgate.v1.UsageReport
-	19, // 29: tollgate.v1.LedgerBatchResult.grants:type_name -> tollgate.v1.GrantResult
-	51, // 30: tollgate.v1.LedgerGroup.commands:type_name -> tollgate.v1.Command
-	24, // 31: tollgate.v1.ShareRequest.items:type_name -> tollgate.v1.ShareItem
-	26, // 32: tollgate.v1.ShareResponse.shares:type_name -> tollgate.v1.ShareAssignment
-	3,  // 33: tollgate.v1.CreateRestApi.api:type_name -> tollgate.v1.RestApi
-	3,  // 34: tollgate.v1.UpdateRestApi.api:type_name -> tollgate.v1.RestApi
-	4,  // 35: tollgate.v1.CreateDeployment.deployment:type_name -> tollgate.v1.Deployment
-	6,  // 36: tollgate.v1.CreateDeployment.stage:type_name -> tollgate.v1.Stage
-	6,  // 37: tollgate.v1.PutStage.stage:type_name -> tollgate.v1.Stage
-	8,  // 38: tollgate.v1.PutUsagePlan.plan:type_name -> tollgate.v1.UsagePlan
-	9,  // 39: tollgate.v1.PutApiKey.key:type_name -> tollgate.v1.ApiKey
-	9,  // 40: tollgate.v1.ImportedKey.key:type_name -> tollgate.v1.ApiKey
-	38, // 41: tollgate.v1.ImportApiKeys.keys:type_name -> tollgate.v1.ImportedKey
-	11, // 42: tollgate.v1.UpdateAccount.account:type_name -> tollgate.v1.Account
-	13, // 43: tollgate.v1.SetDataKey.data_key:type_name -> tollgate.v1.DataKey
-	48, // 44: tollgate.v1.SealApiKeys.keys:type_name -> tollgate.v1.SealedKey
-	14, // 45: tollgate.v1.PutAdminCredential.credential:type_name -> tollgate.v1.AdminCredential
-	28, // 46: tollgate.v1.Command.create_rest_api:type_name -> tollgate.v1.CreateRestApi
-	29, // 47: tollgate.v1.Command.update_rest_api:type_name -> tollgate.v1.UpdateRestApi
-	30, // 48: tollgate.v1.Command.delete_rest_api:type_name -> tollgate.v1.DeleteRestApi
-	31, // 49: tollgate.v1.Command.create_deployment:type_name -> tollgate.v1.CreateDeployment
-	32, // 50: tollgate.v1.Command.put_stage:type_name -> tollgate.v1.PutStage
-	33, // 51: tollgate.v1.Command.delete_stage:type_name -> tollgate.v1.DeleteStage
-	34, // 52: tollgate.v1.Command.put_usage_plan:type_name -> tollgate.v1.PutUsagePlan
-	35, // 53: tollgate.v1.Command.delete_usage_plan:type_name -> tollgate.v1.DeleteUsagePlan
-	36, // 54: tollgate.v1.Command.put_api_key:type_name -> tollgate.v1.PutApiKey
-	37, // 55: tollgate.v1.Command.delete_api_key:type_name -> tollgate.v1.DeleteApiKey
-	39, // 56: tollgate.v1.Command.import_api_keys:type_name -> tollgate.v1.ImportApiKeys
-	40, // 57: tollgate.v1.Command.create_usage_plan_key:type_name -> tollgate.v1.CreateUsagePlanKey
-	41, // 58: tollgate.v1.Command.delete_usage_plan_key:type_name -> tollgate.v1.DeleteUsagePlanKey
-	42, // 59: tollgate.v1.Command.update_account:type_name -> tollgate.v1.UpdateAccount
-	43, // 60: tollgate.v1.Command.set_remaining:type_name -> tollgate.v1.SetRemaining
-	44, // 61: tollgate.v1.Command.create_default_plan:type_name -> tollgate.v1.CreateDefaultPlan
-	21, // 62: tollgate.v1.Command.ledger:type_name -> tollgate.v1.LedgerBatch
-	45, // 63: tollgate.v1.Command.noop:type_name -> tollgate.v1.Noop
-	23, // 64: tollgate.v1.Command.ledger_group:type_name -> tollgate.v1.LedgerGroup
-	46, // 65: tollgate.v1.Command.set_data_key:type_name -> tollgate.v1.SetDataKey
-	47, // 66: tollgate.v1.Command.seal_api_keys:type_name -> tollgate.v1.SealApiKeys
-	49, // 67: tollgate.v1.Command.put_admin_credential:type_name -> tollgate.v1.PutAdminCredential
-	50, // 68: tollgate.v1.Command.delete_admin_credential:type_name -> tollgate.v1.DeleteAdminCredential
-	0,  // 69: tollgate.v1.Result.code:type_name -> tollgate.v1.ErrorCode
-	22, // 70: tollgate.v1.Result.ledger:type_name -> tollgate.v1.LedgerBatchResult
-	52, // 71: tollgate.v1.Result.group:type_name -> tollgate.v1.Result
-	52, // 72: tollgate.v1.DedupRecord.result:type_name -> tollgate.v1.Result
-	12, // 73: tollgate.v1.Snapshot.config:type_name -> tollgate.v1.Config
-	77, // 74: tollgate.v1.Snapshot.ledgers:type_name -> tollgate.v1.Snapshot.LedgersEntry
-	78, // 75: tollgate.v1.Snapshot.dedup:type_name -> tollgate.v1.Snapshot.DedupEntry
-	79, // 76: tollgate.v1.Snapshot.nodes:type_name -> tollgate.v1.Snapshot.NodesEntry
-	51, // 77: tollgate.v1.ApplyRequest.command:type_name -> tollgate.v1.Command
-	52, // 78: tollgate.v1.ApplyResponse.result:type_name -> tollgate.v1.Result
-	5,  // 79: tollgate.v1.Stage.MethodSettingsEntry.value:type_name -> tollgate.v1.MethodSetting
-	1,  // 80: tollgate.v1.ApiStage.ThrottleEntry.value:type_name -> tollgate.v1.ThrottleSettings
-	3,  // 81: tollgate.v1.Config.RestApisEntry.value:type_name -> tollgate.v1.RestApi
-	6,  // 82: tollgate.v1.Config.StagesEntry.value:type_name -> tollgate.v1.Stage
-	4,  // 83: tollgate.v1.Config.DeploymentsEntry.value:type_name -> tollgate.v1.Deployment
-	8,  // 84: tollgate.v1.Config.UsagePlansEntry.value:type_name -> tollgate.v1.UsagePlan
-	9,  // 85: tollgate.v1.Config.ApiKeysEntry.value:type_name -> tollgate.v1.ApiKey
-	10, // 86: tollgate.v1.Config.PlanKeysEntry.value:type_name -> tollgate.v1.PlanKeys
-	14, // 87: tollgate.v1.Config.AdminCredentialsEntry.value:type_name -> tollgate.v1.AdminCredential
-	15, // 88: tollgate.v1.Snapshot.LedgersEntry.value:type_name -> tollgate.v1.KeyLedger
-	53, // 89: tollgate.v1.Snapshot.DedupEntry.value:type_name -> tollgate.v1.DedupRecord
-	17, // 90: tollgate.v1.Snapshot.NodesEntry.value:type_name -> tollgate.v1.NodeLedger
-	55, // 91: tollgate.v1.Cluster.Apply:input_type -> tollgate.v1.ApplyRequest
-	57, // 92: tollgate.v1.Cluster.Status:input_type -> tollgate.v1.StatusRequest
-	25, // 93: tollgate.v1.Cluster.Shares:input_type -> tollgate.v1.ShareRequest
-	56, // 94: tollgate.v1.Cluster.Apply:output_type -> tollgate.v1.ApplyResponse
-	58, // 95: tollgate.v1.Cluster.Status:output_type -> tollgate.v1.StatusResponse
-	27, // 96: tollgate.v1.Cluster.Shares:output_type -> tollgate.v1.ShareResponse
-	94, // [94:97] is the sub-list for method output_type
-	91, // [91:94] is the sub-list for method input_type
-	91, // [91:91] is the sub-list for extension type_name
-	91, // [91:91] is the sub-list for extension extendee
-	0,  // [0:91] is the sub-list for field type_name
+	66,  // 0: tollgate.v1.RestApi.tags:type_name -> tollgate.v1.RestApi.TagsEntry
+	67,  // 1: tollgate.v1.Stage.variables:type_name -> tollgate.v1.Stage.VariablesEntry
+	68,  // 2: tollgate.v1.Stage.method_settings:type_name -> tollgate.v1.Stage.MethodSettingsEntry
+	69,  // 3: tollgate.v1.Stage.tags:type_name -> tollgate.v1.Stage.TagsEntry
+	70,  // 4: tollgate.v1.ApiStage.throttle:type_name -> tollgate.v1.ApiStage.ThrottleEntry
+	7,   // 5: tollgate.v1.UsagePlan.api_stages:type_name -> tollgate.v1.ApiStage
+	1,   // 6: tollgate.v1.UsagePlan.throttle:type_name -> tollgate.v1.ThrottleSettings
+	2,   // 7: tollgate.v1.UsagePlan.quota:type_name -> tollgate.v1.QuotaSettings
+	71,  // 8: tollgate.v1.UsagePlan.tags:type_name -> tollgate.v1.UsagePlan.TagsEntry
+	72,  // 9: tollgate.v1.ApiKey.tags:type_name -> tollgate.v1.ApiKey.TagsEntry
+	73,  // 10: tollgate.v1.PlanKeys.keys:type_name -> tollgate.v1.PlanKeys.KeysEntry
+	1,   // 11: tollgate.v1.Account.throttle:type_name -> tollgate.v1.ThrottleSettings
+	74,  // 12: tollgate.v1.Config.rest_apis:type_name -> tollgate.v1.Config.RestApisEntry
+	75,  // 13: tollgate.v1.Config.stages:type_name -> tollgate.v1.Config.StagesEntry
+	76,  // 14: tollgate.v1.Config.deployments:type_name -> tollgate.v1.Config.DeploymentsEntry
+	77,  // 15: tollgate.v1.Config.usage_plans:type_name -> tollgate.v1.Config.UsagePlansEntry
+	78,  // 16: tollgate.v1.Config.api_keys:type_name -> tollgate.v1.Config.ApiKeysEntry
+	79,  // 17: tollgate.v1.Config.plan_keys:type_name -> tollgate.v1.Config.PlanKeysEntry
+	11,  // 18: tollgate.v1.Config.account:type_name -> tollgate.v1.Account
+	17,  // 19: tollgate.v1.Config.data_key:type_name -> tollgate.v1.DataKey
+	80,  // 20: tollgate.v1.Config.admin_credentials:type_name -> tollgate.v1.Config.AdminCredentialsEntry
+	81,  // 21: tollgate.v1.Config.resources:type_name -> tollgate.v1.Config.ResourcesEntry
+	82,  // 22: tollgate.v1.Config.deployment_resources:type_name -> tollgate.v1.Config.DeploymentResourcesEntry
+	83,  // 23: tollgate.v1.Integration.request_parameters:type_name -> tollgate.v1.Integration.RequestParametersEntry
+	84,  // 24: tollgate.v1.Integration.request_templates:type_name -> tollgate.v1.Integration.RequestTemplatesEntry
+	85,  // 25: tollgate.v1.Method.request_parameters:type_name -> tollgate.v1.Method.RequestParametersEntry
+	13,  // 26: tollgate.v1.Method.integration:type_name -> tollgate.v1.Integration
+	86,  // 27: tollgate.v1.Resource.methods:type_name -> tollgate.v1.Resource.MethodsEntry
+	87,  // 28: tollgate.v1.ResourceTree.resources:type_name -> tollgate.v1.ResourceTree.ResourcesEntry
+	88,  // 29: tollgate.v1.KeyLedger.granted:type_name -> tollgate.v1.KeyLedger.GrantedEntry
+	89,  // 30: tollgate.v1.KeyLedger.daily:type_name -> tollgate.v1.KeyLedger.DailyEntry
+	90,  // 31: tollgate.v1.KeyLedger.period_extra:type_name -> tollgate.v1.KeyLedger.PeriodExtraEntry
+	20,  // 32: tollgate.v1.KeyLedger.grants:type_name -> tollgate.v1.Grant
+	20,  // 33: tollgate.v1.KeyLedger.settled:type_name -> tollgate.v1.Grant
+	59,  // 34: tollgate.v1.NodeLedger.last:type_name -> tollgate.v1.Result
+	22,  // 35: tollgate.v1.LedgerBatch.grants:type_name -> tollgate.v1.GrantRequest
+	24,  // 36: tollgate.v1.LedgerBatch.reports:type_name -> tollgate.v1.UsageReport
+	23,  // 37: tollgate.v1.LedgerBatchResult.grants:type_name -> tollgate.v1.GrantResult
+	58,  // 38: tollgate.v1.LedgerGroup.commands:type_name -> tollgate.v1.Command
+	28,  // 39: tollgate.v1.ShareRequest.items:type_name -> tollgate.v1.ShareItem
+	30,  // 40: tollgate.v1.ShareResponse.shares:type_name -> tollgate.v1.ShareAssignment
+	3,   // 41: tollgate.v1.CreateRestApi.api:type_name -> tollgate.v1.RestApi
+	3,   // 42: tollgate.v1.UpdateRestApi.api:type_name -> tollgate.v1.RestApi
+	4,   // 43: tollgate.v1.CreateDeployment.deployment:type_name -> tollgate.v1.Deployment
+	6,   // 44: tollgate.v1.CreateDeployment.stage:type_name -> tollgate.v1.Stage
+	6,   // 45: tollgate.v1.PutStage.stage:type_name -> tollgate.v1.Stage
+	8,   // 46: tollgate.v1.PutUsagePlan.plan:type_name -> tollgate.v1.UsagePlan
+	9,   // 47: tollgate.v1.PutApiKey.key:type_name -> tollgate.v1.ApiKey
+	9,   // 48: tollgate.v1.ImportedKey.key:type_name -> tollgate.v1.ApiKey
+	42,  // 49: tollgate.v1.ImportApiKeys.keys:type_name -> tollgate.v1.ImportedKey
+	11,  // 50: tollgate.v1.UpdateAccount.account:type_name -> tollgate.v1.Account
+	17,  // 51: tollgate.v1.SetDataKey.data_key:type_name -> tollgate.v1.DataKey
+	52,  // 52: tollgate.v1.SealApiKeys.keys:type_name -> tollgate.v1.SealedKey
+	18,  // 53: tollgate.v1.PutAdminCredential.credential:type_name -> tollgate.v1.AdminCredential
+	15,  // 54: tollgate.v1.PutResource.resource:type_name -> tollgate.v1.Resource
+	16,  // 55: tollgate.v1.PutResourceTree.tree:type_name -> tollgate.v1.ResourceTree
+	3,   // 56: tollgate.v1.PutResourceTree.create_api:type_name -> tollgate.v1.RestApi
+	3,   // 57: tollgate.v1.PutResourceTree.update_api:type_name -> tollgate.v1.RestApi
+	32,  // 58: tollgate.v1.Command.create_rest_api:type_name -> tollgate.v1.CreateRestApi
+	33,  // 59: tollgate.v1.Command.update_rest_api:type_name -> tollgate.v1.UpdateRestApi
+	34,  // 60: tollgate.v1.Command.delete_rest_api:type_name -> tollgate.v1.DeleteRestApi
+	35,  // 61: tollgate.v1.Command.create_deployment:type_name -> tollgate.v1.CreateDeployment
+	36,  // 62: tollgate.v1.Command.put_stage:type_name -> tollgate.v1.PutStage
+	37,  // 63: tollgate.v1.Command.delete_stage:type_name -> tollgate.v1.DeleteStage
+	38,  // 64: tollgate.v1.Command.put_usage_plan:type_name -> tollgate.v1.PutUsagePlan
+	39,  // 65: tollgate.v1.Command.delete_usage_plan:type_name -> tollgate.v1.DeleteUsagePlan
+	40,  // 66: tollgate.v1.Command.put_api_key:type_name -> tollgate.v1.PutApiKey
+	41,  // 67: tollgate.v1.Command.delete_api_key:type_name -> tollgate.v1.DeleteApiKey
+	43,  // 68: tollgate.v1.Command.import_api_keys:type_name -> tollgate.v1.ImportApiKeys
+	44,  // 69: tollgate.v1.Command.create_usage_plan_key:type_name -> tollgate.v1.CreateUsagePlanKey
+	45,  // 70: tollgate.v1.Command.delete_usage_plan_key:type_name -> tollgate.v1.DeleteUsagePlanKey
+	46,  // 71: tollgate.v1.Command.update_account:type_name -> tollgate.v1.UpdateAccount
+	47,  // 72: tollgate.v1.Command.set_remaining:type_name -> tollgate.v1.SetRemaining
+	48,  // 73: tollgate.v1.Command.create_default_plan:type_name -> tollgate.v1.CreateDefaultPlan
+	25,  // 74: tollgate.v1.Command.ledger:type_name -> tollgate.v1.LedgerBatch
+	49,  // 75: tollgate.v1.Command.noop:type_name -> tollgate.v1.Noop
+	27,  // 76: tollgate.v1.Command.ledger_group:type_name -> tollgate.v1.LedgerGroup
+	50,  // 77: tollgate.v1.Command.set_data_key:type_name -> tollgate.v1.SetDataKey
+	51,  // 78: tollgate.v1.Command.seal_api_keys:type_name -> tollgate.v1.SealApiKeys
+	53,  // 79: tollgate.v1.Command.put_admin_credential:type_name -> tollgate.v1.PutAdminCredential
+	54,  // 80: tollgate.v1.Command.delete_admin_credential:type_name -> tollgate.v1.DeleteAdminCredential
+	55,  // 81: tollgate.v1.Command.put_resource:type_name -> tollgate.v1.PutResource
+	56,  // 82: tollgate.v1.Command.delete_resource:type_name -> tollgate.v1.DeleteResource
+	57,  // 83: tollgate.v1.Command.put_resource_tree:type_name -> tollgate.v1.PutResourceTree
+	0,   // 84: tollgate.v1.Result.code:type_name -> tollgate.v1.ErrorCode
+	26,  // 85: tollgate.v1.Result.ledger:type_name -> tollgate.v1.LedgerBatchResult
+	59,  // 86: tollgate.v1.Result.group:type_name -> tollgate.v1.Result
+	59,  // 87: tollgate.v1.DedupRecord.result:type_name -> tollgate.v1.Result
+	12,  // 88: tollgate.v1.Snapshot.config:type_name -> tollgate.v1.Config
+	91,  // 89: tollgate.v1.Snapshot.ledgers:type_name -> tollgate.v1.Snapshot.LedgersEntry
+	92,  // 90: tollgate.v1.Snapshot.dedup:type_name -> tollgate.v1.Snapshot.DedupEntry
+	93,  // 91: tollgate.v1.Snapshot.nodes:type_name -> tollgate.v1.Snapshot.NodesEntry
+	58,  // 92: tollgate.v1.ApplyRequest.command:type_name -> tollgate.v1.Command
+	59,  // 93: tollgate.v1.ApplyResponse.result:type_name -> tollgate.v1.Result
+	5,   // 94: tollgate.v1.Stage.MethodSettingsEntry.value:type_name -> tollgate.v1.MethodSetting
+	1,   // 95: tollgate.v1.ApiStage.ThrottleEntry.value:type_name -> tollgate.v1.ThrottleSettings
+	3,   // 96: tollgate.v1.Config.RestApisEntry.value:type_name -> tollgate.v1.RestApi
+	6,   // 97: tollgate.v1.Config.StagesEntry.value:type_name -> tollgate.v1.Stage
+	4,   // 98: tollgate.v1.Config.DeploymentsEntry.value:type_name -> tollgate.v1.Deployment
+	8,   // 99: tollgate.v1.Config.UsagePlansEntry.value:type_name -> tollgate.v1.UsagePlan
+	9,   // 100: tollgate.v1.Config.ApiKeysEntry.value:type_name -> tollgate.v1.ApiKey
+	10,  // 101: tollgate.v1.Config.PlanKeysEntry.value:type_name -> tollgate.v1.PlanKeys
+	18,  // 102: tollgate.v1.Config.AdminCredentialsEntry.value:type_name -> tollgate.v1.AdminCredential
+	16,  // 103: tollgate.v1.Config.ResourcesEntry.value:type_name -> tollgate.v1.ResourceTree
+	16,  // 104: tollgate.v1.Config.DeploymentResourcesEntry.value:type_name -> tollgate.v1.ResourceTree
+	14,  // 105: tollgate.v1.Resource.MethodsEntry.value:type_name -> tollgate.v1.Method
+	15,  // 106: tollgate.v1.ResourceTree.ResourcesEntry.value:type_name -> tollgate.v1.Resource
+	19,  // 107: tollgate.v1.Snapshot.LedgersEntry.value:type_name -> tollgate.v1.KeyLedger
+	60,  // 108: tollgate.v1.Snapshot.DedupEntry.value:type_name -> tollgate.v1.DedupRecord
+	21,  // 109: tollgate.v1.Snapshot.NodesEntry.value:type_name -> tollgate.v1.NodeLedger
+	62,  // 110: tollgate.v1.Cluster.Apply:input_type -> tollgate.v1.ApplyRequest
+	64,  // 111: tollgate.v1.Cluster.Status:input_type -> tollgate.v1.StatusRequest
+	29,  // 112: tollgate.v1.Cluster.Shares:input_type -> tollgate.v1.ShareRequest
+	63,  // 113: tollgate.v1.Cluster.Apply:output_type -> tollgate.v1.ApplyResponse
+	65,  // 114: tollgate.v1.Cluster.Status:output_type -> tollgate.v1.StatusResponse
+	31,  // 115: tollgate.v1.Cluster.Shares:output_type -> tollgate.v1.ShareResponse
+	113, // [113:116] is the sub-list for method output_type
+	110, // [110:113] is the sub-list for method input_type
+	110, // [110:110] is the sub-list for extension type_name
+	110, // [110:110] is the sub-list for extension extendee
+	0,   // [0:110] is the sub-list for field type_name
 }
 
 func init() { file_tollgate_proto_init() }
@@ -4922,7 +5612,7 @@ func file_tollgate_proto_init() {
 		return
 	}
 	file_tollgate_proto_msgTypes[4].OneofWrappers = []any{}
-	file_tollgate_proto_msgTypes[50].OneofWrappers = []any{
+	file_tollgate_proto_msgTypes[57].OneofWrappers = []any{
 		(*Command_CreateRestApi)(nil),
 		(*Command_UpdateRestApi)(nil),
 		(*Command_DeleteRestApi)(nil),
@@ -4946,6 +5636,9 @@ func file_tollgate_proto_init() {
 		(*Command_SealApiKeys)(nil),
 		(*Command_PutAdminCredential)(nil),
 		(*Command_DeleteAdminCredential)(nil),
+		(*Command_PutResource)(nil),
+		(*Command_DeleteResource)(nil),
+		(*Command_PutResourceTree)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4953,7 +5646,7 @@ func file_tollgate_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tollgate_proto_rawDesc), len(file_tollgate_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   79,
+			NumMessages:   93,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

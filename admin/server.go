@@ -184,6 +184,8 @@ func (s *Server) routes() {
 	s.handle("GET /restapis/{restapi_id}/deployments", s.listDeployments)
 	s.handle("GET /restapis/{restapi_id}/deployments/{deployment_id}", s.getDeployment)
 
+	s.resourceRoutes()
+
 	s.handle("POST /restapis/{restapi_id}/stages", s.createStage)
 	s.handle("GET /restapis/{restapi_id}/stages", s.listStages)
 	s.handle("GET /restapis/{restapi_id}/stages/{stage_name}", s.getStage)

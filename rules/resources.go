@@ -230,7 +230,7 @@ func URITemplate(uri string) error {
 		case c == '$':
 			rest, ok := strings.CutPrefix(uri[i:], "${stageVariables.")
 			end := strings.IndexByte(rest, '}')
-			if !ok || end <= 0 || Variable(rest[:end], "") != nil {
+			if !ok || end <= 0 || end > MaxVarNameLen || !IsAlnum(strings.ReplaceAll(rest[:end], "_", "")) {
 				return bad("a \"$\" must start ${stageVariables.name}")
 			}
 			i += len("${stageVariables.") + end

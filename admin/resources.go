@@ -279,4 +279,6 @@ func (s *Server) resourceRoutes() {
 	s.handle("GET "+res+"/methods/{http_method}/integration", s.getIntegration)
 	s.handle("PATCH "+res+"/methods/{http_method}/integration", s.updateIntegration)
 	s.handle("DELETE "+res+"/methods/{http_method}/integration", s.deleteIntegration)
+	s.handle("PUT /restapis/{restapi_id}", s.putRestAPI)
+	s.handle("GET /restapis/{restapi_id}/stages/{stage_name}/exports/{export_type}", s.getExport)
 }

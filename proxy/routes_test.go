@@ -52,9 +52,9 @@ func TestRoutesPrecedenceAndPerMethodKeys(t *testing.T) {
 	h := newHarness(t, withPets)
 	for _, c := range []struct {
 		method, path, key string
-		wantPath         string // "" = refused
-		status           int
-		errType, message string
+		wantPath          string // "" = refused
+		status            int
+		errType, message  string
 	}{
 		{method: "GET", path: "/api1/prod", wantPath: "/base/home"},
 		{method: "GET", path: "/api1/prod/", wantPath: "/base/home"},

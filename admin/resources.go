@@ -159,6 +159,9 @@ func (s *Server) createResource(w http.ResponseWriter, r *http.Request) *apiErro
 		Id:       freshID(newResourceID, func(id string) bool { return t.GetResources()[id] != nil }),
 		ParentId: parent, PathPart: req.PathPart,
 	}
+	if err := rules.Sibling(t, x); err != nil {
+		return resourceConflict(err)
+	}
 	next := proto.Clone(t).(*pb.ResourceTree)
 	next.Resources[x.Id] = x
 	if err := rules.Tree(apiID, next); err != nil {
@@ -204,6 +207,9 @@ func (s *Server) changeResource(ctx context.Context, apiID, resID string, change
 		func(x *pb.Resource, c *pb.Config) *apiError {
 			if e := change(x); e != nil {
 				return e
+			}
+			if err := rules.Sibling(treeOf(c, apiID), x); err != nil {
+				return resourceConflict(err)
 			}
 			next := proto.Clone(treeOf(c, apiID)).(*pb.ResourceTree)
 			next.Resources[x.Id] = x

@@ -361,3 +361,22 @@ func TreeHasMethods(t *pb.ResourceTree) bool {
 	}
 	return false
 }
+
+// Sibling checks resource r against the other children of its parent in
+// t, naming the sibling it conflicts with.
+func Sibling(t *pb.ResourceTree, r *pb.Resource) error {
+	_, _, variable := IsVariablePart(r.GetPathPart())
+	for _, id := range slices.Sorted(maps.Keys(t.GetResources())) {
+		o := t.GetResources()[id]
+		if id == r.GetId() || o.GetParentId() != r.GetParentId() || r.GetParentId() == "" {
+			continue
+		}
+		if o.GetPathPart() == r.GetPathPart() {
+			return Errorf("Another resource with the same parent already has this name: %s", r.GetPathPart())
+		}
+		if _, _, ov := IsVariablePart(o.GetPathPart()); ov && variable {
+			return Errorf("A sibling (%s) of this resource already has a variable path part -- only one is allowed", o.GetPathPart())
+		}
+	}
+	return nil
+}

@@ -193,3 +193,14 @@ func BenchmarkDecideRoutes(b *testing.B) {
 		})
 	}
 }
+
+func TestRoutesPlanMethodThrottleUsesResourcePath(t *testing.T) {
+	h := newHarness(t, func(c *tollgatepb.Config) {
+		withPets(c)
+		c.UsagePlans["p1"].ApiStages[0].Throttle = map[string]*tollgatepb.ThrottleSettings{"/pets/{id}/GET": {RateLimit: 0.001, BurstLimit: 1}}
+	})
+	seenBy(t, h.do("GET", "/api1/prod/pets/1", valOne))
+	expectAnswer(t, h.do("GET", "/api1/prod/pets/2", valOne), 429, "TooManyRequestsException", "Too Many Requests")
+	// Another resource of the same stage is not under that throttle.
+	seenBy(t, h.do("GET", "/api1/prod/pets", valOne))
+}

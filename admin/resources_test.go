@@ -3,31 +3,17 @@ package admin
 import (
 	"encoding/json"
 	"errors"
-	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/apigateway"
 	"github.com/aws/aws-sdk-go-v2/service/apigateway/types"
 	"github.com/aws/smithy-go"
 	"sigs.k8s.io/yaml"
 )
-
-func sdkClient(t *testing.T, e *env) *apigateway.Client {
-	ts := httptest.NewServer(e.srv)
-	t.Cleanup(ts.Close)
-	return apigateway.New(apigateway.Options{
-		Region:           "us-east-1",
-		Credentials:      credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-		BaseEndpoint:     aws.String(ts.URL),
-		RetryMaxAttempts: 1,
-		HTTPClient:       ts.Client(),
-	})
-}
 
 func wantAPIError(t *testing.T, err error, code, msgPrefix string) {
 	t.Helper()

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/rules"
 )
 
 // checkSnapshot checks a snapshot's state with the checks the FSM makes
@@ -62,6 +63,14 @@ func checkSnapshot(c *pb.Config, ledgers map[string]map[string]*pb.KeyLedger) er
 		key := c.ApiKeys[k]
 		bad("API key", k, mismatch(k, key.GetId()))
 		bad("API key", k, checkKey(key, true))
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.DeletedApiKeys)) {
+		dk := c.DeletedApiKeys[k]
+		bad("deleted API key", k, mismatch(k, dk.GetId()))
+		bad("deleted API key", k, refused(rules.DeletedApiKey(dk)))
+		if c.ApiKeys[k] != nil {
+			bad("deleted API key", k, fail(codeBad, "an API key of the same id exists"))
+		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.PlanKeys)) {
 		bad("usage plan keys", k, badID("Usage Plan", k))

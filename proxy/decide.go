@@ -27,6 +27,7 @@ type exchange struct {
 	params [maxRouteParams]span
 	key    *keyEntry
 	bind   *binding
+	state  *keyState // bind's key state
 
 	// What the limit headers show: the key's own bucket (the plan's
 	// per-method override when one applies, else the plan throttle) and
@@ -165,9 +166,10 @@ func (p *Proxy) checkKey(ex *exchange, t *table, r *http.Request) *answer {
 		return &ansForbidden
 	}
 	ex.bind = b
+	ex.state = p.keyState(b)
 	ex.keyBucket, ex.policy, ex.xLimit = nil, b.plan.policy, b.plan.xLimit
-	if b.state.throttle != nil {
-		ex.keyBucket = b.state.throttle.bucket
+	if ex.state.throttle != nil {
+		ex.keyBucket = ex.state.throttle.bucket
 	}
 	return nil
 }
@@ -203,7 +205,7 @@ func (p *Proxy) throttle(ex *exchange, t *table, r *http.Request) *answer {
 	}
 	var method *sharedBucket
 	if ovr != nil {
-		method = b.state.method(ovr, p.shares)
+		method = ex.state.method(ovr, p.shares)
 		ex.keyBucket, ex.policy, ex.xLimit = method.bucket, ovr.policy, ovr.xLimit
 	}
 	if !ex.take(p, r, t.account, t.accountLimit, levelAccount) {
@@ -212,7 +214,7 @@ func (p *Proxy) throttle(ex *exchange, t *table, r *http.Request) *answer {
 	if stage != nil && !ex.take(p, r, stage.th, stage.lim, levelStage) {
 		return &ansThrottled
 	}
-	if b != nil && b.state.throttle != nil && !ex.take(p, r, b.state.throttle, b.plan.lim, levelPlan) {
+	if b != nil && ex.state.throttle != nil && !ex.take(p, r, ex.state.throttle, b.plan.lim, levelPlan) {
 		return &ansThrottled
 	}
 	if method != nil && !ex.take(p, r, method, ovr.lim, levelMethod) {
@@ -273,11 +275,11 @@ func methodKey(dst []byte, rest, method string) []byte {
 func (p *Proxy) meter(ex *exchange, r *http.Request) *answer {
 	b := ex.bind
 	if !b.plan.quota {
-		b.state.counter.Count(ex.now)
+		ex.state.counter.Count(ex.now)
 		return nil
 	}
 	ex.wait = quotaWait{parent: r.Context(), d: p.quotaWait}
-	d := b.state.counter.Take(&ex.wait, ex.now)
+	d := ex.state.counter.Take(&ex.wait, ex.now)
 	ex.wait.release()
 	ex.quota = d
 	switch d.Status {

@@ -81,8 +81,8 @@
 //     allowed";
 //  7. throttles, every level must admit the request (the strictest wins);
 //     a token taken at one level is refunded when a later one refuses:
-//     - account: Config.Account.throttle (default rate 10000, burst 5000,
-//     per unset or zero field), one bucket for the node;
+//     - account: Config.Account.throttle (rate 10000, burst 5000 while
+//     none is set), one bucket for the node;
 //     - stage method settings: the exact "{resourcePath}/{METHOD}" key if
 //     the stage has it, else "*/*"; an unset rate or burst inherits the
 //     account's. The resource path is the request path within the stage
@@ -93,8 +93,10 @@
 //     the plan;
 //     - plan per-method throttle (apiStages[].throttle["/pets/GET"]): one
 //     bucket per (plan, key, stage, method key).
-//     A throttle whose rate and burst are both zero, or a missing one, is no
-//     throttle; one with a non-positive rate or burst refuses everything.
+//     A missing throttle is no throttle. One whose rate and burst are both
+//     zero refuses everything it covers, at every level; a rate with burst
+//     0 (a rate given alone) gets a burst of one second of the rate,
+//     rounded up (limiter.DefaultBurst).
 //     Refused → 429 {"message":"Too Many Requests"};
 //  8. quota, when the key's plan has one: QuotaCounter.Take, waiting at
 //     most Config.QuotaWait for a first grant. Exhausted → 429

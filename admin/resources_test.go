@@ -68,6 +68,11 @@ func TestSDKResourcesMethodsIntegrations(t *testing.T) {
 	}
 	_, err = agw.PutMethod(ctx, &apigateway.PutMethodInput{RestApiId: api.Id, ResourceId: pets.Id, HttpMethod: aws.String("GET"), AuthorizationType: aws.String("NONE")})
 	wantAPIError(t, err, "ConflictException", "Method already exists for this resource")
+	_, err = agw.PutMethod(ctx, &apigateway.PutMethodInput{RestApiId: api.Id, ResourceId: pets.Id, HttpMethod: aws.String("POST"),
+		AuthorizationType: aws.String("CUSTOM"), AuthorizerId: aws.String("abc123")})
+	wantAPIError(t, err, "BadRequestException", "Authorizers, request models and request validators are not supported")
+	_, err = agw.PutMethod(ctx, &apigateway.PutMethodInput{RestApiId: api.Id, ResourceId: pets.Id, HttpMethod: aws.String("POST"), AuthorizationType: aws.String("AWS_IAM")})
+	wantAPIError(t, err, "BadRequestException", "authorizationType AWS_IAM is not supported")
 	_, err = agw.PutMethod(ctx, &apigateway.PutMethodInput{RestApiId: api.Id, ResourceId: pets.Id, HttpMethod: aws.String("FETCH"), AuthorizationType: aws.String("NONE")})
 	wantAPIError(t, err, "BadRequestException", "Invalid HttpMethod specified")
 	_, err = agw.PutMethod(ctx, &apigateway.PutMethodInput{RestApiId: api.Id, ResourceId: greedy.Id, HttpMethod: aws.String("ANY"), AuthorizationType: aws.String("NONE"),
@@ -78,6 +83,9 @@ func TestSDKResourcesMethodsIntegrations(t *testing.T) {
 	_, err = agw.PutIntegration(ctx, &apigateway.PutIntegrationInput{RestApiId: api.Id, ResourceId: pets.Id, HttpMethod: aws.String("GET"),
 		Type: types.IntegrationTypeAws, IntegrationHttpMethod: aws.String("GET"), Uri: aws.String("arn:aws:apigateway:x")})
 	wantAPIError(t, err, "BadRequestException", "Invalid integration type AWS")
+	_, err = agw.PutIntegration(ctx, &apigateway.PutIntegrationInput{RestApiId: api.Id, ResourceId: pets.Id, HttpMethod: aws.String("GET"),
+		Type: types.IntegrationTypeMock})
+	wantAPIError(t, err, "BadRequestException", "Invalid integration type MOCK")
 	in, err := agw.PutIntegration(ctx, &apigateway.PutIntegrationInput{RestApiId: api.Id, ResourceId: greedy.Id, HttpMethod: aws.String("ANY"),
 		Type: types.IntegrationTypeHttpProxy, IntegrationHttpMethod: aws.String("ANY"), Uri: aws.String("http://${stageVariables.url}/{proxy}"),
 		RequestParameters: map[string]string{"integration.request.path.proxy": "method.request.path.proxy"}})

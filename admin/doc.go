@@ -22,7 +22,19 @@
 //	GET    /restapis/{id}                            GetRestApi
 //	PATCH  /restapis/{id}                            UpdateRestApi (/name, /description, /version, /apiKeySource HEADER, ...)
 //	DELETE /restapis/{id}                            DeleteRestApi (its stages leave the plans that cover them)
-//	POST   /restapis/{id}/deployments                CreateDeployment (stageName creates or moves a stage)
+//	POST   /restapis?mode=import                     ImportRestApi (OpenAPI 3 or Swagger 2, JSON or YAML; failonwarnings)
+//	PUT    /restapis/{id}                            PutRestApi (mode merge or overwrite; failonwarnings)
+//	GET    /restapis/{id}/resources                  GetResources (position, limit; methods always embedded)
+//	POST   /restapis/{id}/resources/{parent}         CreateResource
+//	GET    /restapis/{id}/resources/{res}            GetResource
+//	PATCH  /restapis/{id}/resources/{res}            UpdateResource (/pathPart, /parentId)
+//	DELETE /restapis/{id}/resources/{res}            DeleteResource (and every resource under it)
+//	PUT    /restapis/{id}/resources/{res}/methods/{m}    PutMethod (authorizationType NONE, apiKeyRequired)
+//	GET, PATCH, DELETE the same                      GetMethod, UpdateMethod, DeleteMethod
+//	PUT    /restapis/{id}/resources/{res}/methods/{m}/integration   PutIntegration (HTTP, HTTP_PROXY)
+//	GET, PATCH, DELETE the same                      GetIntegration, UpdateIntegration, DeleteIntegration
+//	GET    /restapis/{id}/stages/{stage}/exports/{oas30|swagger}   GetExport (extensions=integrations; Accept application/yaml)
+//	POST   /restapis/{id}/deployments                CreateDeployment (stageName creates or moves a stage; snapshots the resources)
 //	GET    /restapis/{id}/deployments                GetDeployments (position, limit)
 //	GET    /restapis/{id}/deployments/{deployment}   GetDeployment
 //	PATCH  /restapis/{id}/deployments/{deployment}   UpdateDeployment (/description)

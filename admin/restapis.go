@@ -40,6 +40,9 @@ type createRestAPIRequest struct {
 }
 
 func (s *Server) createRestAPI(w http.ResponseWriter, r *http.Request) *apiError {
+	if r.URL.Query().Get("mode") == "import" {
+		return s.importRestAPI(w, r)
+	}
 	var req createRestAPIRequest
 	if e := readJSON(w, r, &req); e != nil {
 		return e

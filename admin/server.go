@@ -187,6 +187,8 @@ func (s *Server) routes() {
 	s.handle("PATCH /restapis/{restapi_id}/deployments/{deployment_id}", s.updateDeployment)
 	s.handle("DELETE /restapis/{restapi_id}/deployments/{deployment_id}", s.deleteDeployment)
 
+	s.resourceRoutes()
+
 	s.handle("POST /restapis/{restapi_id}/stages", s.createStage)
 	s.handle("GET /restapis/{restapi_id}/stages", s.listStages)
 	s.handle("GET /restapis/{restapi_id}/stages/{stage_name}", s.getStage)

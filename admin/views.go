@@ -146,6 +146,7 @@ type restAPIView struct {
 	CreatedDate           int64                     `json:"createdDate"`
 	Version               string                    `json:"version,omitempty"`
 	APIKeySource          string                    `json:"apiKeySource"`
+	RootResourceID        string                    `json:"rootResourceId"`
 	EndpointConfiguration endpointConfigurationView `json:"endpointConfiguration"`
 	Tags                  *map[string]string        `json:"tags,omitempty"`
 
@@ -164,6 +165,7 @@ func restAPIViewOf(a *pb.RestApi) restAPIView {
 		CreatedDate:           a.GetCreatedDate(),
 		Version:               a.GetVersion(),
 		APIKeySource:          src,
+		RootResourceID:        rules.RootResourceID(a.GetId()),
 		EndpointConfiguration: endpointConfigurationView{Types: []string{endpointType(a)}},
 		Tags:                  tagsView(a.GetTags(), tagsIfAny),
 

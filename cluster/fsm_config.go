@@ -89,6 +89,12 @@ func (f *FSM) applyConfigBody(a *applyCtx, c *pb.Config, cmd *pb.Command) *pb.Re
 		return applyDeleteAdminCredential(c, b.DeleteAdminCredential)
 	case *pb.Command_SealApiKeys:
 		return f.applySealApiKeys(c, b.SealApiKeys)
+	case *pb.Command_PutResource:
+		return applyPutResource(a, c, b.PutResource)
+	case *pb.Command_DeleteResource:
+		return applyDeleteResource(a, c, b.DeleteResource)
+	case *pb.Command_PutResourceTree:
+		return applyPutResourceTree(a, c, b.PutResourceTree)
 	default:
 		return fail(codeBad, "unsupported command %T", cmd.Body)
 	}
@@ -205,6 +211,7 @@ func applyDeleteRestApi(a *applyCtx, c *pb.Config, m *pb.DeleteRestApi) *pb.Resu
 			delete(c.Deployments, k)
 		}
 	}
+	deleteResources(c, m.Id)
 	delete(c.RestApis, m.Id)
 	return &pb.Result{Id: m.Id}
 }
@@ -223,6 +230,9 @@ func applyCreateDeployment(a *applyCtx, c *pb.Config, m *pb.CreateDeployment) *p
 	dk := stageKey(d.RestApiId, d.Id)
 	if _, ok := c.Deployments[dk]; ok {
 		return fail(codeConflict, "Deployment %s already exists", d.Id)
+	}
+	if r := snapshotResources(c, d.RestApiId, d.Id); r != nil {
+		return r
 	}
 	d.CreatedDate = a.sec
 	c.Deployments[dk] = d
@@ -334,6 +344,7 @@ func applyDeleteDeployment(c *pb.Config, m *pb.DeleteDeployment) *pb.Result {
 		}
 	}
 	delete(c.Deployments, dk)
+	delete(c.DeploymentResources, dk)
 	return &pb.Result{Id: m.Id}
 }
 

@@ -21,11 +21,13 @@ type exchange struct {
 	now  time.Time
 	mono int64 // bucket time: nanoseconds since the proxy's epoch
 
-	stage *stageEntry
-	rest  string // escaped path to forward, "" or starting with "/"
-	key   *keyEntry
-	bind  *binding
-	state *keyState // bind's key state
+	stage  *stageEntry
+	rest   string // escaped path to forward, "" or starting with "/"
+	route  *route // the resource method, when the stage has resources
+	params [maxRouteParams]span
+	key    *keyEntry
+	bind   *binding
+	state  *keyState // bind's key state
 
 	// What the limit headers show: the key's own bucket (the plan's
 	// per-method override when one applies, else the plan throttle) and
@@ -86,16 +88,28 @@ func (p *Proxy) decide(ex *exchange, t *table, r *http.Request) *answer {
 		return &ansForbidden
 	}
 	ex.stage, ex.rest = st, rest
+	keyRequired := !st.keyless
+	if st.routes != nil {
+		if ex.route = st.routes.find(rest, 0, r.Method, &ex.params, 0); ex.route == nil {
+			ex.reason = "no resource and method match the request"
+			return &ansMissingToken
+		}
+		keyRequired = ex.route.keyRequired
+	}
 	if r.ContentLength > p.maxBody {
 		ex.reason = "body larger than the limit"
 		return &ansTooLarge
 	}
-	if !st.keyless {
+	if keyRequired {
 		if a := p.checkKey(ex, t, r); a != nil {
 			return a
 		}
 	}
-	if st.target == nil {
+	switch {
+	case ex.route != nil && ex.route.target == nil:
+		ex.reason = "method has no valid integration: " + ex.route.targetErr
+		return &ansInternal
+	case ex.route == nil && st.target == nil:
 		ex.reason = "stage has no valid upstream url: " + st.targetErr
 		return &ansInternal
 	}
@@ -173,7 +187,12 @@ func (p *Proxy) throttle(ex *exchange, t *table, r *http.Request) *answer {
 	var ovr *override
 	if st.methods != nil || (b != nil && b.overrides != nil) {
 		var buf [methodKeyBuf]byte
-		mk := methodKey(buf[:0], ex.rest, r.Method)
+		var mk []byte
+		if ex.route != nil {
+			mk = methodKey(buf[:0], ex.route.resPath, ex.route.verb)
+		} else {
+			mk = methodKey(buf[:0], ex.rest, r.Method)
+		}
 		if st.methods != nil {
 			stage = st.methods[string(mk)]
 		}

@@ -21,6 +21,23 @@
 // (after the url's own query, if it has one). API ids and stage names are
 // matched as sent: a percent-encoded spelling matches nothing.
 //
+// A stage whose deployment has resources with methods (routes.go) routes
+// within the stage by them instead: the rest of the path goes to the most
+// specific resource (a path part matched exactly, then a path parameter
+// "{id}", then a greedy "{proxy+}", which does not match the stage root),
+// and on it to the request's method, then ANY; when a resource has
+// neither, the next candidate is tried. No match answers 403
+// {"message":"Missing Authentication Token"} (MissingAuthentication
+// TokenException). The method's integration uri, with the stage's
+// variables substituted once when the configuration changes, gives the
+// upstream; its "{x}" placeholders take the captured path parameter that
+// requestParameters maps integration.request.path.x from, else the one
+// named x, as sent (escaped). An integration method other than ANY
+// replaces the request's. The method's apiKeyRequired replaces the
+// stage's api_key_not_required in check 4, and the method key of check 7
+// is the resource path and the method's name ("/pets/{id}/GET"). Route
+// trees are built with the table; matching allocates nothing.
+//
 // Before routing, the path is checked as sent (percent-encoded): runs of
 // slashes are merged into one, and the request is refused with 400 when
 // the path has a segment that is, or decodes once or twice to, "." or "..",
@@ -108,6 +125,7 @@
 //	400 BadRequestException            Bad Request
 //	400 BadRequestException            Upgrade not allowed
 //	403 ForbiddenException             Forbidden                   (original)
+//	403 MissingAuthenticationToken...  Missing Authentication Token (original)
 //	413 RequestTooLargeException       Request Too Long
 //	429 TooManyRequestsException       Too Many Requests           (original)
 //	429 LimitExceededException         Limit Exceeded              (original)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate/tollgate/limiter"
 	tollgatepb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/rules"
 	"github.com/tollgate/tollgate/sealing"
 )
 
@@ -60,6 +61,10 @@ type stageEntry struct {
 	anyMethod *stageSetting
 
 	stats *stageStats // nil without metrics
+
+	// The resources of the stage's deployment (routes.go); nil when it
+	// has none: every path goes to target.
+	routes *routeNode
 }
 
 // stageSetting is a stage method setting's throttle.
@@ -370,9 +375,11 @@ func (p *Proxy) buildStage(t, old *table, st *tollgatepb.Stage, arate float64, a
 	}
 	if e.target != nil {
 		e.targetPath = e.target.EscapedPath()
-	} else {
+	} else if !rules.TreeHasMethods(t.cfg.GetDeploymentResources()[st.GetRestApiId()+"/"+st.GetDeploymentId()]) {
 		p.log.Warn("stage has no valid upstream url", "api", e.api, "stage", e.name, "problem", e.targetErr)
 	}
+	dep := t.cfg.GetDeploymentResources()[st.GetRestApiId()+"/"+st.GetDeploymentId()]
+	e.routes = p.buildRoutes(dep, st)
 	for key, ms := range st.GetMethodSettings() {
 		rate, burst := arate, aburst
 		if ms.ThrottlingRateLimit != nil {

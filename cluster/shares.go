@@ -87,8 +87,8 @@ type ShareBook struct {
 	cfg ShareBookConfig
 	log *slog.Logger
 
-	mu          sync.Mutex
-	entries     map[string]*shareEntry
+	mu      sync.Mutex
+	entries map[string]*shareEntry
 	// def is the share used for every throttle the leader never gave
 	// this node a share of (its entry is cold): cold itself until the
 	// leader sends one.

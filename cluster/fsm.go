@@ -16,9 +16,10 @@ import (
 	pb "github.com/tollgate/tollgate/proto"
 )
 
-// snapshotVersion is written in every snapshot. Restore reads it and the
-// version before it (whose ledgers it converts), and refuses others.
-const snapshotVersion = 2
+// snapshotVersion is written in every snapshot (fsm_snapshot.go). Restore
+// reads it and the two before it (converting version 1's ledgers), and
+// refuses others.
+const snapshotVersion = 3
 
 // dedupWindow is how long a configuration command's request id is
 // remembered: a retried command older than this may apply twice. The
@@ -329,8 +330,9 @@ func cloneConfig(old *pb.Config, keys bool) *pb.Config {
 
 // Field numbers of Config's key maps.
 const (
-	fieldApiKeys  = 5
-	fieldPlanKeys = 6
+	fieldApiKeys        = 5
+	fieldPlanKeys       = 6
+	fieldDeletedApiKeys = 50
 )
 
 // writesKeys tells whether a configuration command may change the key
@@ -397,11 +399,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 type fsmSnapshot struct{ s *pb.Snapshot }
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(s.s)
-	if err == nil {
-		_, err = sink.Write(b)
-	}
-	if err != nil {
+	if err := writeSnapshot(sink, s.s); err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("persist snapshot: %w", err)
 	}
@@ -413,16 +411,9 @@ func (s *fsmSnapshot) Release() {}
 // Restore implements raft.FSM: it builds the new state aside and swaps it in.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	b, err := io.ReadAll(rc)
+	s, err := readSnapshot(rc)
 	if err != nil {
-		return fmt.Errorf("read snapshot: %w", err)
-	}
-	var s pb.Snapshot
-	if err := proto.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("decode snapshot: %w", err)
-	}
-	if s.Version != snapshotVersion && s.Version != 1 {
-		return fmt.Errorf("snapshot version %d is not supported by this node (want %d or 1)", s.Version, snapshotVersion)
+		return err
 	}
 	cfg := s.Config
 	if cfg == nil {

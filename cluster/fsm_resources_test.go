@@ -139,7 +139,7 @@ func TestFSMResourceTreesSnapshotAndRestoreChecks(t *testing.T) {
 		tc.change(s)
 		f := NewFSM()
 		before := f.Config()
-		err := f.Restore(nopCloser{bytes.NewReader(mustMarshal(t, s))})
+		err := f.Restore(nopCloser{bytes.NewReader(encodeSnapshot(t, s))})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v; want %q", tc.name, err, tc.want)
 		}

@@ -97,11 +97,11 @@ func TestFSMRestoreRefusesInvalidContent(t *testing.T) {
 				t.Fatal(err)
 			}
 			before, beforeIndex := g.Config(), g.AppliedIndex()
-			err := g.Restore(nopCloser{bytes.NewReader(mustMarshal(t, s))})
+			err := g.Restore(nopCloser{bytes.NewReader(encodeSnapshot(t, s))})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Restore: %v, want a refusal saying %q", err, tc.want)
 			}
-			if g.Config() != before || g.AppliedIndex() != beforeIndex || !bytes.Equal(persist(t, g), base) {
+			if g.Config() != before || g.AppliedIndex() != beforeIndex || !sameSnapshot(t, persist(t, g), base) {
 				t.Fatal("a refused snapshot changed the state")
 			}
 		})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/encoding/protodelim"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/tollgate/tollgate/proto"
@@ -686,13 +687,43 @@ func persist(t testing.TB, f *FSM) []byte {
 	return sink.Bytes()
 }
 
+// decodeSnapshot reads a snapshot's bytes into one message.
 func decodeSnapshot(t testing.TB, b []byte) *pb.Snapshot {
 	t.Helper()
-	var s pb.Snapshot
-	if err := proto.Unmarshal(b, &s); err != nil {
+	s, err := readSnapshot(bytes.NewReader(b))
+	if err != nil {
 		t.Fatal(err)
 	}
-	return &s
+	return s
+}
+
+// sameSnapshot tells whether two snapshots hold the same state (parts are
+// written in map order, so their bytes may differ).
+func sameSnapshot(t testing.TB, a, b []byte) bool {
+	t.Helper()
+	return proto.Equal(decodeSnapshot(t, a), decodeSnapshot(t, b))
+}
+
+// stream writes messages as a snapshot stream: the first is the header.
+func stream(t testing.TB, msgs ...*pb.Snapshot) []byte {
+	t.Helper()
+	b := bytes.NewBufferString(snapshotMagic)
+	for _, m := range msgs {
+		if _, err := protodelim.MarshalTo(b, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.Bytes()
+}
+
+// encodeSnapshot writes s as Persist does.
+func encodeSnapshot(t testing.TB, s *pb.Snapshot) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := writeSnapshot(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 // buildState gives an FSM configuration, ledgers with grants, usage on two
@@ -774,8 +805,8 @@ func TestFSMSnapshotRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	// The restored state snapshots to the same bytes.
-	if again := persist(t, g); !bytes.Equal(again, data) {
+	// The restored state snapshots to the same content.
+	if again := persist(t, g); !sameSnapshot(t, again, data) {
 		t.Fatalf("restored state snapshots differently:\n%v\nwant\n%v", decodeSnapshot(t, again), s)
 	}
 
@@ -819,9 +850,20 @@ func TestFSMRestoreRefuses(t *testing.T) {
 		data []byte
 		want string
 	}{
-		{"wrong version", mustMarshal(t, &pb.Snapshot{Version: snapshotVersion + 1, Config: emptyConfig()}), "snapshot version 3 is not supported by this node (want 2 or 1)"},
+		{"newer version", stream(t, &pb.Snapshot{Version: snapshotVersion + 1}), "snapshot version 4 is not supported by this node (want 3, 2 or 1)"},
+		{"one message of version 3", mustMarshal(t, &pb.Snapshot{Version: snapshotVersion, Config: emptyConfig()}), "snapshot version 3 is not supported"},
 		{"no version", mustMarshal(t, &pb.Snapshot{}), "snapshot version 0 is not supported"},
 		{"garbage", []byte{0x0a, 0x05, 0x01}, "decode snapshot"},
+		{"a stream of no header", []byte(snapshotMagic), "decode snapshot header"},
+		{"a stream with a bad magic", append([]byte("\x00tollgate snapshot strean\n"), stream(t, &pb.Snapshot{Version: snapshotVersion})[len(snapshotMagic):]...), "not a snapshot stream"},
+		{"a header holding keys", stream(t, &pb.Snapshot{Version: snapshotVersion, Config: &pb.Config{ApiKeys: map[string]*pb.ApiKey{"k9": {Id: "k9"}}}}), "the header holds per-key entries"},
+		{"a key stored twice", stream(t, &pb.Snapshot{Version: snapshotVersion},
+			&pb.Snapshot{Config: &pb.Config{ApiKeys: map[string]*pb.ApiKey{"k9": {Id: "k9"}}}},
+			&pb.Snapshot{Config: &pb.Config{ApiKeys: map[string]*pb.ApiKey{"k9": {Id: "k9"}}}}), `part 2: "k9" is stored twice`},
+		{"a part holding more than keys", stream(t, &pb.Snapshot{Version: snapshotVersion},
+			&pb.Snapshot{AppliedIndex: 99}), "part 1: it holds more than per-key entries"},
+		{"a part cut short", stream(t, &pb.Snapshot{Version: snapshotVersion},
+			&pb.Snapshot{Config: &pb.Config{ApiKeys: map[string]*pb.ApiKey{"k9": {Id: "k9"}}}})[:len(snapshotMagic)+5], "decode snapshot part 1"},
 	} {
 		err := f.Restore(nopCloser{bytes.NewReader(tc.data)})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -6,11 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tollgate/tollgate/limiter"
+	"github.com/tollgate/tollgate/sealing"
 	tollgatepb "github.com/tollgate/tollgate/proto"
 )
 
@@ -172,3 +174,42 @@ func BenchmarkProxyForward(b *testing.B) {
 type loop struct{ b *testing.B }
 
 func (l loop) Next() bool { return l.b.Loop() }
+
+// BenchmarkBuildManyKeys prints what building the table costs as keys
+// grow: sealed keys in one plan, as `tollgate bench` imports them, and the
+// heap the table holds per key.
+func BenchmarkBuildManyKeys(b *testing.B) {
+	keys, err := sealing.Derive(sealing.NewDataKey())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{100000, 1000000} {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			cfg := benchConfig("http://upstream.invalid")
+			for i := range n {
+				id := fmt.Sprintf("mk%07d", i)
+				s := keys.SealAPIKey(id, fmt.Sprintf("manyKeyValue%012d", i))
+				cfg.ApiKeys[id] = &tollgatepb.ApiKey{Id: id, ValueLookup: s.ValueLookup, ValueSealed: s.ValueSealed, Enabled: true}
+				cfg.PlanKeys["p1"].Keys[id] = uint64(i)
+			}
+			src := &fakeSource{}
+			src.Set(cfg)
+			p, err := New(Config{Source: src, Ledger: benchLedger{}, Keys: func() (*sealing.Keys, error) { return keys, nil }})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { p.Close() })
+			var before, after runtime.MemStats
+			for b.Loop() {
+				old := p.current()
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				t := p.build(cfg, old)
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				runtime.KeepAlive(t)
+			}
+			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "heap-B/key")
+		})
+	}
+}

@@ -160,13 +160,13 @@ func (p *Proxy) checkKey(ex *exchange, t *table, r *http.Request) *answer {
 		ex.reason = "API key is disabled"
 		return &ansForbidden
 	}
-	b := k.plans[ex.stage]
+	b := k.binding(ex.stage)
 	if b == nil {
 		ex.reason = "API key is in no plan covering the stage"
 		return &ansForbidden
 	}
 	ex.bind = b
-	ex.state = p.keyState(b)
+	ex.state = p.keyState(k, b)
 	ex.keyBucket, ex.policy, ex.xLimit = nil, b.plan.policy, b.plan.xLimit
 	if ex.state.throttle != nil {
 		ex.keyBucket = ex.state.throttle.bucket

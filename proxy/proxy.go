@@ -48,7 +48,10 @@ type Proxy struct {
 
 	table   atomic.Pointer[table]
 	mu      sync.Mutex // held by the one goroutine rebuilding the table
-	stateMu sync.Mutex // held while a key's state is made on its first request
+	stateMu sync.Mutex // held while a key's state is made on its first request, and while a table carries states
+	// states holds the state of every key that has one, by plan id and
+	// key id (under stateMu): what the next table carries.
+	states map[string]map[string]*keyState
 }
 
 // New returns a Proxy configured by cfg, after cfg.Validate. It builds the

@@ -33,9 +33,9 @@ type table struct {
 	account      *sharedBucket
 	accountLimit *limit
 
-	// Carried across rebuilds, keyed by id strings.
+	// Carried across rebuilds, keyed by id strings. Keys' states are
+	// carried by the Proxy (states), which holds the keys that have one.
 	stageThrottles map[string]*sharedBucket // api \x00 stage \x00 setting key
-	slots          map[string]*keySlot      // plan \x00 key, for every key in a plan
 	stats          map[string]*stageStats   // api \x00 stage
 }
 
@@ -74,9 +74,20 @@ type stageSetting struct {
 }
 
 type keyEntry struct {
-	id      string
-	enabled bool
-	plans   map[*stageEntry]*binding // the plan covering each stage
+	id       string
+	enabled  bool
+	bindings []binding // the plan covering each stage, one a stage
+}
+
+// binding returns the key's plan on stage st, nil when no plan of the key
+// covers it. A key is in few plans: a scan beats a map per key.
+func (k *keyEntry) binding(st *stageEntry) *binding {
+	for i := range k.bindings {
+		if k.bindings[i].stage == st {
+			return &k.bindings[i]
+		}
+	}
+	return nil
 }
 
 // planEntry is what a usage plan means to the request path.
@@ -107,6 +118,7 @@ type override struct {
 
 // binding is a key's plan on one stage.
 type binding struct {
+	stage     *stageEntry
 	plan      *planEntry
 	slot      *keySlot
 	overrides map[string]*override // method key → override; nil when none
@@ -114,10 +126,8 @@ type binding struct {
 
 // keySlot holds the state of one key in one plan, made on the key's first
 // request (keyState): a key that sees no traffic costs no counter, bucket
-// or share.
+// or share, and its slot is one pointer.
 type keySlot struct {
-	id    string // plan \x00 key
-	key   string // key id
 	state atomic.Pointer[keyState]
 }
 
@@ -130,18 +140,10 @@ type keyState struct {
 	methods  *methodThrottles
 }
 
-// loadState returns the slot's state, nil when the key saw no request (or
-// the slot is nil).
-func (s *keySlot) loadState() *keyState {
-	if s == nil {
-		return nil
-	}
-	return s.state.Load()
-}
-
-// keyState returns the state of the binding's key in its plan, making it
-// on the key's first request.
-func (p *Proxy) keyState(b *binding) *keyState {
+// keyState returns the state of key k in binding b's plan, making it on
+// the key's first request, and records it in p.states so that the next
+// table carries it.
+func (p *Proxy) keyState(k *keyEntry, b *binding) *keyState {
 	if ks := b.slot.state.Load(); ks != nil {
 		return ks
 	}
@@ -150,11 +152,17 @@ func (p *Proxy) keyState(b *binding) *keyState {
 	if ks := b.slot.state.Load(); ks != nil {
 		return ks
 	}
-	ks := &keyState{id: b.slot.id, counter: p.ledger.Counter(b.plan.id, b.slot.key), methods: &methodThrottles{}}
+	ks := &keyState{id: b.plan.id + "\x00" + k.id, counter: p.ledger.Counter(b.plan.id, k.id), methods: &methodThrottles{}}
 	if b.plan.throttle {
 		ks.throttle = newThrottle(keyShareID(ks.id), b.plan.lim, p.shares) // full
 	}
 	b.slot.state.Store(ks)
+	m := p.states[b.plan.id]
+	if m == nil {
+		m = make(map[string]*keyState)
+		p.states[b.plan.id] = m
+	}
+	m[k.id] = ks
 	return ks
 }
 
@@ -290,7 +298,6 @@ func (p *Proxy) build(cfg *tollgatepb.Config, old *table) *table {
 		hostAPIs:       make(map[string]*apiEntry, len(cfg.GetRestApis())),
 		keys:           make(map[[sealing.LookupSize]byte]*keyEntry, len(cfg.GetApiKeys())),
 		stageThrottles: make(map[string]*sharedBucket),
-		slots:          make(map[string]*keySlot),
 		stats:          make(map[string]*stageStats),
 	}
 	arate, aburst := accountLimit(cfg)
@@ -326,11 +333,12 @@ func (p *Proxy) build(cfg *tollgatepb.Config, old *table) *table {
 	// Keys by the lookup hash of their value: stored for a sealed value,
 	// computed for a plain one. Values are unique by construction; should
 	// two keys share one, the smaller id wins so that the choice is stable.
+	// Keys are taken in map order (sorting a million ids costs more than
+	// the rest of the build).
 	var sealedOK bool
 	t.lookup, sealedOK, t.keysErr = p.lookupKeys()
 	keysByID := make(map[string]*keyEntry, len(cfg.GetApiKeys()))
-	for _, id := range slices.Sorted(maps.Keys(cfg.GetApiKeys())) {
-		k := cfg.GetApiKeys()[id]
+	for id, k := range cfg.GetApiKeys() {
 		var sum [sealing.LookupSize]byte
 		switch {
 		case k.GetValue() != "":
@@ -345,16 +353,22 @@ func (p *Proxy) build(cfg *tollgatepb.Config, old *table) *table {
 		}
 		e := &keyEntry{id: id, enabled: k.GetEnabled()}
 		keysByID[id] = e
-		if t.keys[sum] == nil {
+		if held := t.keys[sum]; held == nil || id < held.id {
 			t.keys[sum] = e
 		}
 	}
 
 	// Plans, in id order: a key may be in one plan per stage; should the
 	// configuration break that rule, the plan with the smaller id wins.
+	// The states of keys that have one are carried; the others are
+	// dropped (their key left the plan, or the plan went).
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	states := make(map[string]map[string]*keyState)
 	for _, pid := range slices.Sorted(maps.Keys(cfg.GetUsagePlans())) {
-		p.bindPlan(t, old, cfg, cfg.GetUsagePlans()[pid], keysByID)
+		p.bindPlan(t, cfg, cfg.GetUsagePlans()[pid], keysByID, states)
 	}
+	p.states = states
 	return t
 }
 
@@ -414,7 +428,10 @@ func (p *Proxy) buildStage(t, old *table, st *tollgatepb.Stage, arate float64, a
 	return e
 }
 
-func (p *Proxy) bindPlan(t, old *table, cfg *tollgatepb.Config, up *tollgatepb.UsagePlan, keysByID map[string]*keyEntry) {
+// bindPlan binds the keys of plan up to the stages it covers, carrying
+// into states (plan id → key id → state) the states p.states holds for
+// them. p.stateMu is held.
+func (p *Proxy) bindPlan(t *table, cfg *tollgatepb.Config, up *tollgatepb.UsagePlan, keysByID map[string]*keyEntry, states map[string]map[string]*keyState) {
 	pe := &planEntry{id: up.GetId()}
 	if th := up.GetThrottle(); th != nil {
 		pe.throttle = true
@@ -467,36 +484,38 @@ func (p *Proxy) bindPlan(t, old *table, cfg *tollgatepb.Config, up *tollgatepb.U
 	if len(stages) == 0 {
 		return
 	}
-	for _, kid := range slices.Sorted(maps.Keys(cfg.GetPlanKeys()[up.GetId()].GetKeys())) {
+	prevStates := p.states[up.GetId()]
+	for kid := range cfg.GetPlanKeys()[up.GetId()].GetKeys() {
 		ke := keysByID[kid]
 		if ke == nil {
 			continue
 		}
-		id := up.GetId() + "\x00" + kid
-		slot := &keySlot{id: id, key: kid}
-		if prev := old.slots[id].loadState(); prev != nil {
+		slot := &keySlot{}
+		if prev := prevStates[kid]; prev != nil {
 			// The key saw traffic: its state carries over.
-			ks := &keyState{id: id, counter: prev.counter, methods: prev.methods}
+			ks := &keyState{id: prev.id, counter: prev.counter, methods: prev.methods}
 			if pe.throttle {
 				ks.throttle = prev.throttle // ready sets its limit
 				if ks.throttle == nil {
-					ks.throttle = newThrottle(keyShareID(id), pe.lim, p.shares) // full
+					ks.throttle = newThrottle(keyShareID(ks.id), pe.lim, p.shares) // full
 				}
 			}
 			slot.state.Store(ks)
-		}
-		t.slots[id] = slot
-		for _, c := range stages {
-			if ke.plans == nil {
-				ke.plans = make(map[*stageEntry]*binding, len(stages))
+			m := states[up.GetId()]
+			if m == nil {
+				m = make(map[string]*keyState)
+				states[up.GetId()] = m
 			}
-			if prev := ke.plans[c.stage]; prev != nil {
+			m[kid] = ks
+		}
+		for _, c := range stages {
+			if prev := ke.binding(c.stage); prev != nil {
 				p.log.Warn("key is in two plans covering one stage; the first plan applies",
 					"key_id", kid, "api", c.stage.api, "stage", c.stage.name,
 					"plan", prev.plan.id, "ignored_plan", up.GetId())
 				continue
 			}
-			ke.plans[c.stage] = &binding{plan: pe, slot: slot, overrides: c.overrides}
+			ke.bindings = append(ke.bindings, binding{stage: c.stage, plan: pe, slot: slot, overrides: c.overrides})
 		}
 	}
 }

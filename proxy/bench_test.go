@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/limiter"
-	"github.com/tollgate/tollgate/sealing"
 	tollgatepb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/sealing"
 )
 
 // benchLedger hands out counters that always allow, on one atomic each.

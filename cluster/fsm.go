@@ -44,7 +44,8 @@ type FSM struct {
 	ledgers map[string]map[string]*pb.KeyLedger // plan id -> key id -> ledger
 	nodes   map[string]*pb.NodeLedger           // node id -> its batches' run and sequence
 	dedup   map[string]*pb.DedupRecord
-	lastTS  int64 // Unix nanoseconds: the latest time of any applied command
+	lastTS  int64     // Unix nanoseconds: the latest time of any applied command
+	changes changeLog // what each recent configuration changed (fsm_changes.go)
 
 	// onQuota, when set, is called (outside mu) for each QuotaEvent of an
 	// applied command.
@@ -166,6 +167,7 @@ func (f *FSM) ApplyCommand(index uint64, cmd *pb.Command) *pb.Result {
 			c.Index = index
 			newConfig = c
 			events = quotaEvents(events, index, cmd, old, c)
+			f.changes.add(old, c, cmd, res)
 		}
 	}
 	res.Index = index
@@ -448,6 +450,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.nodes = nodes
 	f.dedup = dedup
 	f.lastTS = s.LastTimeUnixNano
+	f.changes = changeLog{}
 	f.applied.Store(s.AppliedIndex)
 	f.config.Store(cfg)
 	onQuota := f.onQuota

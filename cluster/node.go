@@ -455,6 +455,10 @@ func (n *Node) RaftAddr() string { return string(n.transport.LocalAddr()) }
 // Config returns the current configuration (immutable).
 func (n *Node) Config() *pb.Config { return n.fsm.Config() }
 
+// KeyChanges tells which keys changed between two configurations this
+// node applied, when nothing else did (FSM.KeyChanges).
+func (n *Node) KeyChanges(from, to *pb.Config) ([]string, bool) { return n.fsm.KeyChanges(from, to) }
+
 // OnQuotaChange sets the function called with each QuotaEvent as this
 // node applies the log: a QuotaPool's Event.
 func (n *Node) OnQuotaChange(fn func(QuotaEvent)) { n.fsm.OnQuotaChange(fn) }

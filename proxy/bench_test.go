@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -175,36 +176,43 @@ type loop struct{ b *testing.B }
 
 func (l loop) Next() bool { return l.b.Loop() }
 
-// BenchmarkBuildManyKeys prints what building the table costs as keys
-// grow: sealed keys in one plan, as `tollgate bench` imports them, and the
-// heap the table holds per key.
-func BenchmarkBuildManyKeys(b *testing.B) {
+// manyKeysProxy returns a proxy over benchConfig with n sealed keys more in
+// plan p1, as `tollgate bench` imports them, and its source.
+func manyKeysProxy(b *testing.B, n int) (*Proxy, *changeSource, *sealing.Keys) {
+	b.Helper()
 	keys, err := sealing.Derive(sealing.NewDataKey())
 	if err != nil {
 		b.Fatal(err)
 	}
+	cfg := benchConfig("http://upstream.invalid")
+	for i := range n {
+		id := fmt.Sprintf("mk%07d", i)
+		s := keys.SealAPIKey(id, fmt.Sprintf("manyKeyValue%012d", i))
+		cfg.ApiKeys[id] = &tollgatepb.ApiKey{Id: id, ValueLookup: s.ValueLookup, ValueSealed: s.ValueSealed, Enabled: true}
+		cfg.PlanKeys["p1"].Keys[id] = uint64(i)
+	}
+	src := &changeSource{}
+	src.Set(cfg)
+	p, err := New(Config{Source: src, Ledger: benchLedger{}, Keys: func() (*sealing.Keys, error) { return keys, nil }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.Close() })
+	return p, src, keys
+}
+
+// BenchmarkBuildManyKeys prints what building the table costs as keys
+// grow, and the heap the table holds per key.
+func BenchmarkBuildManyKeys(b *testing.B) {
 	for _, n := range []int{100000, 1000000} {
 		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
-			cfg := benchConfig("http://upstream.invalid")
-			for i := range n {
-				id := fmt.Sprintf("mk%07d", i)
-				s := keys.SealAPIKey(id, fmt.Sprintf("manyKeyValue%012d", i))
-				cfg.ApiKeys[id] = &tollgatepb.ApiKey{Id: id, ValueLookup: s.ValueLookup, ValueSealed: s.ValueSealed, Enabled: true}
-				cfg.PlanKeys["p1"].Keys[id] = uint64(i)
-			}
-			src := &fakeSource{}
-			src.Set(cfg)
-			p, err := New(Config{Source: src, Ledger: benchLedger{}, Keys: func() (*sealing.Keys, error) { return keys, nil }})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { p.Close() })
+			p, src, _ := manyKeysProxy(b, n)
 			var before, after runtime.MemStats
 			for b.Loop() {
 				old := p.current()
 				runtime.GC()
 				runtime.ReadMemStats(&before)
-				t := p.build(cfg, old)
+				t := p.build(src.Config(), old)
 				runtime.GC()
 				runtime.ReadMemStats(&after)
 				runtime.KeepAlive(t)
@@ -212,4 +220,37 @@ func BenchmarkBuildManyKeys(b *testing.B) {
 			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "heap-B/key")
 		})
 	}
+}
+
+// BenchmarkOneKeyChangeManyKeys prints what one key added to the plan
+// costs the table as keys grow (the source names the key, as the FSM
+// does): an update, and now and then a build.
+func BenchmarkOneKeyChangeManyKeys(b *testing.B) {
+	for _, n := range []int{100000, 1000000} {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			p, src, keys := manyKeysProxy(b, n)
+			i := 0
+			for b.Loop() {
+				i++
+				id := fmt.Sprintf("nk%07d", i)
+				s := keys.SealAPIKey(id, fmt.Sprintf("newKeyValue%013d", i))
+				b.StopTimer() // the maps' copies stand for the FSM's work, not the table's
+				cfg := shallowCopy(src.Config())
+				cfg.ApiKeys = maps.Clone(cfg.ApiKeys)
+				cfg.PlanKeys = map[string]*tollgatepb.PlanKeys{"p1": {Keys: maps.Clone(cfg.PlanKeys["p1"].Keys)}}
+				cfg.ApiKeys[id] = &tollgatepb.ApiKey{Id: id, ValueLookup: s.ValueLookup, ValueSealed: s.ValueSealed, Enabled: true}
+				cfg.PlanKeys["p1"].Keys[id] = 1
+				b.StartTimer()
+				src.publish(cfg, true, id)
+				p.current()
+			}
+		})
+	}
+}
+
+// shallowCopy copies a Config's top level.
+func shallowCopy(c *tollgatepb.Config) *tollgatepb.Config {
+	return &tollgatepb.Config{RestApis: c.RestApis, Stages: c.Stages, Deployments: c.Deployments,
+		UsagePlans: c.UsagePlans, ApiKeys: c.ApiKeys, PlanKeys: c.PlanKeys, Account: c.Account,
+		DeploymentResources: c.DeploymentResources}
 }

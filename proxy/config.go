@@ -26,6 +26,13 @@ type ConfigSource interface {
 	Config() *tollgatepb.Config
 }
 
+// KeyChanges is what a ConfigSource may also tell: which keys changed
+// between two configurations it gave, from older to newer, when nothing
+// else did (ok). A key may be listed more than once.
+type KeyChanges interface {
+	KeyChanges(from, to *tollgatepb.Config) (keys []string, ok bool)
+}
+
 // Ledger hands out the quota counter of one key in one plan. Counters are
 // long-lived and cached by the implementation: the same pointer for the
 // same (plan, key). The proxy asks for a counter when it first sees a key in

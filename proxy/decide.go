@@ -143,7 +143,7 @@ func (p *Proxy) checkKey(ex *exchange, t *table, r *http.Request) *answer {
 	}
 	var k *keyEntry
 	if sum, ok := t.lookup.Lookup(v); ok {
-		k = t.keys[sum]
+		k = t.key(sum)
 	}
 	if k == nil && t.keysErr != nil {
 		// The key may be one this node cannot see: say so, not 403.

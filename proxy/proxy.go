@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	tollgatepb "github.com/tollgate/tollgate/proto"
 	"github.com/tollgate/tollgate/sealing"
 )
 
@@ -128,10 +129,33 @@ func (p *Proxy) current() *table {
 	if t = p.table.Load(); t != nil && t.cfg == cfg && t.keysErr == nil {
 		return t
 	}
-	nt := p.build(cfg, t)
+	nt := p.next(cfg, t)
 	p.table.Store(nt)
 	return nt
 }
+
+// next returns the table of cfg after old: old updated for the keys that
+// changed when only keys did, and the source says which, while the keys
+// changed since old was built stay few; a new build otherwise.
+func (p *Proxy) next(cfg *tollgatepb.Config, old *table) *table {
+	src, ok := p.src.(KeyChanges)
+	if !ok || old == nil || old.cfg == nil || cfg == nil || old.keysErr != nil {
+		return p.build(cfg, old)
+	}
+	ids, ok := src.KeyChanges(old.cfg, cfg)
+	if !ok || len(old.over)+len(ids) > maxOver(len(old.keys)) {
+		return p.build(cfg, old)
+	}
+	if lookup, sealed, err := p.lookupKeys(); err != nil || lookup != old.lookup || sealed != old.sealed {
+		return p.build(cfg, old)
+	}
+	return p.update(cfg, old, ids)
+}
+
+// maxOver is the most keys a table built with n keys takes changed before
+// it is built again: a build costs about as much as copying n/64 changed
+// keys forward on each of n/64 changes.
+func maxOver(n int) int { return 4096 + n/64 }
 
 // lookupKeys returns the keys values are looked up under: the cluster's,
 // or the proxy's own (plain values only) with why the cluster's cannot be

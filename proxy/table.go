@@ -24,8 +24,13 @@ type table struct {
 	cfg      *tollgatepb.Config
 	apis     map[string]*apiEntry                   // API id → API
 	hostAPIs map[string]*apiEntry                   // lower-case API id → API (host form)
-	keys     map[[sealing.LookupSize]byte]*keyEntry // lookup hash of the value → key
-	lookup   *sealing.Keys                          // the keys the hashes are under
+	keys     map[[sealing.LookupSize]byte]*keyEntry // lookup hash of the value → key, as built
+	// over holds the keys changed since the table was built (update): it
+	// is looked at first, and a nil entry is a key gone. nil when none.
+	over   map[[sealing.LookupSize]byte]*keyEntry
+	lookup *sealing.Keys // the keys the hashes are under
+	sealed bool          // lookup is the cluster's: sealed values' hashes are under it
+	plans  []*planBind   // the plans covering some stage, in id order
 	// keysErr is why sealed values cannot be looked up: this node cannot
 	// unwrap the cluster's data key. nil otherwise.
 	keysErr error
@@ -88,6 +93,39 @@ func (k *keyEntry) binding(st *stageEntry) *binding {
 		}
 	}
 	return nil
+}
+
+// key returns the key whose value has lookup hash sum, or nil.
+func (t *table) key(sum [sealing.LookupSize]byte) *keyEntry {
+	if t.over != nil {
+		if e, ok := t.over[sum]; ok {
+			return e
+		}
+	}
+	return t.keys[sum]
+}
+
+// sum returns the lookup hash of k's value, false when the table cannot
+// look k up (a sealed value without the cluster's keys).
+func (t *table) sum(k *tollgatepb.ApiKey) (sum [sealing.LookupSize]byte, ok bool) {
+	switch {
+	case k.GetValue() != "":
+		return t.lookup.Lookup(k.GetValue())
+	case t.sealed && len(k.GetValueLookup()) == sealing.LookupSize:
+		return [sealing.LookupSize]byte(k.GetValueLookup()), true
+	}
+	return sum, false
+}
+
+// planBind is a plan and the stages it covers, with their overrides.
+type planBind struct {
+	plan   *planEntry
+	stages []covered
+}
+
+type covered struct {
+	stage     *stageEntry
+	overrides map[string]*override
 }
 
 // planEntry is what a usage plan means to the request path.
@@ -335,20 +373,11 @@ func (p *Proxy) build(cfg *tollgatepb.Config, old *table) *table {
 	// two keys share one, the smaller id wins so that the choice is stable.
 	// Keys are taken in map order (sorting a million ids costs more than
 	// the rest of the build).
-	var sealedOK bool
-	t.lookup, sealedOK, t.keysErr = p.lookupKeys()
+	t.lookup, t.sealed, t.keysErr = p.lookupKeys()
 	keysByID := make(map[string]*keyEntry, len(cfg.GetApiKeys()))
 	for id, k := range cfg.GetApiKeys() {
-		var sum [sealing.LookupSize]byte
-		switch {
-		case k.GetValue() != "":
-			var ok bool
-			if sum, ok = t.lookup.Lookup(k.GetValue()); !ok {
-				continue
-			}
-		case sealedOK && len(k.GetValueLookup()) == sealing.LookupSize:
-			sum = [sealing.LookupSize]byte(k.GetValueLookup())
-		default:
+		sum, ok := t.sum(k)
+		if !ok {
 			continue
 		}
 		e := &keyEntry{id: id, enabled: k.GetEnabled()}
@@ -366,10 +395,96 @@ func (p *Proxy) build(cfg *tollgatepb.Config, old *table) *table {
 	defer p.stateMu.Unlock()
 	states := make(map[string]map[string]*keyState)
 	for _, pid := range slices.Sorted(maps.Keys(cfg.GetUsagePlans())) {
-		p.bindPlan(t, cfg, cfg.GetUsagePlans()[pid], keysByID, states)
+		pb := p.planBind(t, cfg.GetUsagePlans()[pid])
+		if pb == nil {
+			continue
+		}
+		t.plans = append(t.plans, pb)
+		for kid := range cfg.GetPlanKeys()[pid].GetKeys() {
+			if ke := keysByID[kid]; ke != nil {
+				p.bindKey(ke, pb, states)
+			}
+		}
 	}
 	p.states = states
 	return t
+}
+
+// update returns a table for cfg, which changed nothing of old's
+// configuration but the keys ids (KeyChanges): it shares everything with
+// old but those keys, which go into over. p.stateMu is not held.
+func (p *Proxy) update(cfg *tollgatepb.Config, old *table, ids []string) *table {
+	t := *old
+	t.cfg = cfg
+	t.over = make(map[[sealing.LookupSize]byte]*keyEntry, len(old.over)+len(ids))
+	maps.Copy(t.over, old.over)
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	for _, id := range ids {
+		if k := old.cfg.GetApiKeys()[id]; k != nil {
+			if sum, ok := t.sum(k); ok {
+				if held := t.key(sum); held != nil && held.id == id {
+					t.over[sum] = nil
+				}
+			}
+		}
+		for _, pb := range t.plans {
+			if m := p.states[pb.plan.id]; m != nil {
+				if _, in := cfg.GetPlanKeys()[pb.plan.id].GetKeys()[id]; !in {
+					delete(m, id) // it left the plan: its state goes
+				}
+			}
+		}
+		k := cfg.GetApiKeys()[id]
+		sum, ok := t.sum(k)
+		if k == nil || !ok {
+			continue
+		}
+		e := &keyEntry{id: id, enabled: k.GetEnabled()}
+		for _, pb := range t.plans {
+			if _, in := cfg.GetPlanKeys()[pb.plan.id].GetKeys()[id]; in {
+				p.bindKey(e, pb, p.states)
+			}
+		}
+		if held := t.key(sum); held == nil || held.id == id || id < held.id {
+			t.over[sum] = e
+		}
+	}
+	return &t
+}
+
+// bindKey binds key ke to the stages plan pb covers, carrying into states
+// (plan id → key id → state) the state p.states holds for it in the plan.
+// p.stateMu is held.
+func (p *Proxy) bindKey(ke *keyEntry, pb *planBind, states map[string]map[string]*keyState) {
+	pe := pb.plan
+	slot := &keySlot{}
+	if prev := p.states[pe.id][ke.id]; prev != nil {
+		// The key saw traffic: its state carries over.
+		ks := &keyState{id: prev.id, counter: prev.counter, methods: prev.methods}
+		if pe.throttle {
+			ks.throttle = prev.throttle // ready sets its limit
+			if ks.throttle == nil {
+				ks.throttle = newThrottle(keyShareID(ks.id), pe.lim, p.shares) // full
+			}
+		}
+		slot.state.Store(ks)
+		m := states[pe.id]
+		if m == nil {
+			m = make(map[string]*keyState)
+			states[pe.id] = m
+		}
+		m[ke.id] = ks
+	}
+	for _, c := range pb.stages {
+		if prev := ke.binding(c.stage); prev != nil {
+			p.log.Warn("key is in two plans covering one stage; the first plan applies",
+				"key_id", ke.id, "api", c.stage.api, "stage", c.stage.name,
+				"plan", prev.plan.id, "ignored_plan", pe.id)
+			continue
+		}
+		ke.bindings = append(ke.bindings, binding{stage: c.stage, plan: pe, slot: slot, overrides: c.overrides})
+	}
 }
 
 func (p *Proxy) buildStage(t, old *table, st *tollgatepb.Stage, arate float64, aburst int64) *stageEntry {
@@ -428,10 +543,9 @@ func (p *Proxy) buildStage(t, old *table, st *tollgatepb.Stage, arate float64, a
 	return e
 }
 
-// bindPlan binds the keys of plan up to the stages it covers, carrying
-// into states (plan id → key id → state) the states p.states holds for
-// them. p.stateMu is held.
-func (p *Proxy) bindPlan(t *table, cfg *tollgatepb.Config, up *tollgatepb.UsagePlan, keysByID map[string]*keyEntry, states map[string]map[string]*keyState) {
+// planBind returns what plan up means to the table, nil when it covers no
+// stage of t.
+func (p *Proxy) planBind(t *table, up *tollgatepb.UsagePlan) *planBind {
 	pe := &planEntry{id: up.GetId()}
 	if th := up.GetThrottle(); th != nil {
 		pe.throttle = true
@@ -450,10 +564,6 @@ func (p *Proxy) bindPlan(t *table, cfg *tollgatepb.Config, up *tollgatepb.UsageP
 	pe.policy, pe.xLimit = policies(pe.throttle, burst, pe.burstWindow,
 		pe.quota, pe.quotaLimit, pe.quotaWindow)
 
-	type covered struct {
-		stage     *stageEntry
-		overrides map[string]*override
-	}
 	var stages []covered
 	for _, as := range up.GetApiStages() {
 		api := t.apis[as.GetApiId()]
@@ -482,42 +592,9 @@ func (p *Proxy) bindPlan(t *table, cfg *tollgatepb.Config, up *tollgatepb.UsageP
 		stages = append(stages, c)
 	}
 	if len(stages) == 0 {
-		return
+		return nil
 	}
-	prevStates := p.states[up.GetId()]
-	for kid := range cfg.GetPlanKeys()[up.GetId()].GetKeys() {
-		ke := keysByID[kid]
-		if ke == nil {
-			continue
-		}
-		slot := &keySlot{}
-		if prev := prevStates[kid]; prev != nil {
-			// The key saw traffic: its state carries over.
-			ks := &keyState{id: prev.id, counter: prev.counter, methods: prev.methods}
-			if pe.throttle {
-				ks.throttle = prev.throttle // ready sets its limit
-				if ks.throttle == nil {
-					ks.throttle = newThrottle(keyShareID(ks.id), pe.lim, p.shares) // full
-				}
-			}
-			slot.state.Store(ks)
-			m := states[up.GetId()]
-			if m == nil {
-				m = make(map[string]*keyState)
-				states[up.GetId()] = m
-			}
-			m[kid] = ks
-		}
-		for _, c := range stages {
-			if prev := ke.binding(c.stage); prev != nil {
-				p.log.Warn("key is in two plans covering one stage; the first plan applies",
-					"key_id", kid, "api", c.stage.api, "stage", c.stage.name,
-					"plan", prev.plan.id, "ignored_plan", up.GetId())
-				continue
-			}
-			ke.bindings = append(ke.bindings, binding{stage: c.stage, plan: pe, slot: slot, overrides: c.overrides})
-		}
-	}
+	return &planBind{plan: pe, stages: stages}
 }
 
 // parseTarget reads a stage's upstream base URL.

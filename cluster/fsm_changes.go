@@ -14,10 +14,13 @@ const changeLogSize = 256
 // costs a reader little more than applying them.
 const maxChangedKeys = 1 << 16
 
-// change is what configuration to changed of from: the keys listed and
-// nothing else (keysOnly), or anything.
+// change is what the configuration of index to changed of the one of
+// index from: the keys listed and nothing else (keysOnly), or anything.
+// Configurations are named by their index, not held: each holds its own
+// copy of the key maps, and 256 of them would hold gigabytes at a million
+// keys. A configuration is the same on every node at a given index.
 type change struct {
-	from, to *pb.Config
+	from, to uint64
 	keys     []string
 	keysOnly bool
 }
@@ -32,7 +35,7 @@ type changeLog struct {
 
 func (l *changeLog) add(from, to *pb.Config, cmd *pb.Command, res *pb.Result) {
 	keys, only := changedKeys(cmd, res)
-	l.ring[l.next%changeLogSize] = change{from: from, to: to, keys: keys, keysOnly: only}
+	l.ring[l.next%changeLogSize] = change{from: from.GetIndex(), to: to.GetIndex(), keys: keys, keysOnly: only}
 	l.next++
 }
 
@@ -63,8 +66,8 @@ func (f *FSM) KeyChanges(from, to *pb.Config) (keys []string, ok bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	l := &f.changes
-	at := to
-	for i := 1; i <= min(l.next, changeLogSize) && at != from; i++ {
+	at, stop := to.GetIndex(), from.GetIndex()
+	for i := 1; i <= min(l.next, changeLogSize) && at != stop; i++ {
 		c := &l.ring[(l.next-i)%changeLogSize]
 		if c.to != at || !c.keysOnly || len(keys)+len(c.keys) > maxChangedKeys {
 			return nil, false
@@ -72,5 +75,5 @@ func (f *FSM) KeyChanges(from, to *pb.Config) (keys []string, ok bool) {
 		keys = append(keys, c.keys...)
 		at = c.from
 	}
-	return keys, at == from
+	return keys, at == stop
 }

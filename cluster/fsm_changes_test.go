@@ -10,8 +10,9 @@ import (
 
 // TestFSMKeyChanges: each command that changes keys only names the keys
 // it changed, and changes over several configurations add up; a command
-// that changes anything else, a configuration the FSM no longer
-// remembers, or a Restore, answers not ok (the reader rebuilds).
+// that changes anything else, or a configuration the FSM no longer
+// remembers (older than its ring, or than a Restore), answers not ok (the
+// reader rebuilds). The log holds no configuration: only indexes.
 func TestFSMKeyChanges(t *testing.T) {
 	keys := testKeys(t)
 	h := newTestFSM(t, t0)
@@ -69,13 +70,23 @@ func TestFSMKeyChanges(t *testing.T) {
 		t.Fatal("changes older than the log remembers were told")
 	}
 
+	// Configurations are named by index: the one a Restore brings back is
+	// the one of the same index; any other is no longer known.
 	before = h.f.Config()
 	data := persist(t, h.f)
 	h.ok(cmdAttach("p1", "k6"))
+	later := h.f.Config()
 	if err := h.f.Restore(nopCloser{bytes.NewReader(data)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := h.f.KeyChanges(before, h.f.Config()); ok {
+	if got, ok := h.f.KeyChanges(before, h.f.Config()); !ok || len(got) != 0 {
+		t.Fatalf("the configuration restored, of the same index: %v, %v", got, ok)
+	}
+	if _, ok := h.f.KeyChanges(later, h.f.Config()); ok {
 		t.Fatal("changes across a Restore were told")
+	}
+	h.ok(cmdAttach("p1", "k6"))
+	if got, ok := h.f.KeyChanges(before, h.f.Config()); !ok || !slices.Equal(got, []string{"k6"}) {
+		t.Fatalf("changes since the configuration restored: %v, %v", got, ok)
 	}
 }

@@ -79,3 +79,4 @@ func BenchmarkManyKeysOneKeyChange(b *testing.B) {
 		})
 	}
 }
+

@@ -79,4 +79,3 @@ func BenchmarkManyKeysOneKeyChange(b *testing.B) {
 		})
 	}
 }
-

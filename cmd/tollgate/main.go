@@ -60,6 +60,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(benchCmd())
 	root.AddCommand(certsCmd())
 	root.AddCommand(adminCredentialsCmd())
+	root.AddCommand(plansCmd(), keysCmd(), usageCmd(), stagesCmd(), clusterCmd())
 	root.AddCommand(versionCmd())
 	root.AddCommand(upstreamCmd())
 	return root

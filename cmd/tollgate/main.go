@@ -181,8 +181,9 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	log.Info("listening", "plane", "data", "addr", dataLn.Addr().String())
 	log.Info("listening", "plane", "admin", "addr", adminLn.Addr().String())
 
+	ledgerCounted := &ledgerErrors{LedgerClient: node}
 	pool, err := cluster.NewQuotaPool(cluster.QuotaPoolConfig{
-		NodeID: nodeID, Ledger: node, LiveNodes: node.LiveNodes, Logger: log,
+		NodeID: nodeID, Ledger: ledgerCounted, LiveNodes: node.LiveNodes, Logger: log,
 		Now: clock, MaxClockSkew: cfg.MaxClockSkew,
 	})
 	if err != nil {
@@ -201,7 +202,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	registerClusterMetrics(reg, node, pool)
+	registerClusterMetrics(reg, node, pool, ledgerCounted)
 	adminSrv, err := admin.New(admin.Config{
 		Store: node, Registry: reg, Logger: log, AllowedHosts: cfg.AdminHosts, AnonymousRemote: cfg.AdminInsecure,
 		ClusterStatus: func() any { return node.ClusterStatus() },

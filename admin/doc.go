@@ -62,6 +62,7 @@
 // "thresholds": [80, 100]} on CreateUsagePlan and in answers; UpdateUsagePlan
 // takes /quotaNotifications/webhookUrl, /quotaNotifications/thresholds
 // ("80,100") and remove /quotaNotifications (package notify sends them).
+//
 //	POST   /apikeys                                  CreateApiKey
 //	POST   /apikeys?mode=import&format=csv           ImportApiKeys (failonwarnings)
 //	GET    /apikeys                                  GetApiKeys (position, limit, name, customerId, includeValues)

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"fmt"
 	"maps"
 	"slices"
 
@@ -16,11 +15,6 @@ import (
 // its period and a new leader never fires one again. Config.QuotaNotices
 // is shared between configurations like the key maps: a command that
 // changes it copies the map and replaces the entries it changes.
-
-// NoticeID names a notice: one per plan, key, period and threshold.
-func NoticeID(n *pb.QuotaNotice) string {
-	return fmt.Sprintf("%s/%s/%d/%d", n.GetPlanId(), n.GetKeyId(), n.GetPeriodStart(), n.GetThreshold())
-}
 
 // applyRecordQuotaNotices records notices about to be sent and the
 // outcome of ones sent. A pending notice is recorded only when its plan
@@ -66,7 +60,7 @@ func applyRecordQuotaNotices(a *applyCtx, c *pb.Config, r *pb.RecordQuotaNotices
 		pn := planOf(n.PlanId)
 		if n.State != rules.NoticePending {
 			for i := len(pn.Recent) - 1; i >= 0; i-- {
-				if old := pn.Recent[i]; NoticeID(old) == NoticeID(n) && old.State == rules.NoticePending {
+				if old := pn.Recent[i]; rules.NoticeID(old) == rules.NoticeID(n) && old.State == rules.NoticePending {
 					old.State, old.Attempts, old.Error = n.State, n.Attempts, n.Error
 					break
 				}
@@ -95,7 +89,7 @@ func applyRecordQuotaNotices(a *applyCtx, c *pb.Config, r *pb.RecordQuotaNotices
 		if extra := len(pn.Recent) - rules.MaxRecentNotices; extra > 0 {
 			pn.Recent = slices.Delete(pn.Recent, 0, extra)
 		}
-		res.Ids = append(res.Ids, NoticeID(rec))
+		res.Ids = append(res.Ids, rules.NoticeID(rec))
 	}
 	c.QuotaNotices = notices
 	return res

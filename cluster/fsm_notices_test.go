@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/rules"
 )
 
 func cmdNotices(ns ...*pb.QuotaNotice) *pb.Command {
@@ -30,12 +31,12 @@ func notice(threshold int32) *pb.QuotaNotice {
 func TestFSMQuotaNoticesFireOnce(t *testing.T) {
 	h := newTestFSM(t, t0)
 	h.setup(quota(10, "DAY", 0))
-	if res := h.ok(cmdNotices(notice(80))); !slices.Equal(res.Ids, []string{NoticeID(notice(80))}) {
+	if res := h.ok(cmdNotices(notice(80))); !slices.Equal(res.Ids, []string{rules.NoticeID(notice(80))}) {
 		t.Fatalf("first record: ids %v", res.Ids)
 	}
 	// Another leader (or a retry with a new request id) proposes it again,
 	// with 100 reached too: only 100 is new.
-	if res := h.ok(cmdNotices(notice(80), notice(100))); !slices.Equal(res.Ids, []string{NoticeID(notice(100))}) {
+	if res := h.ok(cmdNotices(notice(80), notice(100))); !slices.Equal(res.Ids, []string{rules.NoticeID(notice(100))}) {
 		t.Fatalf("second record: ids %v", res.Ids)
 	}
 	out := notice(80)

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"net/url"
 	"slices"
 
@@ -70,4 +71,9 @@ func QuotaNotice(n *pb.QuotaNotice) error {
 		return Errorf("Invalid quota notice: error or webhook URL too long")
 	}
 	return nil
+}
+
+// NoticeID names a quota notice: one per plan, key, period and threshold.
+func NoticeID(n *pb.QuotaNotice) string {
+	return fmt.Sprintf("%s/%s/%d/%d", n.GetPlanId(), n.GetKeyId(), n.GetPeriodStart(), n.GetThreshold())
 }

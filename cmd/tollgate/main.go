@@ -22,6 +22,7 @@ import (
 
 	"github.com/tollgate/tollgate/admin"
 	"github.com/tollgate/tollgate/cluster"
+	"github.com/tollgate/tollgate/notify"
 	"github.com/tollgate/tollgate/proxy"
 )
 
@@ -216,20 +217,34 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	if err != nil {
 		return err
 	}
+	upstreams := proxy.UpstreamPolicy{
+		Allow:      cfg.AllowUpstream,
+		OwnPorts:   listenerPorts(dataLn.Addr().String(), adminLn.Addr().String(), node.RaftAddr(), node.GRPCAddr(), node.GossipAddr()),
+		LocalAddrs: hostAddrs(adv),
+	}
 	px, err := proxy.New(proxy.Config{
 		Source: node, Ledger: ledger{pool}, Logger: log, Metrics: reg,
 		Shares: shares, Clock: proxy.ClockFunc(clock), Ready: node.CaughtUp, Keys: node.KeysIfSet,
 		MaxConcurrent: int64(cfg.MaxRequests),
-		Upstreams: proxy.UpstreamPolicy{
-			Allow:      cfg.AllowUpstream,
-			OwnPorts:   listenerPorts(dataLn.Addr().String(), adminLn.Addr().String(), node.RaftAddr(), node.GRPCAddr(), node.GossipAddr()),
-			LocalAddrs: hostAddrs(adv),
-		},
+		Upstreams:     upstreams,
 	})
 	if err != nil {
 		return err
 	}
 	defer px.Close()
+	// Quota notices: the leader's, to webhooks under the data plane's
+	// upstream policy, on the ledger's calendar.
+	notifyCfg := notify.Config{NodeID: nodeID, Cluster: node, Control: upstreams.DialControl, Logger: log, Registerer: reg,
+		Now: func() time.Time { return clock().Add(node.CalendarOffset()) }}
+	if cfg.RaftFast {
+		notifyCfg.Interval, notifyCfg.Backoff = 100*time.Millisecond, 100*time.Millisecond
+	}
+	notifier, err := notify.New(notifyCfg)
+	if err != nil {
+		return err
+	}
+	notifier.Start()
+	defer notifier.Close()
 
 	dataHTTP := newServer(px, log)
 	adminHTTP := newServer(adminSrv, log)

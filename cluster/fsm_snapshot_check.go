@@ -90,6 +90,7 @@ func checkSnapshot(c *pb.Config, ledgers map[string]map[string]*pb.KeyLedger) er
 		bad("admin credential", k, checkAdminCredential(cr))
 	}
 	checkResourceTrees(c, bad)
+	checkQuotaNotices(c, bad)
 	for _, plan := range slices.Sorted(maps.Keys(ledgers)) {
 		for _, key := range slices.Sorted(maps.Keys(ledgers[plan])) {
 			bad("ledger", plan+"/"+key, checkLedger(ledgers[plan][key]))

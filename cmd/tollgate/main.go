@@ -22,6 +22,7 @@ import (
 
 	"github.com/tollgate/tollgate/admin"
 	"github.com/tollgate/tollgate/cluster"
+	"github.com/tollgate/tollgate/console"
 	"github.com/tollgate/tollgate/proxy"
 )
 
@@ -214,6 +215,12 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	if err != nil {
 		return err
 	}
+	con, err := console.New(console.Config{API: adminSrv, Gatherer: reg, Now: clock, Logger: log})
+	if err != nil {
+		return err
+	}
+	con.Start()
+	defer con.Close()
 	px, err := proxy.New(proxy.Config{
 		Source: node, Ledger: ledger{pool}, Logger: log, Metrics: reg,
 		Shares: shares, Clock: proxy.ClockFunc(clock), Ready: node.CaughtUp, Keys: node.KeysIfSet,
@@ -230,7 +237,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	defer px.Close()
 
 	dataHTTP := newServer(px, log)
-	adminHTTP := newServer(adminSrv, log)
+	adminHTTP := newServer(con.Handler(), log)
 	errc := make(chan error, 2)
 	go func() { errc <- serveHTTP(dataHTTP, dataLn) }()
 	if len(fileCreds) > 0 {

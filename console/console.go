@@ -359,7 +359,6 @@ func checkPost(w http.ResponseWriter, r *http.Request) string {
 	return ""
 }
 
-
 // Handler is the admin listener's handler: the console under Prefix (and
 // /console redirected there), the admin API (Config.API) at every other
 // path, each answering as it would alone.

@@ -95,9 +95,9 @@ func (c *Console) loadUsage(r *http.Request, d *usageData) *answer {
 	var daily []int64
 	for range maxUsagePages {
 		var u struct {
-			StartDate string               `json:"startDate"`
+			StartDate string                `json:"startDate"`
 			Values    map[string][][2]int64 `json:"values"`
-			Position  string               `json:"position"`
+			Position  string                `json:"position"`
 		}
 		if a := c.get(r, "/usageplans/"+plan+"/usage?"+p.Encode(), &u); a != nil {
 			return a

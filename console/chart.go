@@ -70,7 +70,7 @@ func formatNum(v float64) string {
 	if v == math.Trunc(v) {
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	}
-	return strconv.FormatFloat(v, 'f', 2, 64)
+	return strconv.FormatFloat(v, 'f', -1, 64)
 }
 
 func (c *chart) yTicks(top float64) {

@@ -1,8 +1,13 @@
 package console
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"mime/multipart"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -217,6 +222,24 @@ func TestConsoleHostGuard(t *testing.T) {
 	}
 }
 
+// TestConsoleRemoteWithoutCredentials: while the cluster has no admin
+// credential, a browser on another host is refused as by the admin API.
+func TestConsoleRemoteWithoutCredentials(t *testing.T) {
+	e := newEnv(t)
+	for _, path := range []string{Prefix, Prefix + "plans", Prefix + "keys"} {
+		req := httptest.NewRequest("GET", path, nil)
+		req = req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 9090}))
+		req.Host = "10.0.0.1:9090"
+		req.RemoteAddr = "10.0.0.5:40000"
+		w := httptest.NewRecorder()
+		e.con.Handler().ServeHTTP(w, req)
+		p := page{status: w.Code, header: w.Header(), body: w.Body.String()}
+		if p.status != 403 || !strings.Contains(p.errorText(), "answers only callers on its own host") {
+			t.Fatalf("GET %s from another host: %d %q", path, p.status, p.errorText())
+		}
+	}
+}
+
 // TestConsoleFormsShowAdminErrors: every form, given bad input, shows the
 // admin API's own message for it (the same as the API answers a direct
 // request), keeps what was typed, and changes nothing.
@@ -362,5 +385,19 @@ func TestConsolePlansAndKeys(t *testing.T) {
 	}
 	if len(e.store.Config().GetPlanKeys()[planID].GetKeys()) != 1 {
 		t.Fatal("the imported key is not in the plan")
+	}
+	// The same as an uploaded file (multipart), with a warning on line 2.
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	_ = mw.WriteField("csrf", b.csrf())
+	fw, _ := mw.CreateFormFile("file", "keys.csv")
+	_, _ = fw.Write([]byte("Name,Key\nimp-3,short\nimp-4," + strings.Repeat("j", 30) + "\n"))
+	_ = mw.Close()
+	req, _ := http.NewRequest("POST", e.srv.URL+Prefix+"keys/import", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	p = b.do(req)
+	warnings = regexp.MustCompile(`<li>(line \d+: [^<]*)</li>`).FindAllStringSubmatch(p.body, -1)
+	if p.status != 200 || !strings.Contains(p.body, "Imported 1 key(s).") || len(warnings) != 1 || !strings.HasPrefix(warnings[0][1], "line 2: ") {
+		t.Fatalf("file import: %d %q %q", p.status, p.errorText(), warnings)
 	}
 }

@@ -165,7 +165,7 @@ func TestConsoleBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-name="acme"]`)))
 	key := attr(`tr[data-name="acme"]`, "data-key")
 	do("reveal its value", chromedp.Click(chromedp.CSS(`tr[data-name="acme"] button.reveal`)),
-		chromedp.WaitVisible(chromedp.CSS(`tr[data-name="acme"] code.value`)))
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-name="acme"] code.value[data-revealed]`)))
 	if v := text(`tr[data-name="acme"] code.value`); v != value {
 		t.Fatalf("revealed %q, want %q", v, value)
 	}
@@ -207,9 +207,16 @@ func TestConsoleBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(dialog+" input[name=remaining]")),
 		chromedp.SendKeys(chromedp.CSS(dialog+" input[name=remaining]"), "5000"))
 	shot("usage-extend")
-	do("set remaining", chromedp.Click(chromedp.CSS(dialog+` button[type=submit]`)),
-		chromedp.WaitNotPresent(chromedp.CSS(dialog+"[open]")), chromedp.WaitVisible(chromedp.ID("usage-total")))
-	if r := text(`#usage-keys tr[data-key="` + key + `"] td.remaining`); r != "5000" {
-		t.Fatalf("remaining after the extension: %q, want 5000", r)
+	do("set remaining", chromedp.Click(chromedp.CSS(dialog+` button[type=submit]`)))
+	// The form posts, and the usage page comes back with the new remaining.
+	remaining := `#usage-keys tr[data-key="` + key + `"] td.remaining`
+	eventually(t, stepTimeout, "the remaining quota to read 5000", func() bool {
+		sctx, cancel := context.WithTimeout(bctx, stepTimeout)
+		defer cancel()
+		r, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(remaining)))
+		return err == nil && strings.TrimSpace(r) == "5000"
+	})
+	if open, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`document.querySelector("`+dialog+`").open`)); err != nil || open {
+		t.Fatalf("the dialog is still open on the new page (%v)", err)
 	}
 }

@@ -10,6 +10,7 @@ document.addEventListener("click", async (ev) => {
     const body = await res.json().catch(() => ({message: res.statusText}));
     out.textContent = res.ok ? body.value : body.message;
     out.classList.toggle("error", !res.ok);
+    out.dataset.revealed = res.ok ? "value" : "error";
     t.hidden = res.ok;
     return;
   }

@@ -101,6 +101,17 @@ type QuotaPool struct {
 	counters map[counterKey]*Counter
 	byKey    map[string][]*Counter // key id → its counters, one per plan
 
+	// dirty lists, oldest first, the counters with something to say
+	// (counts, units to hand back, a grant to ask for): a batch looks at
+	// these only, so its cost follows the keys in use, not the keys that
+	// exist. Under dirtyMu, which is taken last (after mu and a
+	// counter's mu).
+	dirtyMu   sync.Mutex
+	dirty     []*Counter
+	spare     []*Counter
+	lastSweep time.Time // of every counter, for idle ones (run loop only)
+	retired   bool      // the final batch retired every grant (run loop only)
+
 	wake chan struct{}
 	stop chan struct{}
 	done chan struct{}
@@ -363,31 +374,61 @@ func (p *QuotaPool) measureSkew(stamp int64, sent, got time.Time) {
 	}
 }
 
-// buildBatch collects every count since the last batch and the grants that
-// counters asked for. It returns nil when there is nothing to send.
+// buildBatch collects the counts since the last batch and the grants that
+// counters asked for, from the counters marked dirty, oldest first. It
+// returns nil when there is nothing to send.
 func (p *QuotaPool) buildBatch(now time.Time, final bool) *pb.Command {
 	b := &pb.LedgerBatch{NodeId: p.cfg.NodeID, Settle: !p.settled, Run: p.runID}
 	live := p.cfg.LiveNodes()
 	p.more = false
-	for _, c := range p.snapshotCounters() {
-		if len(b.Reports)+len(b.Grants) >= maxBatchItems {
-			// The rest goes in the next batch, at once: a Raft entry
-			// stays small however many keys see traffic.
-			p.more = true
-			break
-		}
-		if final {
+	switch {
+	case final && !p.retired:
+		p.retired = true
+		for _, c := range p.snapshotCounters() {
 			c.retireAll()
-		} else {
+		}
+	case !final && (now.Sub(p.lastSweep) >= p.cfg.IdleRelease/2 || now.Before(p.lastSweep)):
+		// Idle keys' units go back: the one walk over every counter,
+		// every IdleRelease/2 rather than every batch.
+		p.lastSweep = now
+		for _, c := range p.snapshotCounters() {
 			c.idleRelease(now, p.cfg.IdleRelease)
 		}
+	}
+	p.dirtyMu.Lock()
+	list := p.dirty
+	p.dirty = p.spare[:0]
+	p.dirtyMu.Unlock()
+	var again []*Counter
+	for i, c := range list {
+		if len(b.Reports)+len(b.Grants) >= maxBatchItems {
+			// The rest goes in the next batch, at once and ahead of
+			// counters marked since: a Raft entry stays small however
+			// many keys see traffic, and no key waits behind newer ones.
+			p.more = true
+			p.dirtyMu.Lock()
+			p.dirty = append(list[i:len(list):len(list)], p.dirty...)
+			p.dirtyMu.Unlock()
+			list = list[:i]
+			break
+		}
+		c.queued.Store(false) // a request from now on marks it again
 		b.Reports = c.collectReports(b.Reports, now)
-		if final {
-			continue
+		if !final {
+			if g := c.grantRequest(now, live, p.cfg); g != nil {
+				b.Grants = append(b.Grants, g)
+			}
 		}
-		if g := c.grantRequest(now, live, p.cfg); g != nil {
-			b.Grants = append(b.Grants, g)
+		if c.pending() {
+			again = append(again, c)
 		}
+	}
+	if !p.more {
+		clear(list)
+		p.spare = list[:0]
+	}
+	for _, c := range again {
+		c.mark()
 	}
 	if !b.Settle && len(b.Reports) == 0 && len(b.Grants) == 0 {
 		return nil
@@ -447,6 +488,28 @@ func (g *grant) record(c *Counter, day int64) {
 		c.mu.Unlock()
 	}
 	g.count.Add(1)
+	c.mark()
+}
+
+// mark puts the counter in the pool's dirty list, unless it is there: one
+// atomic load on the request path when it is.
+func (c *Counter) mark() {
+	if c.queued.Load() || !c.queued.CompareAndSwap(false, true) {
+		return
+	}
+	p := c.pool
+	p.dirtyMu.Lock()
+	p.dirty = append(p.dirty, c)
+	p.dirtyMu.Unlock()
+}
+
+// pending tells whether a counter just looked at still has something to
+// say later: retired grants lingering, or a grant to ask for once its
+// re-ask interval passes.
+func (c *Counter) pending() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.retired) > 0 || (c.wantRefill.Load() && !c.inflight)
 }
 
 // drain takes every unit left, leaving transient decrements of racing
@@ -480,6 +543,7 @@ type Counter struct {
 
 	admitted atomic.Int64 // admitted since the counter was made (demand)
 	lastUse  atomic.Int64 // Unix nanoseconds of the last request
+	queued   atomic.Bool  // in the pool's dirty list
 
 	mu        sync.Mutex
 	retired   []*grant      // grants no longer in force, with counts or units to report
@@ -607,6 +671,7 @@ func (c *Counter) retireLocked() {
 	g.release += g.drain()
 	g.retiredAt = c.pool.cfg.Now()
 	c.retired = append(c.retired, g)
+	c.mark()
 }
 
 // retireAll hands back everything held (a clean stop).
@@ -639,6 +704,7 @@ func (c *Counter) nudge() bool {
 	c.lastAsk, c.askEvery = time.Time{}, 0
 	c.mu.Unlock()
 	c.wantRefill.Store(true)
+	c.mark()
 	return true
 }
 
@@ -656,12 +722,14 @@ func (c *Counter) revoke(index uint64) bool {
 	c.state.Store(stateNone)
 	c.lastAsk, c.askEvery = time.Time{}, 0
 	c.wantRefill.Store(true)
+	c.mark()
 	return true
 }
 
 func (c *Counter) askRefill() {
 	if !c.wantRefill.Load() {
 		c.wantRefill.Store(true)
+		c.mark()
 		c.pool.poke()
 	}
 }
@@ -681,6 +749,7 @@ func (c *Counter) waitChan() chan struct{} {
 		return nil
 	}
 	c.wantRefill.Store(true)
+	c.mark()
 	c.pool.poke()
 	return c.waitCh
 }
@@ -809,6 +878,9 @@ func (c *Counter) applyGrant(r *pb.GrantResult, index uint64, sec int64) {
 	defer func() {
 		close(c.waitCh)
 		c.waitCh = make(chan struct{})
+		if c.wantRefill.Load() {
+			c.mark() // asked again while this answer was on its way
+		}
 	}()
 	span := limiter.Span{Start: r.PeriodStart, End: r.PeriodEnd}
 	switch {

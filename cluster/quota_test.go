@@ -676,3 +676,63 @@ func TestCounterDropsGrantsDecidedBeforeARevocation(t *testing.T) {
 		t.Fatalf("a grant decided before the revocation: %d spendable, %d to hand back; want 0 and 7", heldUnits(c), release)
 	}
 }
+
+// TestBatchLooksAtChangedCountersOnly: a batch takes the counters that
+// have something to say (counts, units to hand back, a grant to ask for),
+// oldest first, not every counter the node holds: after 3,000 keys are
+// reported, one more request puts one counter in the next batch's list.
+func TestBatchLooksAtChangedCountersOnly(t *testing.T) {
+	const keys = 3000
+	e := newQuotaEnv(t, nil, nil, func(c *QuotaPoolConfig) { c.ReportInterval = time.Hour })
+	imp := &pb.ImportApiKeys{}
+	for i := range keys {
+		imp.Keys = append(imp.Keys, &pb.ImportedKey{
+			Key:          &pb.ApiKey{Id: fmt.Sprintf("bk%05d", i), Value: fmt.Sprintf("bulkKeyValue%010d", i), Enabled: true},
+			UsagePlanIds: []string{"free"},
+		})
+	}
+	if res, err := e.store.Apply(context.Background(), &pb.Command{Body: &pb.Command_ImportApiKeys{ImportApiKeys: imp}}); err != nil || res.Code != 0 {
+		t.Fatalf("import: %v %v", err, res)
+	}
+	// A pool of its own, not started: the test builds its batches.
+	pool, err := NewQuotaPool(QuotaPoolConfig{NodeID: "n2", Ledger: e.store, Now: e.clk.Now, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pool = pool
+	counters := make([]*Counter, keys)
+	for i := range keys {
+		counters[i] = e.pool.Counter("free", fmt.Sprintf("bk%05d", i))
+		counters[i].Count(e.clk.Now())
+	}
+	dirty := func() int {
+		e.pool.dirtyMu.Lock()
+		defer e.pool.dirtyMu.Unlock()
+		return len(e.pool.dirty)
+	}
+	if n := dirty(); n != keys {
+		t.Fatalf("%d counters listed after %d keys counted, want %d", n, keys, keys)
+	}
+	// The first counters marked go first: the batch cap leaves the
+	// newest for the next batch.
+	cmd := e.pool.buildBatch(e.clk.Now(), false)
+	if got := cmd.GetLedger().Reports; len(got) != maxBatchItems || got[0].KeyId != "bk00000" {
+		t.Fatalf("first batch: %d reports, first for %s", len(got), got[0].KeyId)
+	}
+	e.pool.pending = nil
+	cmd = e.pool.buildBatch(e.clk.Now(), false)
+	if got := len(cmd.GetLedger().Reports); got != keys-maxBatchItems {
+		t.Fatalf("second batch: %d reports, want %d", got, keys-maxBatchItems)
+	}
+	if n := dirty(); n != 0 {
+		t.Fatalf("%d counters listed with nothing to say", n)
+	}
+	counters[1234].Count(e.clk.Now())
+	if n := dirty(); n != 1 {
+		t.Fatalf("%d counters listed after one request, want 1", n)
+	}
+	cmd = e.pool.buildBatch(e.clk.Now(), false)
+	if got := cmd.GetLedger().Reports; len(got) != 1 || got[0].KeyId != "bk01234" {
+		t.Fatalf("third batch: %v", got)
+	}
+}

@@ -87,14 +87,19 @@ type ShareBook struct {
 	cfg ShareBookConfig
 	log *slog.Logger
 
-	mu          sync.Mutex
-	entries     map[string]*shareEntry
+	mu      sync.Mutex
+	entries map[string]*shareEntry
+	// def is the share used for every throttle the leader never gave
+	// this node a share of (its entry is cold): cold itself until the
+	// leader sends one.
+	def         limiter.Share
 	incarnation int64
 	seq         uint64        // of the last request built
 	tried       uint64        // seq of the last exchange that ended, answered or not
 	failed      uint64        // seq of the last exchange no leader answered
 	stillCold   bool          // the last answer left a listed share cold: ask again soon (and pokes wait shareRetry)
 	ended       chan struct{} // closed and replaced when an exchange ends
+	complete    bool          // the last exchange was answered by a leader that knows every node's shares
 
 	wake      chan struct{}
 	stop      chan struct{}
@@ -145,7 +150,12 @@ func (b *ShareBook) entry(id string) *shareEntry {
 	return e
 }
 
-// Wait returns once the share of id holds an answer, or an exchange begun
+// Default returns the share in force for every throttle whose own share is
+// cold; it is cold while the leader has sent no default.
+func (b *ShareBook) Default() *limiter.Share { return &b.def }
+
+// Wait returns once the share of id holds an answer (its own or the
+// default), or an exchange begun
 // after the call found no leader, or ctx ends. A leader that cannot divide
 // yet (it has not heard from every node in its term) leaves the share
 // cold, and the book asks again shortly.
@@ -161,6 +171,8 @@ func (b *ShareBook) Wait(ctx context.Context, id string) {
 	for {
 		b.mu.Lock()
 		_, cold := limiter.UnpackShare(e.share.Load())
+		_, noDefault := limiter.UnpackShare(b.def.Load())
+		cold = cold && noDefault
 		noLeader := b.failed > from
 		ch := b.ended
 		b.mu.Unlock()
@@ -259,7 +271,8 @@ func (b *ShareBook) request(now time.Time) *pb.ShareRequest {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.seq++
-	req := &pb.ShareRequest{NodeId: b.cfg.NodeID, Incarnation: b.incarnation, Seq: b.seq}
+	def := b.def.Held()
+	req := &pb.ShareRequest{NodeId: b.cfg.NodeID, Incarnation: b.incarnation, Seq: b.seq, DefaultHeld: def}
 	// In map order: the leader reads the items as a set, and sorting
 	// every throttle met here on each exchange cost more than the
 	// exchange itself once keys number in the thousands.
@@ -272,7 +285,12 @@ func (b *ShareBook) request(now time.Time) *pb.ShareRequest {
 		e.seen = a
 		held, cold := limiter.UnpackShare(e.share.Load())
 		idle := now.Sub(e.lastUse) >= b.cfg.Idle
-		if idle && !e.told {
+		if idle && !e.told && b.complete {
+			// The leader's last answer did not divide it, and that
+			// leader knew every node's shares: it falls back to the
+			// default, which the leader counts this node as holding
+			// of every throttle it did not divide in its answer
+			// (leaderNode.holds).
 			if !cold {
 				e.share.Chill()
 			}
@@ -285,7 +303,11 @@ func (b *ShareBook) request(now time.Time) *pb.ShareRequest {
 		if d < 0.01 {
 			d = 0
 		}
-		req.Items = append(req.Items, &pb.ShareItem{Id: id, Demand: d, Held: held})
+		it := &pb.ShareItem{Id: id, Demand: d, Held: held}
+		if cold {
+			it.Held, it.ByDefault = def, true
+		}
+		req.Items = append(req.Items, it)
 		e.listedIn = b.seq
 	}
 	return req
@@ -306,13 +328,24 @@ func (b *ShareBook) answer(seq uint64, resp *pb.ShareResponse, ok bool) {
 				e.share.Store(a.Share)
 			}
 		}
+		// After the throttles' own shares: a throttle the answer gives a
+		// share of never runs on a default meant for the others.
+		switch held, cold := limiter.UnpackShare(b.def.Load()); {
+		case resp.GetDefaultShare() <= 0:
+			if !cold {
+				b.def.Chill()
+			}
+		case cold || held != resp.GetDefaultShare():
+			b.def.Store(resp.GetDefaultShare())
+		}
 	}
 	b.tried = seq
+	b.complete = ok && resp.GetComplete()
 	if !ok {
 		b.failed = seq
 	}
 	b.stillCold = false
-	if ok {
+	if _, noDefault := limiter.UnpackShare(b.def.Load()); ok && noDefault {
 		for _, e := range b.entries {
 			if _, cold := limiter.UnpackShare(e.share.Load()); cold && e.listedIn == seq {
 				b.stillCold = true
@@ -350,6 +383,31 @@ type leaderNode struct {
 	seq         uint64
 	items       map[string]*pb.ShareItem
 	sent        map[string]float64 // shares sent in answer to seq
+	def         float64            // the default share it said it holds
+	defSent     float64            // the default share sent in answer to seq
+	complete    bool               // the answer to seq was complete: what it left out, the node may run on its default
+}
+
+// defHeld is the largest default share the node may be using.
+func (o *leaderNode) defHeld() float64 { return max(o.def, o.defSent) }
+
+// holds is the largest share of th the node may be using: its own (its
+// default when it has none), or what was sent to it if larger. A node
+// whose last answer was complete and did not divide th may fall back to
+// its default for it (ShareBook.request), so then its default counts too.
+func (o *leaderNode) holds(th string) float64 {
+	def := o.defHeld()
+	h := def
+	if it := o.items[th]; it != nil && !it.ByDefault {
+		h = it.Held
+	}
+	if sent, ok := o.sent[th]; ok {
+		return max(h, sent)
+	}
+	if o.complete {
+		return max(h, def)
+	}
+	return h
 }
 
 func newShareLeader(idle time.Duration) *shareLeader {
@@ -379,9 +437,10 @@ func (l *shareLeader) exchange(req *pb.ShareRequest, live []string, term uint64,
 	n.seq = req.Seq
 	n.items = make(map[string]*pb.ShareItem, len(req.Items))
 	n.sent = make(map[string]float64, len(req.Items))
+	n.def, n.defSent, n.complete = req.DefaultHeld, 0, false
 	for _, it := range req.Items {
 		n.items[it.Id] = it
-		if it.Demand > 0 || it.Held == 0 {
+		if it.Demand > 0 || it.Held == 0 || n.aboveDefault(it.Id) {
 			l.active[it.Id] = now
 			if _, ok := l.first[it.Id]; !ok {
 				l.first[it.Id] = now
@@ -403,10 +462,15 @@ func (l *shareLeader) exchange(req *pb.ShareRequest, live []string, term uint64,
 	ids := slices.Sorted(maps.Keys(l.nodes))
 	me := slices.Index(ids, req.NodeId)
 	resp := &pb.ShareResponse{}
+	// defCap bounds a raise of the node's default: it must fit every
+	// throttle the node is sent no share of below.
+	defCap := 1.0
 	// In map order: each throttle is divided on its own, and the node
 	// reads the answer as a set.
 	for th, last := range l.active {
-		if now.Sub(last) >= l.idle {
+		if now.Sub(last) >= l.idle && !l.heldAboveDefault(th) {
+			// Every node holds at most its default of it: the defaults
+			// (which sum to at most 1) cover it from now on.
 			delete(l.active, th)
 			delete(l.first, th)
 			continue
@@ -420,30 +484,73 @@ func (l *shareLeader) exchange(req *pb.ShareRequest, live []string, term uint64,
 		l.in = l.in[:0]
 		for _, id := range ids {
 			o := l.nodes[id]
-			s := limiter.ShareNode{}
+			s := limiter.ShareNode{Held: o.holds(th)}
 			if it := o.items[th]; it != nil {
-				s.Demand, s.Held = it.Demand, it.Held
+				s.Demand = it.Demand
 			}
 			if young {
 				s.Demand = 1
 			}
-			s.Held = max(s.Held, o.sent[th])
 			l.in = append(l.in, s)
 		}
 		l.out = slices.Grow(l.out[:0], len(ids))[:len(ids)]
 		limiter.Shares(l.in, complete, l.out)
-		if l.out[me] == 0 && l.in[me].Held == 0 {
+		if l.out[me] == 0 && l.in[me].Held == 0 && n.defHeld() == 0 {
 			// Nothing free for this node yet (others still hold what
 			// they had, or this leader has not heard from every node):
 			// leave its share as it is. A cold one stays cold, so its
 			// requests wait (within the proxy's bound) instead of being
-			// refused, and the node asks again shortly.
+			// refused, and the node asks again shortly. Its default
+			// runs this throttle, so it may grow only into what is
+			// free of it.
+			free := 1.0
+			for i, s := range l.in {
+				if i != me {
+					free -= s.Held
+				}
+			}
+			defCap = min(defCap, max(free, 0))
 			continue
 		}
 		n.sent[th] = l.out[me]
 		resp.Shares = append(resp.Shares, &pb.ShareAssignment{Id: th, Share: l.out[me]})
 	}
+	// The default share is divided like a throttle that nobody meets
+	// (evenly), so the defaults of the nodes sum to at most 1; with the
+	// rule above (the leader divides a throttle while some node holds
+	// more of it than its default), every throttle's shares in force sum
+	// to at most 1 whether a node runs it on its own share or on its
+	// default.
+	l.in = l.in[:0]
+	for _, id := range ids {
+		l.in = append(l.in, limiter.ShareNode{Held: l.nodes[id].defHeld()})
+	}
+	l.out = slices.Grow(l.out[:0], len(ids))[:len(ids)]
+	limiter.Shares(l.in, complete, l.out)
+	def := l.out[me]
+	if held := l.in[me].Held; def > held {
+		def = max(held, min(def, defCap))
+	}
+	n.defSent, n.complete = def, complete
+	resp.DefaultShare, resp.Complete = def, complete
 	return resp, nil
+}
+
+// aboveDefault tells whether the node may hold more of th than its
+// default share.
+func (o *leaderNode) aboveDefault(th string) bool {
+	return o.holds(th) > o.defHeld()
+}
+
+// heldAboveDefault tells whether some node may hold more of th than its
+// default share: the leader keeps dividing th until none does.
+func (l *shareLeader) heldAboveDefault(th string) bool {
+	for _, o := range l.nodes {
+		if o.aboveDefault(th) {
+			return true
+		}
+	}
+	return false
 }
 
 // ExchangeShares carries this node's share exchange to the leader (itself,

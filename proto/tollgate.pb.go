@@ -2556,10 +2556,13 @@ func (x *LedgerGroup) GetCommands() []*Command {
 // ShareItem is one cluster-wide throttle a node holds a share of, or
 // meets requests for.
 type ShareItem struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`           // names the throttle (cluster/DESIGN.md, "Throttle shares")
-	Demand        float64                `protobuf:"fixed64,2,opt,name=demand,proto3" json:"demand,omitempty"` // offered requests per second on the node, recent average
-	Held          float64                `protobuf:"fixed64,3,opt,name=held,proto3" json:"held,omitempty"`     // the share the node holds now (0: none)
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`           // names the throttle (cluster/DESIGN.md, "Throttle shares")
+	Demand float64                `protobuf:"fixed64,2,opt,name=demand,proto3" json:"demand,omitempty"` // offered requests per second on the node, recent average
+	Held   float64                `protobuf:"fixed64,3,opt,name=held,proto3" json:"held,omitempty"`     // the share the node holds now (0: none)
+	// by_default: the node was never given a share of this throttle and
+	// uses its default share (ShareRequest.default_held) for it.
+	ByDefault     bool `protobuf:"varint,4,opt,name=by_default,json=byDefault,proto3" json:"by_default,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2615,15 +2618,24 @@ func (x *ShareItem) GetHeld() float64 {
 	return 0
 }
 
+func (x *ShareItem) GetByDefault() bool {
+	if x != nil {
+		return x.ByDefault
+	}
+	return false
+}
+
 // ShareRequest is a node's periodic exchange with the leader: every
 // throttle it holds a share of or meets requests for. A throttle it does
-// not list, it holds no share of.
+// not list, it holds its default share of (default_held; 0 from a node
+// that has none, or that predates default shares).
 type ShareRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	Incarnation   int64                  `protobuf:"varint,2,opt,name=incarnation,proto3" json:"incarnation,omitempty"` // the node's start, Unix nanoseconds: a restarted node holds nothing
 	Seq           uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`                 // grows with every exchange of one incarnation
 	Items         []*ShareItem           `protobuf:"bytes,4,rep,name=items,proto3" json:"items,omitempty"`
+	DefaultHeld   float64                `protobuf:"fixed64,5,opt,name=default_held,json=defaultHeld,proto3" json:"default_held,omitempty"` // the share the node uses for throttles it was never given a share of
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2686,6 +2698,13 @@ func (x *ShareRequest) GetItems() []*ShareItem {
 	return nil
 }
 
+func (x *ShareRequest) GetDefaultHeld() float64 {
+	if x != nil {
+		return x.DefaultHeld
+	}
+	return 0
+}
+
 type ShareAssignment struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -2741,8 +2760,16 @@ func (x *ShareAssignment) GetShare() float64 {
 // ShareResponse holds the node's new share of every throttle the leader
 // divides, listed or not (a node learns its floor of throttles it is idle on).
 type ShareResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Shares        []*ShareAssignment     `protobuf:"bytes,1,rep,name=shares,proto3" json:"shares,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Shares []*ShareAssignment     `protobuf:"bytes,1,rep,name=shares,proto3" json:"shares,omitempty"`
+	// default_share: the node's new default share, used for every throttle
+	// it was never given a share of (a new key's first request waits for
+	// nothing). 0: none (such throttles are cold).
+	DefaultShare float64 `protobuf:"fixed64,2,opt,name=default_share,json=defaultShare,proto3" json:"default_share,omitempty"`
+	// complete: every live node has told this leader what it holds, so the
+	// answer divides every throttle some node holds more of than its
+	// default; a throttle it leaves out, the node may run on its default.
+	Complete      bool `protobuf:"varint,3,opt,name=complete,proto3" json:"complete,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2782,6 +2809,20 @@ func (x *ShareResponse) GetShares() []*ShareAssignment {
 		return x.Shares
 	}
 	return nil
+}
+
+func (x *ShareResponse) GetDefaultShare() float64 {
+	if x != nil {
+		return x.DefaultShare
+	}
+	return 0
+}
+
+func (x *ShareResponse) GetComplete() bool {
+	if x != nil {
+		return x.Complete
+	}
+	return false
 }
 
 type CreateRestApi struct {
@@ -5589,21 +5630,26 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x06grants\x18\x01 \x03(\v2\x18.tollgate.v1.GrantResultR\x06grants\x12\x1b\n" +
 	"\tstale_run\x18\x02 \x01(\bR\bstaleRun\"?\n" +
 	"\vLedgerGroup\x120\n" +
-	"\bcommands\x18\x01 \x03(\v2\x14.tollgate.v1.CommandR\bcommands\"G\n" +
+	"\bcommands\x18\x01 \x03(\v2\x14.tollgate.v1.CommandR\bcommands\"f\n" +
 	"\tShareItem\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06demand\x18\x02 \x01(\x01R\x06demand\x12\x12\n" +
-	"\x04held\x18\x03 \x01(\x01R\x04held\"\x89\x01\n" +
+	"\x04held\x18\x03 \x01(\x01R\x04held\x12\x1d\n" +
+	"\n" +
+	"by_default\x18\x04 \x01(\bR\tbyDefault\"\xac\x01\n" +
 	"\fShareRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12 \n" +
 	"\vincarnation\x18\x02 \x01(\x03R\vincarnation\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12,\n" +
-	"\x05items\x18\x04 \x03(\v2\x16.tollgate.v1.ShareItemR\x05items\"7\n" +
+	"\x05items\x18\x04 \x03(\v2\x16.tollgate.v1.ShareItemR\x05items\x12!\n" +
+	"\fdefault_held\x18\x05 \x01(\x01R\vdefaultHeld\"7\n" +
 	"\x0fShareAssignment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05share\x18\x02 \x01(\x01R\x05share\"E\n" +
+	"\x05share\x18\x02 \x01(\x01R\x05share\"\x86\x01\n" +
 	"\rShareResponse\x124\n" +
-	"\x06shares\x18\x01 \x03(\v2\x1c.tollgate.v1.ShareAssignmentR\x06shares\"7\n" +
+	"\x06shares\x18\x01 \x03(\v2\x1c.tollgate.v1.ShareAssignmentR\x06shares\x12#\n" +
+	"\rdefault_share\x18\x02 \x01(\x01R\fdefaultShare\x12\x1a\n" +
+	"\bcomplete\x18\x03 \x01(\bR\bcomplete\"7\n" +
 	"\rCreateRestApi\x12&\n" +
 	"\x03api\x18\x01 \x01(\v2\x14.tollgate.v1.RestApiR\x03api\"X\n" +
 	"\rUpdateRestApi\x12&\n" +

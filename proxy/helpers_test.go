@@ -119,6 +119,7 @@ type fakeShares struct {
 	cold   map[string]bool
 	waits  atomic.Int64
 	onWait func(id string) // answers a wait on a cold share
+	def    limiter.Share
 }
 
 func (f *fakeShares) Share(id string) *limiter.Share {
@@ -141,6 +142,9 @@ func (f *fakeShares) get(id string) *limiter.Share {
 	}
 	return s
 }
+
+// Default is the node's default share: cold unless a test stores one.
+func (f *fakeShares) Default() *limiter.Share { return &f.def }
 
 func (f *fakeShares) Wait(ctx context.Context, id string) {
 	f.waits.Add(1)

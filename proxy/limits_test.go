@@ -614,3 +614,25 @@ func TestColdShareIsWaitedFor(t *testing.T) {
 		t.Fatalf("%d waits; want 3 (one more for each cold share)", h.shares.waits.Load())
 	}
 }
+
+// TestColdShareRunsOnTheDefault: a throttle never given a share of its
+// own runs on the node's default share at once (no wait), and takes its
+// own share when one comes.
+func TestColdShareRunsOnTheDefault(t *testing.T) {
+	fs := &fakeShares{cold: map[string]bool{shareKey1: true, shareAccount: true}}
+	fs.def.Store(0.5)
+	h := newHarness(t, func(c *tollgatepb.Config) {
+		c.UsagePlans["p1"].Throttle = throttle(10, 10)
+	}, func(c *Config) { c.Shares = fs })
+	h.shares = fs
+	// Half of the burst of 10.
+	expectCodes(t, h, "GET", "/api1/prod/x", valOne, 200, 200, 200, 200, 200, 429)
+	if h.lastLevel() != "plan" || fs.waits.Load() != 0 {
+		t.Fatalf("refused at %q after %d waits; want plan after none", h.lastLevel(), fs.waits.Load())
+	}
+	fs.set(shareKey1, 0) // its own share, once given, replaces the default
+	expectCodes(t, h, "GET", "/api1/prod/x", valOne, 429)
+	if h.lastLevel() != "plan" || fs.waits.Load() != 0 {
+		t.Fatalf("refused at %q after %d waits; want plan after none", h.lastLevel(), fs.waits.Load())
+	}
+}

@@ -16,9 +16,13 @@ type Shares interface {
 	// Share returns the share of throttle id: the same pointer for the
 	// same id. The request path counts its requests there (Attempt).
 	Share(id string) *limiter.Share
-	// Wait returns once the share of id holds an answer, or the cluster
-	// could not give one, or ctx ends. It is called only while the share
-	// is cold.
+	// Default returns the share in force for every throttle whose own
+	// share is cold (never answered): a new key's first request runs on
+	// it without waiting. Cold itself while the cluster has given none.
+	Default() *limiter.Share
+	// Wait returns once the share of id holds an answer (its own or the
+	// default), or the cluster could not give one, or ctx ends. It is
+	// called only while both are cold.
 	Wait(ctx context.Context, id string)
 }
 
@@ -33,8 +37,18 @@ func methodShareID(keyStateID, overrideID string) string {
 // wholeShares is the default Shares: a cluster of one holds every
 // throttle whole.
 type wholeShares struct {
-	mu sync.Mutex
-	m  map[string]*limiter.Share
+	mu  sync.Mutex
+	m   map[string]*limiter.Share
+	def limiter.Share
+}
+
+func (w *wholeShares) Default() *limiter.Share {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, cold := limiter.UnpackShare(w.def.Load()); cold {
+		w.def.Store(1)
+	}
+	return &w.def
 }
 
 func (w *wholeShares) Share(id string) *limiter.Share {
@@ -94,11 +108,12 @@ func carryThrottle(old map[string]*sharedBucket, id string, lim *limit, shares S
 // ready counts the request as the throttle's demand and makes the bucket
 // hold the node's share of lim: one atomic load of the share and one of
 // what the bucket holds, unless either changed. A share never answered
-// (cold) is waited for (see Shares.Wait); it reports false when none came,
-// and the request is refused at this level.
+// (cold) runs on the node's default share; when that is cold too, it is
+// waited for (see Shares.Wait), and the request is refused at this level
+// (false) when none came.
 func (th *sharedBucket) ready(p *Proxy, ex *exchange, r *http.Request, lim *limit) bool {
 	th.share.Attempt()
-	v := th.share.Load()
+	v := th.inForce(p)
 	if a := th.applied.Load(); a != nil && a.lim == lim && a.share == v {
 		return true
 	}
@@ -106,16 +121,26 @@ func (th *sharedBucket) ready(p *Proxy, ex *exchange, r *http.Request, lim *limi
 		w := quotaWait{parent: r.Context(), d: p.quotaWait}
 		p.shares.Wait(&w, th.id)
 		w.release()
-		if _, cold := limiter.UnpackShare(th.share.Load()); cold {
+		if _, cold := limiter.UnpackShare(th.inForce(p)); cold {
 			return false
 		}
 	}
 	th.mu.Lock()
 	defer th.mu.Unlock()
-	v = th.share.Load()
+	v = th.inForce(p)
 	sh, _ := limiter.UnpackShare(v)
 	rate, burst := planLimit(lim.rate, lim.burst, sh)
 	setLimit(th.bucket, rate, burst)
 	th.applied.Store(&appliedLimit{lim: lim, share: v})
 	return true
+}
+
+// inForce is the packed share the bucket runs on: its own, or the
+// node's default while its own is cold.
+func (th *sharedBucket) inForce(p *Proxy) uint64 {
+	v := th.share.Load()
+	if _, cold := limiter.UnpackShare(v); cold {
+		return p.shares.Default().Load()
+	}
+	return v
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tollgate/tollgate/admin"
 	"github.com/tollgate/tollgate/cluster"
+	"github.com/tollgate/tollgate/console"
 	"github.com/tollgate/tollgate/notify"
 	"github.com/tollgate/tollgate/proxy"
 )
@@ -222,6 +223,12 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 		OwnPorts:   listenerPorts(dataLn.Addr().String(), adminLn.Addr().String(), node.RaftAddr(), node.GRPCAddr(), node.GossipAddr()),
 		LocalAddrs: hostAddrs(adv),
 	}
+	con, err := console.New(console.Config{API: adminSrv, Gatherer: reg, Now: clock, Logger: log})
+	if err != nil {
+		return err
+	}
+	con.Start()
+	defer con.Close()
 	px, err := proxy.New(proxy.Config{
 		Source: node, Ledger: ledger{pool}, Logger: log, Metrics: reg,
 		Shares: shares, Clock: proxy.ClockFunc(clock), Ready: node.CaughtUp, Keys: node.KeysIfSet,
@@ -247,7 +254,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	defer notifier.Close()
 
 	dataHTTP := newServer(px, log)
-	adminHTTP := newServer(adminSrv, log)
+	adminHTTP := newServer(con.Handler(), log)
 	errc := make(chan error, 2)
 	go func() { errc <- serveHTTP(dataHTTP, dataLn) }()
 	if len(fileCreds) > 0 {

@@ -12,6 +12,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	pb "github.com/tollgate/tollgate/proto"
 )
 
 // TestConsolePagesRender: with no admin credential yet, a browser on the
@@ -399,5 +402,34 @@ func TestConsolePlansAndKeys(t *testing.T) {
 	warnings = regexp.MustCompile(`<li>(line \d+: [^<]*)</li>`).FindAllStringSubmatch(p.body, -1)
 	if p.status != 200 || !strings.Contains(p.body, "Imported 1 key(s).") || len(warnings) != 1 || !strings.HasPrefix(warnings[0][1], "line 2: ") {
 		t.Fatalf("file import: %d %q %q", p.status, p.errorText(), warnings)
+	}
+}
+
+// TestConsolePlanShowsQuotaNotifications: a plan with a webhook shows its
+// settings and the notices the cluster recorded, with their state; a plan
+// without one shows no notification section.
+func TestConsolePlanShowsQuotaNotifications(t *testing.T) {
+	e := newEnv(t)
+	id := e.adminJSON("POST", "/usageplans", "", map[string]any{"name": "gold", "quota": map[string]any{"limit": 10, "period": "DAY"},
+		"quotaNotifications": map[string]any{"webhookUrl": "http://127.0.0.1:9/hook", "thresholds": []int{80, 100}}}, 201)["id"].(string)
+	plain := e.adminJSON("POST", "/usageplans", "", map[string]any{"name": "plain"}, 201)["id"].(string)
+	start := testNow.Truncate(24 * time.Hour).Unix()
+	for _, state := range []string{"pending", "failed"} { // recorded when decided, then its outcome
+		res, err := e.store.Apply(t.Context(), &pb.Command{Body: &pb.Command_RecordQuotaNotices{RecordQuotaNotices: &pb.RecordQuotaNotices{Notices: []*pb.QuotaNotice{
+			{PlanId: id, KeyId: "k1", PeriodStart: start, PeriodEnd: start + 86400, Threshold: 80, Used: 8, Limit: 10, State: state, Attempts: 5, Error: "connection refused", Sender: "n1"},
+		}}}})
+		if err != nil || res.GetCode() != pb.ErrorCode_ERROR_CODE_NONE {
+			t.Fatalf("record %s: %v %v", state, err, res)
+		}
+	}
+	b := e.browser()
+	p := b.get(Prefix + "plans/" + id)
+	for _, want := range []string{"http://127.0.0.1:9/hook", "80%, 100%", `<tr data-key="k1">`, "8 / 10", `<td class="notice-state">failed</td>`, "connection refused"} {
+		if !strings.Contains(p.body, want) {
+			t.Fatalf("the plan page does not show %q:\n%s", want, p.body)
+		}
+	}
+	if p := b.get(Prefix + "plans/" + plain); p.status != 200 || strings.Contains(p.body, "Quota notifications") {
+		t.Fatalf("a plan without a webhook: %d\n%s", p.status, p.body)
 	}
 }

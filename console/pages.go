@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The admin API's JSON shapes, as far as the pages read them.
@@ -75,7 +76,27 @@ type plan struct {
 		Offset int64  `json:"offset"`
 		Period string `json:"period"`
 	} `json:"quota"`
+	Notifications *struct {
+		WebhookURL string  `json:"webhookUrl"`
+		Thresholds []int64 `json:"thresholds"`
+	} `json:"quotaNotifications"`
 }
+
+// notice is one quota notification as the admin API lists it.
+type notice struct {
+	KeyID       string `json:"keyId"`
+	PeriodStart string `json:"periodStart"`
+	Threshold   int32  `json:"threshold"`
+	Used        int64  `json:"used"`
+	Limit       int64  `json:"limit"`
+	Time        int64  `json:"time"`
+	State       string `json:"state"`
+	Attempts    int32  `json:"attempts"`
+	Error       string `json:"error"`
+}
+
+// When is the notice's time for people.
+func (n notice) When() string { return time.Unix(n.Time, 0).UTC().Format("2006-01-02 15:04:05 UTC") }
 
 type apiKey struct {
 	ID          string `json:"id"`
@@ -295,6 +316,7 @@ type planData struct {
 	Plan    plan
 	Keys    []planKey
 	AllKeys []apiKey
+	Notices []notice
 }
 
 func (c *Console) planPage(w http.ResponseWriter, r *http.Request) {
@@ -320,6 +342,14 @@ func (c *Console) showPlan(w http.ResponseWriter, r *http.Request, status int, m
 		return
 	}
 	d.AllKeys = all.Item
+	if d.Plan.Notifications != nil {
+		var notices list[notice]
+		if a := c.get(r, "/usageplans/"+id+"/notifications", &notices); a != nil {
+			c.fail(w, r, a)
+			return
+		}
+		d.Notices = notices.Item
+	}
 	c.render(w, r, "plan", status, view{Title: "Usage plan " + d.Plan.Name, Nav: "plans", Error: msg, Data: d})
 }
 

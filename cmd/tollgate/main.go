@@ -216,7 +216,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	px, err := proxy.New(proxy.Config{
 		Source: node, Ledger: ledger{pool}, Logger: log, Metrics: reg,
 		Shares: shares, Clock: proxy.ClockFunc(clock), Ready: node.CaughtUp, Keys: node.KeysIfSet,
-		MaxConcurrent: int64(cfg.MaxRequests),
+		MaxConcurrent: int64(cfg.MaxRequests), NodeID: nodeID,
 		Upstreams: proxy.UpstreamPolicy{
 			Allow:      cfg.AllowUpstream,
 			OwnPorts:   listenerPorts(dataLn.Addr().String(), adminLn.Addr().String(), node.RaftAddr(), node.GRPCAddr(), node.GossipAddr()),

@@ -258,6 +258,10 @@ type Node struct {
 	// the lock on raft.db ("" until then).
 	pidFile string
 	catchUp catchUp
+
+	// rejoinTurn is the dead member rejoinDead tries next (its goroutine
+	// only).
+	rejoinTurn int
 }
 
 // Open starts a node: it opens the data dir, starts Raft and, on a fresh
@@ -417,6 +421,8 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 	}
 	n.wg.Add(1)
 	go n.every(n.cfg.ReconcileInterval, true, n.tendKeys) // the data key and sealed values (keytend.go)
+	n.wg.Add(1)
+	go n.every(n.cfg.ReconcileInterval, false, n.rejoinDead) // a healed partition (rejoin.go)
 	return n, nil
 }
 

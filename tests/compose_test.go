@@ -20,6 +20,8 @@ type composeProject struct {
 	t    *testing.T
 	name string
 	env  []string
+	// image and lbImage are the tags make images built.
+	image, lbImage string
 	// DataURL is the load balancer; admin the three nodes' admin APIs.
 	DataURL string
 	admin   []*gateway
@@ -51,7 +53,7 @@ func composeUp(t *testing.T) *composeProject {
 	id := hex.EncodeToString(r[:])
 	image, lbImage := "tollgate:compose-"+id, "tollgate-caddy:compose-"+id
 	makeImages(t, image, lbImage)
-	p := &composeProject{t: t, name: "tgcompose" + id}
+	p := &composeProject{t: t, name: "tgcompose" + id, image: image, lbImage: lbImage}
 	port := freeLoopbackPort(t)
 	p.env = append(os.Environ(), "TOLLGATE_IMAGE="+image, "CADDY_IMAGE="+lbImage, "TOLLGATE_PORT="+port)
 	p.DataURL = "http://127.0.0.1:" + port

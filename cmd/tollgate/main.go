@@ -257,7 +257,8 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	go func() {
 		defer close(readyDone)
 		if node.WaitCaughtUp(readyCtx) == nil {
-			log.Info("tollgate is ready")
+			v := currentVersion()
+			log.Info("tollgate is ready", "version", v.Version, "commit", v.Commit)
 			warnNoCredentials(log, node.Config(), cfg.AdminInsecure)
 		}
 	}()

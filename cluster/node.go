@@ -259,6 +259,8 @@ type Node struct {
 	pidFile string
 	catchUp catchUp
 
+	// logs is Raft's log store under its cache (logstore.go).
+	logs *logWrites
 	// rejoinTurn is the dead member rejoinDead tries next (its goroutine
 	// only).
 	rejoinTurn int
@@ -345,7 +347,8 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		ServerAddressProvider: &n.addrs,
 	})
 	n.addrs.local = n.transport.LocalAddr()
-	logs, err := raft.NewLogCache(512, n.store)
+	n.logs = &logWrites{LogStore: n.store, log: n.log}
+	logs, err := raft.NewLogCache(512, n.logs)
 	if err != nil {
 		return nil, err
 	}

@@ -204,7 +204,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 		Store: node, Registry: reg, Logger: log, AllowedHosts: cfg.AdminHosts, AnonymousRemote: cfg.AdminInsecure,
 		ClusterStatus: func() any { return node.ClusterStatus() },
 		Ready:         node.CaughtUp,
-		Problem:       node.KeysProblem,
+		Problem:       func() error { return errors.Join(node.KeysProblem(), node.LogProblem()) },
 		Progress: func() (uint64, uint64) {
 			r := node.Readiness()
 			return r.AppliedIndex, r.TargetIndex
@@ -215,7 +215,8 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	}
 	px, err := proxy.New(proxy.Config{
 		Source: node, Ledger: ledger{pool}, Logger: log, Metrics: reg,
-		Shares: shares, Clock: proxy.ClockFunc(clock), Ready: node.CaughtUp, Keys: node.KeysIfSet,
+		Shares: shares, Clock: proxy.ClockFunc(clock), Keys: node.KeysIfSet,
+		Ready:         func() bool { return node.CaughtUp() && node.LogProblem() == nil },
 		MaxConcurrent: int64(cfg.MaxRequests), NodeID: nodeID,
 		Upstreams: proxy.UpstreamPolicy{
 			Allow:      cfg.AllowUpstream,

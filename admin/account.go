@@ -2,23 +2,27 @@ package admin
 
 import (
 	"net/http"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/rules"
 )
 
 type accountView struct {
-	ThrottleSettings throttleView `json:"throttleSettings"`
-	Features         []string     `json:"features"`
-	APIKeyVersion    string       `json:"apiKeyVersion"`
+	CloudwatchRoleArn string       `json:"cloudwatchRoleArn,omitempty"`
+	ThrottleSettings  throttleView `json:"throttleSettings"`
+	Features          []string     `json:"features"`
+	APIKeyVersion     string       `json:"apiKeyVersion"`
 }
 
 func accountViewOf(c *pb.Config) accountView {
 	return accountView{
-		ThrottleSettings: throttleOf(accountThrottle(c)),
-		Features:         []string{"UsagePlans"},
-		APIKeyVersion:    "4",
+		CloudwatchRoleArn: c.GetAccount().GetCloudwatchRoleArn(),
+		ThrottleSettings:  throttleOf(accountThrottle(c)),
+		Features:          []string{"UsagePlans"},
+		APIKeyVersion:     "4",
 	}
 }
 
@@ -27,43 +31,40 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) *apiError {
 	return nil
 }
 
-var accountReplacePaths = []string{"/throttle/rateLimit", "/throttle/burstLimit"}
+// accountPatch is UpdateAccount's patch table. add /features UsagePlans
+// is accepted and changes nothing: usage plans are always on. The
+// CloudWatch role is stored and shown; Tollgate sends nothing to
+// CloudWatch.
+var accountPatch = patchTable[*pb.Account]{
+	{path: "/cloudwatchRoleArn", ops: opReplace, set: func(a *pb.Account, _ []string, op patchOp) *apiError {
+		a.CloudwatchRoleArn = strings.TrimSpace(op.Value)
+		return nil
+	}},
+	{path: "/throttle/rateLimit", ops: opReplace, set: func(a *pb.Account, _ []string, op patchOp) *apiError {
+		var e *apiError
+		a.Throttle.RateLimit, e = patchRate(op)
+		return e
+	}},
+	{path: "/throttle/burstLimit", ops: opReplace, set: func(a *pb.Account, _ []string, op patchOp) *apiError {
+		var e *apiError
+		a.Throttle.BurstLimit, e = patchBurst(op)
+		return e
+	}},
+	{path: "/features", ops: opAdd, set: func(_ *pb.Account, _ []string, op patchOp) *apiError {
+		if op.Value != "UsagePlans" {
+			return badRequest("Invalid feature %q: the only feature is UsagePlans", truncate(op.Value))
+		}
+		return nil
+	}},
+}
 
-// patchAccount applies UpdateAccount's operations to the account throttle:
-// replace /throttle/rateLimit and /throttle/burstLimit. add /features
-// UsagePlans is accepted and changes nothing: usage plans are always on.
-func patchAccount(t *pb.ThrottleSettings, ops []patchOp) *apiError {
-	if e := checkPatchOps(ops); e != nil {
+// patchAccount applies UpdateAccount's operations to a, whose throttle is
+// set (the defaults when none was).
+func patchAccount(a *pb.Account, ops []patchOp) *apiError {
+	if e := applyPatch(accountPatch, a, ops); e != nil {
 		return e
 	}
-	for _, op := range ops {
-		switch {
-		case op.Op == "add" && op.Path == "/features":
-			if op.Value != "UsagePlans" {
-				return badRequest("Invalid feature %q: the only feature is UsagePlans", truncate(op.Value))
-			}
-		case op.Op != "replace":
-			if op.Op == "add" {
-				return badPatchPath(op, []string{"/features"})
-			}
-			return badPatchPath(op, nil)
-		case op.Path == "/throttle/rateLimit":
-			f, e := patchRate(op)
-			if e != nil {
-				return e
-			}
-			t.RateLimit = f
-		case op.Path == "/throttle/burstLimit":
-			n, e := patchBurst(op)
-			if e != nil {
-				return e
-			}
-			t.BurstLimit = n
-		default:
-			return badPatchPath(op, accountReplacePaths)
-		}
-	}
-	return checkThrottle("account throttle", t.RateLimit, int64(t.BurstLimit))
+	return invalid(rules.Account(a))
 }
 
 // updateAccount is UpdateAccount. The account has no revision to guard the
@@ -73,14 +74,15 @@ func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) *apiError
 	if e != nil {
 		return e
 	}
-	cur := accountThrottle(s.store.Config())
-	t := proto.Clone(cur).(*pb.ThrottleSettings)
-	if e := patchAccount(t, ops); e != nil {
+	cfg := s.store.Config()
+	cur := &pb.Account{Throttle: accountThrottle(cfg), CloudwatchRoleArn: cfg.GetAccount().GetCloudwatchRoleArn()}
+	a := proto.Clone(cur).(*pb.Account)
+	if e := patchAccount(a, ops); e != nil {
 		return e
 	}
-	if !proto.Equal(cur, t) {
+	if !proto.Equal(cur, a) {
 		if _, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_UpdateAccount{UpdateAccount: &pb.UpdateAccount{
-			Account: &pb.Account{Throttle: t},
+			Account: a,
 		}}}); e != nil {
 			return e
 		}

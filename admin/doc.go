@@ -16,20 +16,34 @@
 // # Routes
 //
 //	GET    /account                                  GetAccount
-//	PATCH  /account                                  UpdateAccount (/throttle/rateLimit, /throttle/burstLimit)
+//	PATCH  /account                                  UpdateAccount (/cloudwatchRoleArn, /throttle/rateLimit, /throttle/burstLimit)
 //	POST   /restapis                                 CreateRestApi
 //	GET    /restapis                                 GetRestApis (position, limit)
 //	GET    /restapis/{id}                            GetRestApi
-//	PATCH  /restapis/{id}                            UpdateRestApi (/name, /description, /version, /apiKeySource HEADER)
-//	DELETE /restapis/{id}                            DeleteRestApi
-//	POST   /restapis/{id}/deployments                CreateDeployment (stageName creates or moves a stage)
+//	PATCH  /restapis/{id}                            UpdateRestApi (/name, /description, /version, /apiKeySource HEADER, ...)
+//	DELETE /restapis/{id}                            DeleteRestApi (its stages leave the plans that cover them)
+//	POST   /restapis?mode=import                     ImportRestApi (OpenAPI 3 or Swagger 2, JSON or YAML; failonwarnings)
+//	PUT    /restapis/{id}                            PutRestApi (mode merge or overwrite; failonwarnings)
+//	GET    /restapis/{id}/resources                  GetResources (position, limit; methods always embedded)
+//	POST   /restapis/{id}/resources/{parent}         CreateResource
+//	GET    /restapis/{id}/resources/{res}            GetResource
+//	PATCH  /restapis/{id}/resources/{res}            UpdateResource (/pathPart, /parentId)
+//	DELETE /restapis/{id}/resources/{res}            DeleteResource (and every resource under it)
+//	PUT    /restapis/{id}/resources/{res}/methods/{m}    PutMethod (authorizationType NONE, apiKeyRequired)
+//	GET, PATCH, DELETE the same                      GetMethod, UpdateMethod, DeleteMethod
+//	PUT    /restapis/{id}/resources/{res}/methods/{m}/integration   PutIntegration (HTTP, HTTP_PROXY)
+//	GET, PATCH, DELETE the same                      GetIntegration, UpdateIntegration, DeleteIntegration
+//	GET    /restapis/{id}/stages/{stage}/exports/{oas30|swagger}   GetExport (extensions=integrations; Accept application/yaml)
+//	POST   /restapis/{id}/deployments                CreateDeployment (stageName creates or moves a stage; snapshots the resources)
 //	GET    /restapis/{id}/deployments                GetDeployments (position, limit)
 //	GET    /restapis/{id}/deployments/{deployment}   GetDeployment
+//	PATCH  /restapis/{id}/deployments/{deployment}   UpdateDeployment (/description)
+//	DELETE /restapis/{id}/deployments/{deployment}   DeleteDeployment (refused while a stage serves it)
 //	POST   /restapis/{id}/stages                     CreateStage
 //	GET    /restapis/{id}/stages                     GetStages (deploymentId; not paged, as the original)
 //	GET    /restapis/{id}/stages/{stage}             GetStage
 //	PATCH  /restapis/{id}/stages/{stage}             UpdateStage
-//	DELETE /restapis/{id}/stages/{stage}             DeleteStage
+//	DELETE /restapis/{id}/stages/{stage}             DeleteStage (it leaves the plans that cover it)
 //	POST   /restapis/{id}/stages/{stage}/defaultusageplan   extension, see below
 //	POST   /usageplans                               CreateUsagePlan
 //	GET    /usageplans                               GetUsagePlans (position, limit, keyId)
@@ -47,7 +61,10 @@
 //	GET    /apikeys                                  GetApiKeys (position, limit, name, customerId, includeValues)
 //	GET    /apikeys/{id}                             GetApiKey (includeValue)
 //	PATCH  /apikeys/{id}                             UpdateApiKey
-//	DELETE /apikeys/{id}                             DeleteApiKey
+//	DELETE /apikeys/{id}                             DeleteApiKey (its usage stays in the billing export)
+//	PUT    /tags/{arn}                               TagResource (plans, keys, REST APIs, stages) -> 204
+//	DELETE /tags/{arn}                               UntagResource (tagKeys) -> 204
+//	GET    /tags/{arn}                               GetTags
 //	POST   /tollgate/credentials                     extension: {name, role} -> 201 {id, secret, token, role, ...}, the secret shown once
 //	GET    /tollgate/credentials                     extension: {"item":[{id, name, role, createdDate, createdBy}]}, never secrets
 //	DELETE /tollgate/credentials/{id}                extension: 202
@@ -79,16 +96,20 @@
 // zero value (the SDKs leave zero values out). Fields of the original's
 // request shapes that change nothing here are accepted and ignored:
 // CreateRestApi's binaryMediaTypes, minimumCompressionSize, policy,
-// endpointConfiguration, endpointAccessMode, securityPolicy and
-// disableExecuteApiEndpoint; caching, canary,
+// endpointAccessMode and securityPolicy; caching, canary,
 // documentation and tracing settings of CreateDeployment and CreateStage;
-// CreateApiKey's deprecated generateDistinctId. apiKeySource AUTHORIZER and
+// CreateApiKey's deprecated generateDistinctId. Some are stored and shown
+// back, and act on nothing all the same: an API's endpoint type and
+// disableExecuteApiEndpoint, a stage's tracing, access log and cache
+// settings (UpdateStage), the account's cloudwatchRoleArn. apiKeySource AUTHORIZER and
 // cloneFrom are refused (400): they are not served. A change whose command
-// would exceed 512 KiB is refused (400): split large imports.
+// would exceed 4 MiB is refused (400): an import of 10,000 keys fits, split
+// larger ones.
 //
 // Values: burstLimit 0..2147483647; rateLimit finite, 0..1e9; a throttle
-// with a rate above 0 needs a burst above 0 and the reverse (both 0 is
-// allowed and blocks every request). Quota: period DAY, WEEK or MONTH,
+// with a burst above 0 needs a rate above 0; a rate with burst 0 is shown
+// so and enforced with a burst of one second of the rate (rounded up, at
+// least 1); both 0 blocks every request. Quota: period DAY, WEEK or MONTH,
 // limit 0..1e12, offset as below. API key values are 20 to 128
 // alphanumerics (40 generated when none is given); names at most 1024
 // characters; descriptions at most 125000; at most 50 tags. Stage names are
@@ -101,6 +122,12 @@
 // allowed only as a stage's method settings key. Caps, set well above the
 // original's small defaults: 200 method throttles per plan stage, 200 method
 // settings and 100 variables per stage, 500 operations per PATCH.
+//
+// PATCH bodies run through one table per resource (patchtable.go): a row
+// names a path as the original lists it, the ops it takes, and how to set
+// and remove it; "Must be one of" lists in errors are derived from the same
+// rows. Stage method settings are keyed "~1pets/GET" in answers (the
+// resource path as one JSON Pointer segment), stored as "/pets/GET".
 //
 // # Authentication
 //

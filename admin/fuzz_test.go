@@ -118,6 +118,7 @@ var patchTargets = []string{
 	"/account",
 	"/restapis/" + fuzzAPI,
 	"/usageplans/" + fuzzPlan + "/keys/" + fuzzKey + "/usage",
+	"/restapis/" + fuzzAPI + "/deployments/d1",
 }
 
 // FuzzPatch sends two patch operations to one of the resources through the
@@ -153,6 +154,16 @@ func FuzzPatch(f *testing.F) {
 		{"add", "/stages", "a/prod"},
 		{"replace", "/tags/a", "b"},
 		{"move", "/name", "x"},
+		{"replace", "/pets/{id}/GET/caching/ttlInSeconds", "3600"},
+		{"replace", "/~1pets/GET/caching/unauthorizedCacheControlHeaderStrategy", "FAIL_WITH_403"},
+		{"replace", "/tracingEnabled", "TRUE"},
+		{"replace", "/cacheClusterSize", "0.5"},
+		{"replace", "/accessLogSettings/destinationArn", "arn:aws:logs:x"},
+		{"remove", "/accessLogSettings", ""},
+		{"replace", "/cloudwatchRoleArn", "arn:aws:iam::1:role/r"},
+		{"replace", "/endpointConfiguration/types/REGIONAL", "EDGE"},
+		{"replace", "/disableExecuteApiEndpoint", "true"},
+		{"replace", "/throttle/rateLimit", "0"},
 		{"", "", ""},
 	} {
 		for target := range patchTargets {

@@ -181,6 +181,12 @@ func checkContentType(r *http.Request, pattern string) *apiError {
 		}
 		return unsupportedType(ct, "an API key import must be sent as Content-Type: text/csv")
 	}
+	if openAPIBody(r, pattern) {
+		if err == nil && openAPITypes[mt] || ct == "" && r.Header.Get("X-Amz-Date") != "" {
+			return nil
+		}
+		return unsupportedType(ct, "send an OpenAPI document as application/json or application/yaml")
+	}
 	if err == nil && jsonTypes[mt] {
 		return nil
 	}

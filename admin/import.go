@@ -24,6 +24,8 @@ type csvRecord struct {
 // quoted with "…" or '…' (the quote doubled inside stands for itself, and
 // newlines are allowed), which is how UsagePlanIds carries a comma list.
 // Spaces around fields are dropped. A UTF-8 byte order mark is skipped.
+// encoding/csv does not read '…' quoting, which the original's key file
+// format documents for UsagePlanIds, hence this reader.
 func parseCSV(data []byte) ([]csvRecord, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	if !utf8.Valid(data) {
@@ -287,7 +289,7 @@ func (s *Server) sealImport(ctx context.Context, keys []*pb.ImportedKey) *apiErr
 			first = append(first, sk.SealAPIKey(id, k.Value))
 		}
 		// Used only when the value is new; a known value keeps its key's id.
-		k.Id = freshID(newKeyID, func(id string) bool { return used[id] || cfg.GetApiKeys()[id] != nil })
+		k.Id = freshID(newKeyID, func(id string) bool { return used[id] || keyIDTaken(cfg, id) })
 		used[k.Id] = true
 		sealed := sk.SealAPIKey(k.Id, k.Value)
 		k.Value, k.ValueLookup, k.ValueSealed = "", sealed.ValueLookup, sealed.ValueSealed

@@ -181,9 +181,11 @@ func TestImportTooLargeForOneChange(t *testing.T) {
 	e := newEnv(t)
 	var b strings.Builder
 	b.WriteString("name,key\n")
-	for i := range 8000 {
-		b.WriteString("some-longish-name-for-a-key,")
-		b.WriteString(strings.Repeat("k", 20))
+	// Short rows: a file within the body cap whose sealed keys encode to
+	// more than one change may hold.
+	for i := range 44000 {
+		b.WriteString("n,")
+		b.WriteString(strings.Repeat("k", 10))
 		b.WriteString(strings.Repeat("0", 10-len(itoa(i))) + itoa(i))
 		b.WriteString("\n")
 	}

@@ -2,8 +2,11 @@ package admin
 
 import (
 	"net/http"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	pb "github.com/tollgate/tollgate/proto"
 	"github.com/tollgate/tollgate/rules"
@@ -26,6 +29,12 @@ type createAPIKeyRequest struct {
 	GenerateDistinctID bool `json:"generateDistinctId"`
 }
 
+// keyIDTaken tells whether a key id names a key, or a deleted key whose
+// usage is kept for the billing export.
+func keyIDTaken(cfg *pb.Config, id string) bool {
+	return cfg.GetApiKeys()[id] != nil || cfg.GetDeletedApiKeys()[id] != nil
+}
+
 func checkCustomerID(c string) *apiError { return invalid(rules.CustomerID(c)) }
 
 // createOrImportAPIKeys is POST /apikeys: CreateApiKey, or ImportApiKeys
@@ -44,7 +53,7 @@ func (s *Server) createOrImportAPIKeys(w http.ResponseWriter, r *http.Request) *
 	}
 	value := req.Value
 	k := &pb.ApiKey{
-		Id:          freshID(newKeyID, func(id string) bool { return s.store.Config().GetApiKeys()[id] != nil }),
+		Id:          freshID(newKeyID, func(id string) bool { return keyIDTaken(s.store.Config(), id) }),
 		Name:        req.Name,
 		Description: req.Description,
 		Enabled:     req.Enabled,
@@ -122,18 +131,9 @@ func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request) *apiError {
 		return e
 	}
 	name, customer := q.Get("name"), q.Get("customerId")
-	var keys []*pb.ApiKey
-	for _, k := range s.store.Config().GetApiKeys() {
-		if !strings.HasPrefix(k.GetName(), name) {
-			continue
-		}
-		if customer != "" && k.GetCustomerId() != customer {
-			continue
-		}
-		keys = append(keys, k)
-	}
-	// Newest first: order by creation time descending, then id.
-	page, next := paginate(keys, func(k *pb.ApiKey) cursor { return cursor{-k.GetCreatedDate(), k.GetId()} }, pr)
+	page, next := s.keyOrder.page(s.store.Config().GetApiKeys(), pr, func(k *pb.ApiKey) bool {
+		return strings.HasPrefix(k.GetName(), name) && (customer == "" || k.GetCustomerId() == customer)
+	})
 	out := listView[apiKeyView]{Item: make([]apiKeyView, 0, len(page)), Position: next}
 	values := s.opener(r.Context())
 	for _, k := range page {
@@ -170,48 +170,37 @@ func (s *Server) getAPIKey(w http.ResponseWriter, r *http.Request) *apiError {
 
 func (s *Server) deleteAPIKey(w http.ResponseWriter, r *http.Request) *apiError {
 	id := r.PathValue("api_key")
-	if _, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_DeleteApiKey{DeleteApiKey: &pb.DeleteApiKey{Id: id}}}); e != nil {
+	if _, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_DeleteApiKey{DeleteApiKey: &pb.DeleteApiKey{Id: id, KeepUsage: true}}}); e != nil {
 		return e
 	}
 	writeAccepted(w)
 	return nil
 }
 
-var keyReplacePaths = []string{"/description", "/enabled", "/name", "/customerId"}
+// keyPatch is UpdateApiKey's patch table: replace of /description,
+// /enabled, /name and /customerId only.
+var keyPatch = patchTable[*pb.ApiKey]{
+	{path: "/description", ops: opReplace, set: func(k *pb.ApiKey, _ []string, op patchOp) *apiError {
+		k.Description = op.Value
+		return checkDescription("API Key", op.Value)
+	}},
+	{path: "/enabled", ops: opReplace, set: func(k *pb.ApiKey, _ []string, op patchOp) *apiError {
+		k.Enabled = patchBool(op)
+		return nil
+	}},
+	{path: "/name", ops: opReplace, set: func(k *pb.ApiKey, _ []string, op patchOp) *apiError {
+		k.Name = op.Value
+		return checkName("API Key", op.Value)
+	}},
+	{path: "/customerId", ops: opReplace, set: func(k *pb.ApiKey, _ []string, op patchOp) *apiError {
+		k.CustomerId = op.Value
+		return checkCustomerID(op.Value)
+	}},
+}
 
-// patchAPIKey applies UpdateApiKey's operations: replace of /name,
-// /description, /enabled and /customerId only.
+// patchAPIKey applies UpdateApiKey's operations.
 func patchAPIKey(k *pb.ApiKey, ops []patchOp) *apiError {
-	if e := checkPatchOps(ops); e != nil {
-		return e
-	}
-	for _, op := range ops {
-		if op.Op != "replace" {
-			return badPatchPath(op, nil)
-		}
-		switch op.Path {
-		case "/name":
-			if e := checkName("API Key", op.Value); e != nil {
-				return e
-			}
-			k.Name = op.Value
-		case "/description":
-			if e := checkDescription("API Key", op.Value); e != nil {
-				return e
-			}
-			k.Description = op.Value
-		case "/enabled":
-			k.Enabled = patchBool(op)
-		case "/customerId":
-			if e := checkCustomerID(op.Value); e != nil {
-				return e
-			}
-			k.CustomerId = op.Value
-		default:
-			return badPatchPath(op, keyReplacePaths)
-		}
-	}
-	return nil
+	return applyPatch(keyPatch, k, ops)
 }
 
 func (s *Server) updateAPIKey(w http.ResponseWriter, r *http.Request) *apiError {
@@ -237,4 +226,53 @@ func (s *Server) updateAPIKey(w http.ResponseWriter, r *http.Request) *apiError 
 	}
 	writeJSON(w, http.StatusOK, keyView(k, ""))
 	return nil
+}
+
+// keyOrder is every key in GetApiKeys' order (newest first: creation time
+// descending, then id), sorted once per set of keys. The configuration's
+// key map is never changed once published, and a change that leaves the
+// keys alone keeps the same map, so a page is a binary search and a walk
+// of limit keys until the keys change.
+type keyOrder struct {
+	mu     sync.Mutex
+	of     map[string]*pb.ApiKey // held, so that its address is not reused
+	sorted []*pb.ApiKey
+}
+
+func keyCursor(k *pb.ApiKey) cursor { return cursor{-k.GetCreatedDate(), k.GetId()} }
+
+// page returns the keys that match after pr's position, at most pr.limit,
+// with the position of the next page ("" when this is the last).
+func (o *keyOrder) page(keys map[string]*pb.ApiKey, pr pageRequest, match func(*pb.ApiKey) bool) ([]*pb.ApiKey, string) {
+	o.mu.Lock()
+	if o.of == nil || reflect.ValueOf(o.of).Pointer() != reflect.ValueOf(keys).Pointer() {
+		sorted := make([]*pb.ApiKey, 0, len(keys))
+		for _, k := range keys {
+			sorted = append(sorted, k)
+		}
+		slices.SortFunc(sorted, func(a, b *pb.ApiKey) int { return keyCursor(a).compare(keyCursor(b)) })
+		o.of, o.sorted = keys, sorted
+	}
+	sorted := o.sorted
+	o.mu.Unlock()
+	start := 0
+	if pr.after != nil {
+		start, _ = slices.BinarySearchFunc(sorted, *pr.after, func(k *pb.ApiKey, c cursor) int {
+			if keyCursor(k).compare(c) <= 0 {
+				return -1
+			}
+			return 1
+		})
+	}
+	var page []*pb.ApiKey
+	for i := start; i < len(sorted); i++ {
+		if !match(sorted[i]) {
+			continue
+		}
+		if len(page) == pr.limit {
+			return page, keyCursor(page[len(page)-1]).encode()
+		}
+		page = append(page, sorted[i])
+	}
+	return page, ""
 }

@@ -305,9 +305,10 @@ func TestAccount(t *testing.T) {
 		ops  map[string]any
 		msg  string
 	}{
-		{"bad path", patch(op("replace", "/cloudwatchRoleArn", "arn")), "Invalid patch path  '/cloudwatchRoleArn' specified for op 'replace'. Must be one of: [/throttle/rateLimit, /throttle/burstLimit]"},
+		{"bad path", patch(op("replace", "/features", "UsagePlans")), "Invalid patch path  '/features' specified for op 'replace'. Must be one of: [/cloudwatchRoleArn, /throttle/rateLimit, /throttle/burstLimit]"},
 		{"remove", patch(op("remove", "/throttle/rateLimit", "")), "Invalid patch path  '/throttle/rateLimit' specified for op 'remove'. Must be one of: []"},
-		{"zero burst", patch(op("replace", "/throttle/burstLimit", "0")), "Invalid account throttle: rateLimit is 50.5 but burstLimit is 0*"},
+		{"zero rate", patch(op("replace", "/throttle/rateLimit", "0")), "Invalid account throttle: burstLimit is 100 but rateLimit is 0*"},
+		{"role with a space", patch(op("replace", "/cloudwatchRoleArn", "arn:aws:iam::1:role/a b")), "Invalid cloudwatchRoleArn*"},
 		{"bad feature", patch(op("add", "/features", "Other")), `Invalid feature "Other"*`},
 		{"bad rate", patch(op("replace", "/throttle/rateLimit", "fast")), `Invalid value "fast" for /throttle/rateLimit*`},
 	} {

@@ -3,6 +3,7 @@ package admin
 import (
 	"cmp"
 	"encoding/base64"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -103,3 +104,29 @@ func paginate[T any](items []T, key func(T) cursor, pr pageRequest) ([]T, string
 
 // truncate shortens a user-supplied string for an error message.
 func truncate(s string) string { return rules.Truncate(s) }
+
+// writePage answers a listing the way every list handler does: it reads
+// position and limit from q, orders items by key, and writes the page as
+// {"item":[…],"position":"…"} with each item shown by view.
+func writePage[T, V any](w http.ResponseWriter, q url.Values, items []T, key func(T) cursor, view func(T) (V, *apiError)) *apiError {
+	pr, e := parsePage(q)
+	if e != nil {
+		return e
+	}
+	page, next := paginate(items, key, pr)
+	out := listView[V]{Item: make([]V, 0, len(page)), Position: next}
+	for _, it := range page {
+		v, e := view(it)
+		if e != nil {
+			return e
+		}
+		out.Item = append(out.Item, v)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// shown adapts a view that cannot fail to writePage.
+func shown[T, V any](view func(T) V) func(T) (V, *apiError) {
+	return func(t T) (V, *apiError) { return view(t), nil }
+}

@@ -45,10 +45,6 @@ func (s *Server) createUsagePlanKey(w http.ResponseWriter, r *http.Request) *api
 
 func (s *Server) listUsagePlanKeys(w http.ResponseWriter, r *http.Request) *apiError {
 	q := r.URL.Query()
-	pr, e := parsePage(q)
-	if e != nil {
-		return e
-	}
 	cfg := s.store.Config()
 	name := q.Get("name")
 	attached := cfg.GetPlanKeys()[r.PathValue("usageplan_id")].GetKeys()
@@ -65,18 +61,12 @@ func (s *Server) listUsagePlanKeys(w http.ResponseWriter, r *http.Request) *apiE
 		keys = append(keys, entry{k, at})
 	}
 	// In the order keys were attached.
-	page, next := paginate(keys, func(e entry) cursor { return cursor{int64(min(e.at, math.MaxInt64)), e.key.GetId()} }, pr)
-	out := listView[usagePlanKeyView]{Item: make([]usagePlanKeyView, 0, len(page)), Position: next}
 	values := s.opener(r.Context())
-	for _, en := range page {
-		v, e := values.value(en.key)
-		if e != nil {
-			return e
-		}
-		out.Item = append(out.Item, planKeyView(en.key, v))
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writePage(w, q, keys, func(e entry) cursor { return cursor{int64(min(e.at, math.MaxInt64)), e.key.GetId()} },
+		func(en entry) (usagePlanKeyView, *apiError) {
+			v, e := values.value(en.key)
+			return planKeyView(en.key, v), e
+		})
 }
 
 func (s *Server) getUsagePlanKey(w http.ResponseWriter, r *http.Request) *apiError {

@@ -122,10 +122,6 @@ func (s *Server) createUsagePlan(w http.ResponseWriter, r *http.Request) *apiErr
 
 func (s *Server) listUsagePlans(w http.ResponseWriter, r *http.Request) *apiError {
 	q := r.URL.Query()
-	pr, e := parsePage(q)
-	if e != nil {
-		return e
-	}
 	cfg := s.store.Config()
 	keyID := q.Get("keyId")
 	var plans []*pb.UsagePlan
@@ -137,13 +133,8 @@ func (s *Server) listUsagePlans(w http.ResponseWriter, r *http.Request) *apiErro
 		}
 		plans = append(plans, p)
 	}
-	page, next := paginate(plans, func(p *pb.UsagePlan) cursor { return cursor{p.GetCreatedDate(), p.GetId()} }, pr)
-	out := listView[usagePlanView]{Item: make([]usagePlanView, 0, len(page)), Position: next}
-	for _, p := range page {
-		out.Item = append(out.Item, planView(p, tagsOmit))
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writePage(w, q, plans, func(p *pb.UsagePlan) cursor { return cursor{p.GetCreatedDate(), p.GetId()} },
+		shown(func(p *pb.UsagePlan) usagePlanView { return planView(p, tagsOmit) }))
 }
 
 func (s *Server) getUsagePlan(w http.ResponseWriter, r *http.Request) *apiError {
@@ -189,127 +180,129 @@ func (s *Server) updateUsagePlan(w http.ResponseWriter, r *http.Request) *apiErr
 	return nil
 }
 
-// The paths each op takes on a usage plan, as the original lists them.
-var (
-	planAddPaths = []string{"/apiStages", "/productCode", "/quota/limit", "/quota/offset", "/quota/period",
-		"/throttle/burstLimit", "/throttle/rateLimit"}
-	planReplacePaths = []string{"/name", "/description", "/productCode", "/quota/limit", "/quota/offset", "/quota/period",
-		"/throttle/burstLimit", "/throttle/rateLimit",
-		"/apiStages/<apidId:stageName>/throttle/<resourcePath>/<httpMethod>/rateLimit",
-		"/apiStages/<apidId:stageName>/throttle/<resourcePath>/<httpMethod>/burstLimit",
-		"/apiStages/<apidId:stageName>/throttle"}
-	planRemovePaths = []string{"/apiStages", "/quota", "/throttle", "/productCode",
-		"/apiStages/<apidId:stageName>/throttle/<resourcePath>/<httpMethod>", "/apiStages/<apidId:stageName>/throttle"}
-)
+// planPatch is UpdateUsagePlan's patch table. The stage paths name a stage
+// as "{apiId}:{stageName}"; a method's resource path follows raw, slashes
+// included: /apiStages/a:prod/throttle//pets/GET/rateLimit names "/pets/GET".
+var planPatch = patchTable[*pb.UsagePlan]{
+	{path: "/name", ops: opReplace, set: func(p *pb.UsagePlan, _ []string, op patchOp) *apiError {
+		p.Name = op.Value
+		return nil
+	}},
+	{path: "/description", ops: opReplace, set: func(p *pb.UsagePlan, _ []string, op patchOp) *apiError {
+		p.Description = op.Value
+		return nil
+	}},
+	{path: "/apiStages", ops: opAdd | opRemove, set: addPlanStage, remove: removePlanStage},
+	{path: "/quota", ops: opRemove, remove: func(p *pb.UsagePlan, _ []string, _ patchOp) *apiError {
+		p.Quota = nil
+		return nil
+	}},
+	{path: "/throttle", ops: opRemove, remove: func(p *pb.UsagePlan, _ []string, _ patchOp) *apiError {
+		p.Throttle = nil
+		return nil
+	}},
+	{path: "/productCode", ops: opAdd | opReplace | opRemove,
+		set: func(p *pb.UsagePlan, _ []string, op patchOp) *apiError {
+			p.ProductCode = op.Value
+			return nil
+		},
+		remove: func(p *pb.UsagePlan, _ []string, _ patchOp) *apiError {
+			p.ProductCode = ""
+			return nil
+		}},
+	{path: "/quota/limit", ops: opAdd | opReplace, set: func(p *pb.UsagePlan, _ []string, op patchOp) *apiError {
+		n, e := patchInt(op, 0, limiter.MaxQuotaLimit)
+		quotaOfPlan(p).Limit = n
+		return e
+	}},
+	{path: "/quota/offset", ops: opAdd | opReplace, set: func(p *pb.UsagePlan, _ []string, op patchOp) *apiError {
+		n, e := patchInt(op, 0, math.MaxInt32)
+		quotaOfPlan(p).Offset = int32(n)
+		return e
+	}},
+	{path: "/quota/period", ops: opAdd | opReplace, set: func(p *pb.UsagePlan, _ []string, op patchOp) *apiError {
+		quotaOfPlan(p).Period = strings.TrimSpace(op.Value)
+		return nil
+	}},
+	{path: "/throttle/burstLimit", ops: opAdd | opReplace, set: func(p *pb.UsagePlan, _ []string, op patchOp) *apiError {
+		n, e := patchBurst(op)
+		throttleOfPlan(p).BurstLimit = n
+		return e
+	}},
+	{path: "/throttle/rateLimit", ops: opAdd | opReplace, set: func(p *pb.UsagePlan, _ []string, op patchOp) *apiError {
+		f, e := patchRate(op)
+		throttleOfPlan(p).RateLimit = f
+		return e
+	}},
+	{path: "/apiStages/<apidId:stageName>/throttle/<resourcePath>/<httpMethod>/rateLimit",
+		match: "/apiStages/*/throttle/**/rateLimit", ops: opReplace,
+		set: func(p *pb.UsagePlan, args []string, op patchOp) *apiError {
+			t, e := planMethodThrottle(p, args)
+			if e != nil {
+				return e
+			}
+			t.RateLimit, e = patchRate(op)
+			return e
+		}},
+	{path: "/apiStages/<apidId:stageName>/throttle/<resourcePath>/<httpMethod>/burstLimit",
+		match: "/apiStages/*/throttle/**/burstLimit", ops: opReplace,
+		set: func(p *pb.UsagePlan, args []string, op patchOp) *apiError {
+			t, e := planMethodThrottle(p, args)
+			if e != nil {
+				return e
+			}
+			t.BurstLimit, e = patchBurst(op)
+			return e
+		}},
+	{path: "/apiStages/<apidId:stageName>/throttle/<resourcePath>/<httpMethod>",
+		match: "/apiStages/*/throttle/**", ops: opRemove,
+		remove: func(p *pb.UsagePlan, args []string, _ patchOp) *apiError {
+			st, e := planStage(p, args[0])
+			if e != nil {
+				return e
+			}
+			if e := checkPlanMethodKey(args[0], args[1]); e != nil {
+				return e
+			}
+			if _, ok := st.Throttle[args[1]]; !ok {
+				return notFound("No throttle for method " + truncate(args[1]) + " in API Stage " + truncate(args[0]) + " of usage plan " + p.Id)
+			}
+			delete(st.Throttle, args[1])
+			return nil
+		}},
+	{path: "/apiStages/<apidId:stageName>/throttle",
+		match: "/apiStages/*/throttle", ops: opReplace | opRemove,
+		set: setPlanStageThrottles,
+		remove: func(p *pb.UsagePlan, args []string, _ patchOp) *apiError {
+			st, e := planStage(p, args[0])
+			if e != nil {
+				return e
+			}
+			st.Throttle = nil
+			return nil
+		}},
+}
 
-func planPaths(op string) []string {
-	switch op {
-	case "add":
-		return planAddPaths
-	case "replace":
-		return planReplacePaths
-	case "remove":
-		return planRemovePaths
+func quotaOfPlan(p *pb.UsagePlan) *pb.QuotaSettings {
+	if p.Quota == nil {
+		p.Quota = &pb.QuotaSettings{}
 	}
-	return nil
+	return p.Quota
+}
+
+func throttleOfPlan(p *pb.UsagePlan) *pb.ThrottleSettings {
+	if p.Throttle == nil {
+		p.Throttle = &pb.ThrottleSettings{}
+	}
+	return p.Throttle
 }
 
 // patchPlan applies patch operations to a plan, then validates the result.
 func patchPlan(p *pb.UsagePlan, ops []patchOp) *apiError {
-	if e := checkPatchOps(ops); e != nil {
+	if e := applyPatch(planPatch, p, ops); e != nil {
 		return e
 	}
-	for _, op := range ops {
-		if e := patchPlanOp(p, op); e != nil {
-			return e
-		}
-	}
 	return checkPlan(p)
-}
-
-func patchPlanOp(p *pb.UsagePlan, op patchOp) *apiError {
-	bad := func() *apiError { return badPatchPath(op, planPaths(op.Op)) }
-	set := op.Op == "add" || op.Op == "replace"
-	switch op.Path {
-	case "/name", "/description":
-		if op.Op != "replace" {
-			return bad()
-		}
-		if op.Path == "/name" {
-			p.Name = op.Value
-		} else {
-			p.Description = op.Value
-		}
-	case "/productCode":
-		switch {
-		case set:
-			p.ProductCode = op.Value
-		case op.Op == "remove":
-			p.ProductCode = ""
-		default:
-			return bad()
-		}
-	case "/apiStages":
-		return patchPlanStages(p, op, bad)
-	case "/quota", "/throttle":
-		if op.Op != "remove" {
-			return bad()
-		}
-		if op.Path == "/quota" {
-			p.Quota = nil
-		} else {
-			p.Throttle = nil
-		}
-	case "/quota/limit", "/quota/offset", "/quota/period":
-		if !set {
-			return bad()
-		}
-		if p.Quota == nil {
-			p.Quota = &pb.QuotaSettings{}
-		}
-		switch op.Path {
-		case "/quota/limit":
-			n, e := patchInt(op, 0, limiter.MaxQuotaLimit)
-			if e != nil {
-				return e
-			}
-			p.Quota.Limit = n
-		case "/quota/offset":
-			n, e := patchInt(op, 0, math.MaxInt32)
-			if e != nil {
-				return e
-			}
-			p.Quota.Offset = int32(n)
-		default:
-			p.Quota.Period = strings.TrimSpace(op.Value)
-		}
-	case "/throttle/burstLimit", "/throttle/rateLimit":
-		if !set {
-			return bad()
-		}
-		if p.Throttle == nil {
-			p.Throttle = &pb.ThrottleSettings{}
-		}
-		if op.Path == "/throttle/burstLimit" {
-			n, e := patchBurst(op)
-			if e != nil {
-				return e
-			}
-			p.Throttle.BurstLimit = n
-		} else {
-			f, e := patchRate(op)
-			if e != nil {
-				return e
-			}
-			p.Throttle.RateLimit = f
-		}
-	default:
-		if strings.HasPrefix(op.Path, "/apiStages/") {
-			return patchPlanStageThrottle(p, op, bad)
-		}
-		return bad()
-	}
-	return nil
 }
 
 // parseStageRef reads "apiId:stageName".
@@ -334,114 +327,81 @@ func stageNotInPlan(p *pb.UsagePlan, apiID, stage string) *apiError {
 	return notFound("Invalid API Stage {api: " + truncate(apiID) + ", stage: " + truncate(stage) + "} specified for usageplan " + p.Id)
 }
 
-func patchPlanStages(p *pb.UsagePlan, op patchOp, bad func() *apiError) *apiError {
-	if op.Op != "add" && op.Op != "remove" {
-		return bad()
+// planStage finds the stage a path's "{apiId}:{stageName}" names.
+func planStage(p *pb.UsagePlan, ref string) (*pb.ApiStage, *apiError) {
+	apiID, stage, ok := parseStageRef(ref)
+	if !ok {
+		return nil, badRequest("Invalid API Stage specified")
 	}
+	i := findStage(p, apiID, stage)
+	if i < 0 {
+		return nil, stageNotInPlan(p, apiID, stage)
+	}
+	return p.ApiStages[i], nil
+}
+
+// planMethodThrottle returns the throttle of method args[1] in stage
+// args[0], made when missing.
+func planMethodThrottle(p *pb.UsagePlan, args []string) (*pb.ThrottleSettings, *apiError) {
+	st, e := planStage(p, args[0])
+	if e != nil {
+		return nil, e
+	}
+	if e := checkPlanMethodKey(args[0], args[1]); e != nil {
+		return nil, e
+	}
+	if st.Throttle == nil {
+		st.Throttle = map[string]*pb.ThrottleSettings{}
+	}
+	t := st.Throttle[args[1]]
+	if t == nil {
+		t = &pb.ThrottleSettings{}
+		st.Throttle[args[1]] = t
+	}
+	return t, nil
+}
+
+// setPlanStageThrottles replaces a plan stage's method throttles with the
+// JSON object the value holds.
+func setPlanStageThrottles(p *pb.UsagePlan, args []string, op patchOp) *apiError {
+	st, e := planStage(p, args[0])
+	if e != nil {
+		return e
+	}
+	var in map[string]throttleIn
+	if err := decodeStrict([]byte(op.Value), &in); err != nil {
+		return badRequest("Invalid value for %s: want a JSON object such as {\"/pets/GET\":{\"rateLimit\":10.0,\"burstLimit\":20}}: %v", truncate(op.Path), err)
+	}
+	th, e := methodThrottles(args[0], in)
+	if e != nil {
+		return e
+	}
+	st.Throttle = th
+	return nil
+}
+
+func addPlanStage(p *pb.UsagePlan, _ []string, op patchOp) *apiError {
+	apiID, stage, ok := parseStageRef(op.Value)
+	if !ok {
+		return badRequest("Invalid API Stage specified")
+	}
+	if findStage(p, apiID, stage) >= 0 {
+		return conflict("API Stage " + apiID + ":" + stage + " is already in usage plan " + p.Id)
+	}
+	p.ApiStages = append(p.ApiStages, &pb.ApiStage{ApiId: apiID, Stage: stage})
+	return nil
+}
+
+func removePlanStage(p *pb.UsagePlan, _ []string, op patchOp) *apiError {
 	apiID, stage, ok := parseStageRef(op.Value)
 	if !ok {
 		return badRequest("Invalid API Stage specified")
 	}
 	i := findStage(p, apiID, stage)
-	if op.Op == "add" {
-		if i >= 0 {
-			return conflict("API Stage " + apiID + ":" + stage + " is already in usage plan " + p.Id)
-		}
-		p.ApiStages = append(p.ApiStages, &pb.ApiStage{ApiId: apiID, Stage: stage})
-		return nil
-	}
 	if i < 0 {
 		return stageNotInPlan(p, apiID, stage)
 	}
 	p.ApiStages = append(p.ApiStages[:i], p.ApiStages[i+1:]...)
-	return nil
-}
-
-// patchPlanStageThrottle handles /apiStages/{apiId}:{stage}/throttle[...].
-// Resource paths appear raw, slashes included:
-// /apiStages/a:prod/throttle//pets/GET/rateLimit names "/pets/GET".
-func patchPlanStageThrottle(p *pb.UsagePlan, op patchOp, bad func() *apiError) *apiError {
-	rest := strings.TrimPrefix(op.Path, "/apiStages/")
-	ref, tail, _ := strings.Cut(rest, "/")
-	if tail != "throttle" && !strings.HasPrefix(tail, "throttle/") {
-		return bad()
-	}
-	apiID, stage, ok := parseStageRef(ref)
-	if !ok {
-		return bad()
-	}
-	method := strings.TrimPrefix(tail, "throttle")
-	method = strings.TrimPrefix(method, "/")
-	var field string
-	switch {
-	case method == "":
-		if op.Op != "replace" && op.Op != "remove" {
-			return bad()
-		}
-	case op.Op == "replace":
-		switch {
-		case strings.HasSuffix(method, "/rateLimit"):
-			field, method = "rateLimit", strings.TrimSuffix(method, "/rateLimit")
-		case strings.HasSuffix(method, "/burstLimit"):
-			field, method = "burstLimit", strings.TrimSuffix(method, "/burstLimit")
-		default:
-			return bad()
-		}
-	case op.Op != "remove":
-		return bad()
-	}
-	i := findStage(p, apiID, stage)
-	if i < 0 {
-		return stageNotInPlan(p, apiID, stage)
-	}
-	st := p.ApiStages[i]
-	if method == "" {
-		if op.Op == "remove" {
-			st.Throttle = nil
-			return nil
-		}
-		var in map[string]throttleIn
-		if err := decodeStrict([]byte(op.Value), &in); err != nil {
-			return badRequest("Invalid value for %s: want a JSON object such as {\"/pets/GET\":{\"rateLimit\":10.0,\"burstLimit\":20}}: %v", truncate(op.Path), err)
-		}
-		th, e := methodThrottles(ref, in)
-		if e != nil {
-			return e
-		}
-		st.Throttle = th
-		return nil
-	}
-	if e := checkPlanMethodKey(ref, method); e != nil {
-		return e
-	}
-	if op.Op == "remove" {
-		if _, ok := st.Throttle[method]; !ok {
-			return notFound("No throttle for method " + method + " in API Stage " + ref + " of usage plan " + p.Id)
-		}
-		delete(st.Throttle, method)
-		return nil
-	}
-	if st.Throttle == nil {
-		st.Throttle = map[string]*pb.ThrottleSettings{}
-	}
-	t := st.Throttle[method]
-	if t == nil {
-		t = &pb.ThrottleSettings{}
-		st.Throttle[method] = t
-	}
-	if field == "rateLimit" {
-		f, e := patchRate(op)
-		if e != nil {
-			return e
-		}
-		t.RateLimit = f
-	} else {
-		n, e := patchBurst(op)
-		if e != nil {
-			return e
-		}
-		t.BurstLimit = n
-	}
 	return nil
 }
 

@@ -2,16 +2,27 @@ package admin
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/rules"
 )
 
 // createRestAPIRequest is CreateRestApi's body. Fields of the original that
-// change nothing here (binary media types, compression, policy, endpoint
-// configuration and access mode, TLS security policy, the execute-api
-// switch) are accepted and ignored, so that tools which send them keep
-// working.
+// change nothing here (binary media types, compression, policy, access
+// mode, TLS security policy) are accepted and ignored, so that tools which
+// send them keep working; the endpoint type and the execute-api switch are
+// stored and shown, and change nothing either.
+type endpointConfigIn struct {
+	Types          []string `json:"types"`
+	VpcEndpointIds []string `json:"vpcEndpointIds"`
+}
+
 type createRestAPIRequest struct {
 	Name                      string            `json:"name"`
 	Description               string            `json:"description"`
@@ -22,13 +33,16 @@ type createRestAPIRequest struct {
 	BinaryMediaTypes          []string          `json:"binaryMediaTypes"`
 	MinimumCompressionSize    *int64            `json:"minimumCompressionSize"`
 	Policy                    string            `json:"policy"`
-	EndpointConfiguration     json.RawMessage   `json:"endpointConfiguration"`
+	EndpointConfiguration     *endpointConfigIn `json:"endpointConfiguration"`
 	DisableExecuteAPIEndpoint bool              `json:"disableExecuteApiEndpoint"`
 	EndpointAccessMode        string            `json:"endpointAccessMode"`
 	SecurityPolicy            string            `json:"securityPolicy"`
 }
 
 func (s *Server) createRestAPI(w http.ResponseWriter, r *http.Request) *apiError {
+	if r.URL.Query().Get("mode") == "import" {
+		return s.importRestAPI(w, r)
+	}
 	var req createRestAPIRequest
 	if e := readJSON(w, r, &req); e != nil {
 		return e
@@ -58,6 +72,10 @@ func (s *Server) createRestAPI(w http.ResponseWriter, r *http.Request) *apiError
 	if req.CloneFrom != "" {
 		return badRequest("cloneFrom is not supported")
 	}
+	var types []string
+	if req.EndpointConfiguration != nil {
+		types = req.EndpointConfiguration.Types
+	}
 	api := &pb.RestApi{
 		Id:           freshID(newRestAPIID, func(id string) bool { return s.store.Config().GetRestApis()[id] != nil }),
 		Name:         req.Name,
@@ -65,6 +83,12 @@ func (s *Server) createRestAPI(w http.ResponseWriter, r *http.Request) *apiError
 		Version:      req.Version,
 		ApiKeySource: "HEADER",
 		Tags:         req.Tags,
+
+		EndpointTypes:             types,
+		DisableExecuteApiEndpoint: req.DisableExecuteAPIEndpoint,
+	}
+	if e := invalid(rules.RestApi(api)); e != nil {
+		return e
 	}
 	if _, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_CreateRestApi{CreateRestApi: &pb.CreateRestApi{Api: api}}}); e != nil {
 		return e
@@ -77,21 +101,9 @@ func (s *Server) createRestAPI(w http.ResponseWriter, r *http.Request) *apiError
 }
 
 func (s *Server) listRestAPIs(w http.ResponseWriter, r *http.Request) *apiError {
-	pr, e := parsePage(r.URL.Query())
-	if e != nil {
-		return e
-	}
-	var apis []*pb.RestApi
-	for _, a := range s.store.Config().GetRestApis() {
-		apis = append(apis, a)
-	}
-	page, next := paginate(apis, func(a *pb.RestApi) cursor { return cursor{a.GetCreatedDate(), a.GetId()} }, pr)
-	out := listView[restAPIView]{Item: make([]restAPIView, 0, len(page)), Position: next}
-	for _, a := range page {
-		out.Item = append(out.Item, restAPIViewOf(a))
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	apis := slices.Collect(maps.Values(s.store.Config().GetRestApis()))
+	return writePage(w, r.URL.Query(), apis, func(a *pb.RestApi) cursor { return cursor{a.GetCreatedDate(), a.GetId()} },
+		shown(restAPIViewOf))
 }
 
 func (s *Server) getRestAPI(w http.ResponseWriter, r *http.Request) *apiError {
@@ -105,7 +117,7 @@ func (s *Server) getRestAPI(w http.ResponseWriter, r *http.Request) *apiError {
 
 func (s *Server) deleteRestAPI(w http.ResponseWriter, r *http.Request) *apiError {
 	id := r.PathValue("restapi_id")
-	if _, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_DeleteRestApi{DeleteRestApi: &pb.DeleteRestApi{Id: id}}}); e != nil {
+	if _, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_DeleteRestApi{DeleteRestApi: &pb.DeleteRestApi{Id: id, DetachPlans: true}}}); e != nil {
 		return e
 	}
 	writeAccepted(w)
@@ -168,10 +180,6 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) *apiEr
 
 func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request) *apiError {
 	apiID := r.PathValue("restapi_id")
-	pr, e := parsePage(r.URL.Query())
-	if e != nil {
-		return e
-	}
 	cfg := s.store.Config()
 	if cfg.GetRestApis()[apiID] == nil {
 		return notFound(msgAPINotFound)
@@ -182,69 +190,132 @@ func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request) *apiErr
 			ds = append(ds, d)
 		}
 	}
-	page, next := paginate(ds, func(d *pb.Deployment) cursor { return cursor{d.GetCreatedDate(), d.GetId()} }, pr)
-	out := listView[deploymentView]{Item: make([]deploymentView, 0, len(page)), Position: next}
-	for _, d := range page {
-		out.Item = append(out.Item, deploymentViewOf(d))
+	return writePage(w, r.URL.Query(), ds, func(d *pb.Deployment) cursor { return cursor{d.GetCreatedDate(), d.GetId()} },
+		shown(deploymentViewOf))
+}
+
+// deploymentPatch is UpdateDeployment's patch table.
+var deploymentPatch = patchTable[*pb.Deployment]{
+	{path: "/description", ops: opReplace, set: func(d *pb.Deployment, _ []string, op patchOp) *apiError {
+		d.Description = op.Value
+		return checkDescription("Deployment", op.Value)
+	}},
+}
+
+// lookupDeployment finds the deployment a request path names.
+func lookupDeployment(cfg *pb.Config, r *http.Request) (*pb.Deployment, *apiError) {
+	apiID, id := r.PathValue("restapi_id"), r.PathValue("deployment_id")
+	if !checkPathID(apiID) || !checkPathID(id) {
+		return nil, notFound(msgDeploymentNotFound)
 	}
-	writeJSON(w, http.StatusOK, out)
+	d := cfg.GetDeployments()[apiID+"/"+id]
+	if d == nil {
+		return nil, notFound(msgDeploymentNotFound)
+	}
+	return d, nil
+}
+
+// updateDeployment is UpdateDeployment: replace /description.
+func (s *Server) updateDeployment(w http.ResponseWriter, r *http.Request) *apiError {
+	ops, e := readPatch(w, r)
+	if e != nil {
+		return e
+	}
+	d, e := lookupDeployment(s.store.Config(), r)
+	if e != nil {
+		return e
+	}
+	next := proto.Clone(d).(*pb.Deployment)
+	if e := applyPatch(deploymentPatch, next, ops); e != nil {
+		return e
+	}
+	if !proto.Equal(d, next) {
+		if _, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_UpdateDeployment{UpdateDeployment: &pb.UpdateDeployment{
+			RestApiId: next.RestApiId, Id: next.Id, Description: next.Description,
+		}}}); e != nil {
+			return e
+		}
+		if cur, e := lookupDeployment(s.store.Config(), r); e == nil {
+			next = cur
+		}
+	}
+	writeJSON(w, http.StatusOK, deploymentViewOf(next))
 	return nil
 }
 
-func (s *Server) getDeployment(w http.ResponseWriter, r *http.Request) *apiError {
+// deleteDeployment is DeleteDeployment: refused while a stage serves it.
+func (s *Server) deleteDeployment(w http.ResponseWriter, r *http.Request) *apiError {
 	apiID, id := r.PathValue("restapi_id"), r.PathValue("deployment_id")
 	if !checkPathID(apiID) || !checkPathID(id) {
 		return notFound(msgDeploymentNotFound)
 	}
-	d := s.store.Config().GetDeployments()[apiID+"/"+id]
-	if d == nil {
-		return notFound(msgDeploymentNotFound)
+	if _, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_DeleteDeployment{DeleteDeployment: &pb.DeleteDeployment{RestApiId: apiID, Id: id}}}); e != nil {
+		return e
+	}
+	writeAccepted(w)
+	return nil
+}
+
+func (s *Server) getDeployment(w http.ResponseWriter, r *http.Request) *apiError {
+	d, e := lookupDeployment(s.store.Config(), r)
+	if e != nil {
+		return e
 	}
 	writeJSON(w, http.StatusOK, deploymentViewOf(d))
 	return nil
 }
 
-var restAPIReplacePaths = []string{"/name", "/description", "/version", "/apiKeySource"}
-
-// patchRestAPI applies UpdateRestApi's operations: replace of /name,
-// /description, /version and /apiKeySource (HEADER only).
-func patchRestAPI(a *pb.RestApi, ops []patchOp) *apiError {
-	if e := checkPatchOps(ops); e != nil {
+// restAPIPatch is UpdateRestApi's patch table. The endpoint type and the
+// execute-api switch are stored and shown, and change nothing.
+var restAPIPatch = patchTable[*pb.RestApi]{
+	{path: "/name", ops: opReplace, set: func(a *pb.RestApi, _ []string, op patchOp) *apiError {
+		if op.Value == "" {
+			return badRequest("Invalid REST API name specified: a name is required")
+		}
+		a.Name = op.Value
+		return checkName("REST API", op.Value)
+	}},
+	{path: "/description", ops: opReplace, set: func(a *pb.RestApi, _ []string, op patchOp) *apiError {
+		a.Description = op.Value
+		return checkDescription("REST API", op.Value)
+	}},
+	{path: "/version", ops: opReplace, set: func(a *pb.RestApi, _ []string, op patchOp) *apiError {
+		a.Version = op.Value
+		return checkName("REST API version", op.Value)
+	}},
+	{path: "/apiKeySource", ops: opReplace, set: func(a *pb.RestApi, _ []string, op patchOp) *apiError {
+		if op.Value != "HEADER" {
+			return badRequest("Invalid apiKeySource %q: only HEADER is supported", truncate(op.Value))
+		}
+		a.ApiKeySource = op.Value
+		return nil
+	}},
+	{path: "/disableExecuteApiEndpoint", ops: opReplace, set: func(a *pb.RestApi, _ []string, op patchOp) *apiError {
+		var e *apiError
+		a.DisableExecuteApiEndpoint, e = patchStrictBool(op)
 		return e
+	}},
+	{path: "/endpointConfiguration/types/{type}", match: "/endpointConfiguration/types/*", ops: opReplace,
+		set: func(a *pb.RestApi, args []string, op patchOp) *apiError {
+			if cur := endpointType(a); args[0] != cur {
+				return badRequest("Invalid endpoint type %q: the API's type is %s", truncate(args[0]), cur)
+			}
+			a.EndpointTypes = []string{strings.TrimSpace(op.Value)}
+			return invalid(rules.RestApi(a))
+		}},
+}
+
+// endpointType is an API's endpoint type: REGIONAL unless one was given.
+func endpointType(a *pb.RestApi) string {
+	if t := a.GetEndpointTypes(); len(t) > 0 {
+		return t[0]
 	}
-	for _, op := range ops {
-		if op.Op != "replace" {
-			return badPatchPath(op, nil)
-		}
-		switch op.Path {
-		case "/name":
-			if op.Value == "" {
-				return badRequest("Invalid REST API name specified: a name is required")
-			}
-			if e := checkName("REST API", op.Value); e != nil {
-				return e
-			}
-			a.Name = op.Value
-		case "/description":
-			if e := checkDescription("REST API", op.Value); e != nil {
-				return e
-			}
-			a.Description = op.Value
-		case "/version":
-			if e := checkName("REST API version", op.Value); e != nil {
-				return e
-			}
-			a.Version = op.Value
-		case "/apiKeySource":
-			if op.Value != "HEADER" {
-				return badRequest("Invalid apiKeySource %q: only HEADER is supported", truncate(op.Value))
-			}
-			a.ApiKeySource = op.Value
-		default:
-			return badPatchPath(op, restAPIReplacePaths)
-		}
-	}
-	return nil
+	return "REGIONAL"
+}
+
+// patchRestAPI applies UpdateRestApi's operations.
+func patchRestAPI(a *pb.RestApi, ops []patchOp) *apiError {
+	return applyPatch(restAPIPatch, a, ops)
 }
 
 func (s *Server) updateRestAPI(w http.ResponseWriter, r *http.Request) *apiError {

@@ -69,7 +69,7 @@ func TestRestApis(t *testing.T) {
 	}, 201)
 	id := got["id"].(string)
 	if len(id) != restAPIIDLen || got["name"] != "pets" || got["apiKeySource"] != "HEADER" ||
-		got["createdDate"] != float64(testNow.Unix()) || mustJSON(t, got["endpointConfiguration"]) != `{"types":["REGIONAL"]}` ||
+		got["createdDate"] != float64(testNow.Unix()) || mustJSON(t, got["endpointConfiguration"]) != `{"types":["EDGE"]}` || got["disableExecuteApiEndpoint"] != false ||
 		mustJSON(t, got["tags"]) != `{"a":"b"}` {
 		t.Fatalf("CreateRestApi answered %v", got)
 	}
@@ -118,17 +118,24 @@ func TestRestApis(t *testing.T) {
 		t.Fatalf("UpdateRestApi answered %v", upd)
 	}
 	wantError(t, e.do("PATCH", "/restapis/"+id, patch(op("replace", "/id", "x"))), 400, "BadRequestException",
-		"Invalid patch path  '/id' specified for op 'replace'. Must be one of: [/name, /description, /version, /apiKeySource]")
+		"Invalid patch path  '/id' specified for op 'replace'. Must be one of: [/name, /description, /version, /apiKeySource, /disableExecuteApiEndpoint, /endpointConfiguration/types/{type}]")
+	cos := e.must("PATCH", "/restapis/"+id, patch(op("replace", "/endpointConfiguration/types/EDGE", "REGIONAL"), op("replace", "/disableExecuteApiEndpoint", "true")), 200)
+	if mustJSON(t, cos["endpointConfiguration"]) != `{"types":["REGIONAL"]}` || cos["disableExecuteApiEndpoint"] != true {
+		t.Fatalf("UpdateRestApi of the endpoint answered %v", cos)
+	}
+	wantError(t, e.do("PATCH", "/restapis/"+id, patch(op("replace", "/endpointConfiguration/types/REGIONAL", "LOCAL"))), 400, "BadRequestException", `Invalid endpoint type "LOCAL"*`)
 	wantError(t, e.do("PATCH", "/restapis/"+id, patch(op("replace", "/apiKeySource", "AUTHORIZER"))), 400, "BadRequestException", `Invalid apiKeySource "AUTHORIZER"*`)
 	wantError(t, e.do("PATCH", "/restapis/nope", patch(op("replace", "/name", "x"))), 404, "NotFoundException", msgAPINotFound)
 
-	// Delete: refused while a plan uses one of its stages.
+	// Delete: the API's stages leave the plans that cover them, as the
+	// original's.
 	e.stage(id, "prod")
 	planID := e.plan(map[string]any{"name": "p", "apiStages": []map[string]any{{"apiId": id, "stage": "prod"}}})
-	wantError(t, e.do("DELETE", "/restapis/"+id, nil), 400, "BadRequestException", "Cannot delete API "+id+"*")
-	e.must("PATCH", "/usageplans/"+planID, patch(op("remove", "/apiStages", id+":prod")), 200)
 	if r := e.do("DELETE", "/restapis/"+id, nil); r.code != 202 || len(r.body) != 0 {
 		t.Fatalf("DeleteRestApi: %d %s", r.code, r.body)
+	}
+	if p := e.must("GET", "/usageplans/"+planID, nil, 200); mustJSON(t, p["apiStages"]) != `[]` {
+		t.Fatalf("the plan still covers the deleted API: %v", p)
 	}
 	wantError(t, e.do("GET", "/restapis/"+id, nil), 404, "NotFoundException", msgAPINotFound)
 	wantError(t, e.do("DELETE", "/restapis/"+id, nil), 404, "NotFoundException", msgAPINotFound)
@@ -207,14 +214,33 @@ func TestDeploymentsAndStages(t *testing.T) {
 		t.Fatalf("after redeploy: %v", st)
 	}
 
-	// Delete: refused while a plan uses the stage.
-	plan := e.plan(map[string]any{"name": "p", "apiStages": []map[string]any{{"apiId": api, "stage": "dev"}}})
-	wantError(t, e.do("DELETE", "/restapis/"+api+"/stages/dev", nil), 400, "BadRequestException", "Cannot delete Stage dev*")
-	e.must("PATCH", "/usageplans/"+plan, patch(op("remove", "/apiStages", api+":dev")), 200)
+	// Delete: the stage leaves the plans that cover it, as the original's;
+	// the plan's other stages stay.
+	plan := e.plan(map[string]any{"name": "p", "apiStages": []map[string]any{{"apiId": api, "stage": "dev"}, {"apiId": api, "stage": "prod"}}})
 	if r := e.do("DELETE", "/restapis/"+api+"/stages/dev", nil); r.code != 202 {
 		t.Fatalf("DeleteStage: %d %s", r.code, r.body)
 	}
+	if p := e.must("GET", "/usageplans/"+plan, nil, 200); mustJSON(t, p["apiStages"]) != `[{"apiId":"`+api+`","stage":"prod"}]` {
+		t.Fatalf("after DeleteStage the plan reads %v", p)
+	}
 	wantError(t, e.do("DELETE", "/restapis/"+api+"/stages/dev", nil), 404, "NotFoundException", msgStageNotFound)
+
+	// Deployments: one a stage serves cannot be deleted; the one dev
+	// served can, once dev is gone. UpdateDeployment sets its description.
+	wantError(t, e.do("DELETE", "/restapis/"+api+"/deployments/"+depID, nil), 400, "BadRequestException",
+		"Active stages pointing to this deployment must be moved or deleted")
+	d := e.must("PATCH", "/restapis/"+api+"/deployments/"+dep2, patch(op("replace", "/description", "second")), 200)
+	if d["id"] != dep2 || d["description"] != "second" {
+		t.Fatalf("UpdateDeployment answered %v", d)
+	}
+	wantError(t, e.do("PATCH", "/restapis/"+api+"/deployments/"+dep2, patch(op("replace", "/stageName", "x"))), 400, "BadRequestException",
+		"Invalid patch path  '/stageName' specified for op 'replace'. Must be one of: [/description]")
+	if r := e.do("DELETE", "/restapis/"+api+"/deployments/"+dep2, nil); r.code != 202 {
+		t.Fatalf("DeleteDeployment: %d %s", r.code, r.body)
+	}
+	wantError(t, e.do("GET", "/restapis/"+api+"/deployments/"+dep2, nil), 404, "NotFoundException", msgDeploymentNotFound)
+	wantError(t, e.do("DELETE", "/restapis/"+api+"/deployments/"+dep2, nil), 404, "NotFoundException", msgDeploymentNotFound)
+	wantError(t, e.do("PATCH", "/restapis/"+api+"/deployments/"+dep2, patch(op("replace", "/description", "x"))), 404, "NotFoundException", msgDeploymentNotFound)
 }
 
 func TestUpdateStage(t *testing.T) {
@@ -239,7 +265,7 @@ func TestUpdateStage(t *testing.T) {
 	), 200)
 	ms := st["methodSettings"].(map[string]any)
 	all := ms["*/*"].(map[string]any)
-	pets := ms["/pets/GET"].(map[string]any)
+	pets := ms["~1pets/GET"].(map[string]any)
 	if st["description"] != "new" || st["deploymentId"] != other || st["apiKeyRequired"] != false ||
 		mustJSON(t, st["variables"]) != `{"color":"blue","url":"https://b.example.com"}` ||
 		all["throttlingRateLimit"] != 100.0 || all["throttlingBurstLimit"] != 200.0 ||
@@ -262,7 +288,7 @@ func TestUpdateStage(t *testing.T) {
 		op("remove", "/~1pets/GET", ""),
 	), 200)
 	ms = st["methodSettings"].(map[string]any)
-	if _, has := ms["/pets/GET"]; has || mustJSON(t, st["variables"]) != `{"url":"https://b.example.com"}` {
+	if _, has := ms["~1pets/GET"]; has || mustJSON(t, st["variables"]) != `{"url":"https://b.example.com"}` {
 		t.Fatalf("after removes: %v", st)
 	}
 	if all := ms["*/*"].(map[string]any); all["throttlingRateLimit"] != 10000.0 || all["throttlingBurstLimit"] != 5000.0 {
@@ -280,19 +306,19 @@ func TestUpdateStage(t *testing.T) {
 		typ  string
 		msg  string
 	}{
-		{"bad path", patch(op("replace", "/cacheClusterEnabled", "true")), 400, "BadRequestException",
-			"Invalid patch path  '/cacheClusterEnabled' specified for op 'replace'. Must be one of: [/description, /deploymentId, /variables/{name}, /apiKeyRequired, /{resourcePath}/{httpMethod}/throttling/rateLimit, /{resourcePath}/{httpMethod}/throttling/burstLimit, /{resourcePath}/{httpMethod}/metrics/enabled, /{resourcePath}/{httpMethod}/logging/loglevel, /{resourcePath}/{httpMethod}/logging/dataTrace]"},
+		{"bad path", patch(op("replace", "/clientCertificateId", "c")), 400, "BadRequestException",
+			"Invalid patch path  '/clientCertificateId' specified for op 'replace'. Must be one of: [/description, /deploymentId, /variables/{name}, /apiKeyRequired, /tracingEnabled, /cacheClusterEnabled, /cacheClusterSize, /accessLogSettings/format, /accessLogSettings/destinationArn, /{resourcePath}/{httpMethod}/throttling/rateLimit, /{resourcePath}/{httpMethod}/throttling/burstLimit, /{resourcePath}/{httpMethod}/metrics/enabled, /{resourcePath}/{httpMethod}/logging/loglevel, /{resourcePath}/{httpMethod}/logging/dataTrace, /{resourcePath}/{httpMethod}/caching/enabled, /{resourcePath}/{httpMethod}/caching/ttlInSeconds, /{resourcePath}/{httpMethod}/caching/dataEncrypted, /{resourcePath}/{httpMethod}/caching/requireAuthorizationForCacheControl, /{resourcePath}/{httpMethod}/caching/unauthorizedCacheControlHeaderStrategy]"},
 		{"move", patch(op("move", "/description", "")), 400, "BadRequestException", "Invalid patch path  '/description' specified for op 'move'. Must be one of: []"},
 		{"bad op", patch(op("frobnicate", "/description", "")), 400, "BadRequestException", `Invalid patch operation "frobnicate" specified*`},
 		{"bad url", patch(op("replace", "/variables/url", "not a url")), 400, "BadRequestException", `Invalid value for stage variable "url"*`},
-		{"rate without burst", patch(op("replace", "/~1a/GET/throttling/rateLimit", "5"), op("replace", "/~1a/GET/throttling/burstLimit", "0")), 400, "BadRequestException", "Invalid throttling of method /a/GET*"},
+		{"burst without rate", patch(op("replace", "/~1a/GET/throttling/rateLimit", "0"), op("replace", "/~1a/GET/throttling/burstLimit", "5")), 400, "BadRequestException", "Invalid throttling of method /a/GET*"},
 		{"negative rate", patch(op("replace", "/*/*/throttling/rateLimit", "-1")), 400, "BadRequestException", `Invalid value "-1" for /*/*/throttling/rateLimit*`},
 		{"huge burst", patch(op("replace", "/*/*/throttling/burstLimit", "3000000000")), 400, "BadRequestException", "*"},
 		{"bad method", patch(op("replace", "/~1a/FETCH/throttling/rateLimit", "5")), 400, "BadRequestException", `Invalid method setting key "/a/FETCH"*`},
 		{"bad escape", patch(op("replace", "/~2a/GET/throttling/rateLimit", "5")), 400, "BadRequestException", "*"},
 		{"bad log level", patch(op("replace", "/*/*/logging/loglevel", "LOUD")), 400, "BadRequestException", `Invalid logging level "LOUD"*`},
 		{"bad bool", patch(op("replace", "/apiKeyRequired", "maybe")), 400, "BadRequestException", `Invalid value "maybe" for /apiKeyRequired*`},
-		{"remove missing setting", patch(op("remove", "/~1zzz/GET", "")), 404, "NotFoundException", "No method setting /zzz/GET in stage prod"},
+		{"remove missing setting", patch(op("remove", "/~1zzz/GET", "")), 404, "NotFoundException", "No method setting ~1zzz/GET in stage prod"},
 		{"unknown deployment", patch(op("replace", "/deploymentId", "nope00")), 404, "NotFoundException", "Invalid deployment identifier specified"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

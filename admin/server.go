@@ -109,6 +109,7 @@ type Server struct {
 	// allowedHosts are Config.AllowedHosts, parsed.
 	allowedHosts    []hostRule
 	anonymousRemote bool
+	keyOrder        keyOrder // GetApiKeys' order, kept while the keys do not change
 }
 
 // New builds a Server from a validated Config.
@@ -183,6 +184,10 @@ func (s *Server) routes() {
 	s.handle("POST /restapis/{restapi_id}/deployments", s.createDeployment)
 	s.handle("GET /restapis/{restapi_id}/deployments", s.listDeployments)
 	s.handle("GET /restapis/{restapi_id}/deployments/{deployment_id}", s.getDeployment)
+	s.handle("PATCH /restapis/{restapi_id}/deployments/{deployment_id}", s.updateDeployment)
+	s.handle("DELETE /restapis/{restapi_id}/deployments/{deployment_id}", s.deleteDeployment)
+
+	s.resourceRoutes()
 
 	s.handle("POST /restapis/{restapi_id}/stages", s.createStage)
 	s.handle("GET /restapis/{restapi_id}/stages", s.listStages)
@@ -210,6 +215,10 @@ func (s *Server) routes() {
 	s.handle("GET /apikeys/{api_key}", s.getAPIKey)
 	s.handle("PATCH /apikeys/{api_key}", s.updateAPIKey)
 	s.handle("DELETE /apikeys/{api_key}", s.deleteAPIKey)
+
+	s.handle("PUT /tags/{resource_arn...}", s.tagResource)
+	s.handle("DELETE /tags/{resource_arn...}", s.untagResource)
+	s.handle("GET /tags/{resource_arn...}", s.getTags)
 
 	s.handle("POST /tollgate/credentials", s.createCredential)
 	s.handle("GET /tollgate/credentials", s.listCredentials)

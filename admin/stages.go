@@ -11,7 +11,8 @@ import (
 )
 
 // createStageRequest is CreateStage's body plus the extension
-// apiKeyRequired (default true). Caching, canary, documentation and tracing
+// apiKeyRequired (default true). The cache cluster and tracing settings
+// are stored and shown, and act on nothing; canary and documentation
 // settings are accepted and ignored.
 type createStageRequest struct {
 	StageName            string            `json:"stageName"`
@@ -56,6 +57,10 @@ func (s *Server) createStage(w http.ResponseWriter, r *http.Request) *apiError {
 		Variables:         req.Variables,
 		Tags:              req.Tags,
 		ApiKeyNotRequired: req.APIKeyRequired != nil && !*req.APIKeyRequired,
+
+		CacheClusterEnabled: req.CacheClusterEnabled,
+		CacheClusterSize:    req.CacheClusterSize,
+		TracingEnabled:      req.TracingEnabled,
 	}
 	if e := checkStage(st, accountThrottle(cfg)); e != nil {
 		return e
@@ -127,7 +132,7 @@ func (s *Server) deleteStage(w http.ResponseWriter, r *http.Request) *apiError {
 	if !checkPathID(apiID) || !isStageName(name) {
 		return notFound(msgStageNotFound)
 	}
-	if _, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_DeleteStage{DeleteStage: &pb.DeleteStage{RestApiId: apiID, StageName: name}}}); e != nil {
+	if _, e := s.apply(r.Context(), &pb.Command{Body: &pb.Command_DeleteStage{DeleteStage: &pb.DeleteStage{RestApiId: apiID, StageName: name, DetachPlans: true}}}); e != nil {
 		return e
 	}
 	writeAccepted(w)
@@ -158,175 +163,241 @@ func (s *Server) updateStage(w http.ResponseWriter, r *http.Request) *apiError {
 	return nil
 }
 
-// The paths each op takes on a stage.
-var (
-	stageAddPaths     = []string{"/variables/{name}"}
-	stageReplacePaths = []string{"/description", "/deploymentId", "/variables/{name}", "/apiKeyRequired",
-		"/{resourcePath}/{httpMethod}/throttling/rateLimit", "/{resourcePath}/{httpMethod}/throttling/burstLimit",
-		"/{resourcePath}/{httpMethod}/metrics/enabled", "/{resourcePath}/{httpMethod}/logging/loglevel",
-		"/{resourcePath}/{httpMethod}/logging/dataTrace"}
-	stageRemovePaths = []string{"/variables/{name}", "/{resourcePath}/{httpMethod}",
-		"/{resourcePath}/{httpMethod}/throttling/rateLimit", "/{resourcePath}/{httpMethod}/throttling/burstLimit"}
-)
-
-func stagePaths(op string) []string {
-	switch op {
-	case "add":
-		return stageAddPaths
-	case "replace":
-		return stageReplacePaths
-	case "remove":
-		return stageRemovePaths
-	}
-	return nil
-}
-
-// patchStage applies UpdateStage's operations, then validates the stage.
-func patchStage(st *pb.Stage, ops []patchOp, acct *pb.ThrottleSettings) *apiError {
-	if e := checkPatchOps(ops); e != nil {
-		return e
-	}
-	for _, op := range ops {
-		if e := patchStageOp(st, op); e != nil {
-			return e
-		}
-	}
-	return checkStage(st, acct)
-}
-
-func patchStageOp(st *pb.Stage, op patchOp) *apiError {
-	bad := func() *apiError { return badPatchPath(op, stagePaths(op.Op)) }
-	switch {
-	case op.Path == "/description":
-		if op.Op != "replace" {
-			return bad()
-		}
+// stagePatch is UpdateStage's patch table. A method setting's path is
+// /{resourcePath}/{httpMethod}/{area}/{name}, where the resource path is
+// one segment with "/" written as "~1" ("/~1pets/GET/throttling/rateLimit"
+// is the setting of "/pets/GET"), "*" for every resource
+// ("/*/*/throttling/burstLimit"), or raw segments without the leading
+// slash, as Terraform sends them ("/pets/GET/throttling/rateLimit").
+var stagePatch = patchTable[*pb.Stage]{
+	{path: "/description", ops: opReplace, set: func(st *pb.Stage, _ []string, op patchOp) *apiError {
 		st.Description = op.Value
-	case op.Path == "/deploymentId":
-		if op.Op != "replace" {
-			return bad()
-		}
+		return nil
+	}},
+	{path: "/deploymentId", ops: opReplace, set: func(st *pb.Stage, _ []string, op patchOp) *apiError {
 		if op.Value == "" {
 			return badRequest("Invalid deployment identifier specified")
 		}
 		st.DeploymentId = op.Value
-	case op.Path == "/apiKeyRequired":
-		if op.Op != "replace" {
-			return bad()
-		}
-		req, e := patchStrictBool(op)
-		if e != nil {
-			return e
-		}
-		st.ApiKeyNotRequired = !req
-	case strings.HasPrefix(op.Path, "/variables/"):
-		name := strings.TrimPrefix(op.Path, "/variables/")
-		switch op.Op {
-		case "add", "replace":
-			if e := checkVariable(name, op.Value); e != nil {
+		return nil
+	}},
+	{path: "/variables/{name}", match: "/variables/*", ops: opAdd | opReplace | opRemove,
+		set: func(st *pb.Stage, args []string, op patchOp) *apiError {
+			if e := checkVariable(args[0], op.Value); e != nil {
 				return e
 			}
 			if st.Variables == nil {
 				st.Variables = map[string]string{}
 			}
-			st.Variables[name] = op.Value
-		case "remove":
-			delete(st.Variables, name)
-		default:
-			return bad()
-		}
-	default:
-		return patchMethodSetting(st, op, bad)
-	}
-	return nil
+			st.Variables[args[0]] = op.Value
+			return nil
+		},
+		remove: func(st *pb.Stage, args []string, _ patchOp) *apiError {
+			delete(st.Variables, args[0])
+			return nil
+		}},
+	{path: "/apiKeyRequired", ops: opReplace, set: func(st *pb.Stage, _ []string, op patchOp) *apiError {
+		req, e := patchStrictBool(op)
+		st.ApiKeyNotRequired = !req
+		return e
+	}},
+	{path: "/tracingEnabled", ops: opReplace, set: func(st *pb.Stage, _ []string, op patchOp) *apiError {
+		var e *apiError
+		st.TracingEnabled, e = patchStrictBool(op)
+		return e
+	}},
+	{path: "/cacheClusterEnabled", ops: opReplace, set: func(st *pb.Stage, _ []string, op patchOp) *apiError {
+		var e *apiError
+		st.CacheClusterEnabled, e = patchStrictBool(op)
+		return e
+	}},
+	{path: "/cacheClusterSize", ops: opReplace, set: func(st *pb.Stage, _ []string, op patchOp) *apiError {
+		st.CacheClusterSize = strings.TrimSpace(op.Value)
+		return nil
+	}},
+	{path: "/accessLogSettings/format", ops: opReplace, set: func(st *pb.Stage, _ []string, op patchOp) *apiError {
+		accessLogOf(st).Format = op.Value
+		return nil
+	}},
+	{path: "/accessLogSettings/destinationArn", ops: opReplace, set: func(st *pb.Stage, _ []string, op patchOp) *apiError {
+		accessLogOf(st).DestinationArn = op.Value
+		return nil
+	}},
+	{path: "/accessLogSettings", ops: opRemove, remove: func(st *pb.Stage, _ []string, _ patchOp) *apiError {
+		st.AccessLogSettings = nil
+		return nil
+	}},
+	{path: "/{resourcePath}/{httpMethod}/throttling/rateLimit", match: "/**/throttling/rateLimit", ops: opReplace | opRemove,
+		set: func(st *pb.Stage, args []string, op patchOp) *apiError {
+			m, e := methodSetting(st, args[0], true)
+			if e != nil {
+				return e
+			}
+			f, e := patchRate(op)
+			m.ThrottlingRateLimit = &f
+			return e
+		},
+		remove: func(st *pb.Stage, args []string, _ patchOp) *apiError {
+			m, e := methodSetting(st, args[0], false)
+			if e == nil {
+				m.ThrottlingRateLimit = nil
+			}
+			return e
+		}},
+	{path: "/{resourcePath}/{httpMethod}/throttling/burstLimit", match: "/**/throttling/burstLimit", ops: opReplace | opRemove,
+		set: func(st *pb.Stage, args []string, op patchOp) *apiError {
+			m, e := methodSetting(st, args[0], true)
+			if e != nil {
+				return e
+			}
+			n, e := patchBurst(op)
+			m.ThrottlingBurstLimit = &n
+			return e
+		},
+		remove: func(st *pb.Stage, args []string, _ patchOp) *apiError {
+			m, e := methodSetting(st, args[0], false)
+			if e == nil {
+				m.ThrottlingBurstLimit = nil
+			}
+			return e
+		}},
+	methodFlag("/{resourcePath}/{httpMethod}/metrics/enabled", "/**/metrics/enabled",
+		func(m *pb.MethodSetting, b bool) { m.MetricsEnabled = b }),
+	{path: "/{resourcePath}/{httpMethod}/logging/loglevel", match: "/**/logging/loglevel", ops: opReplace,
+		set: func(st *pb.Stage, args []string, op patchOp) *apiError {
+			m, e := methodSetting(st, args[0], true)
+			if e != nil {
+				return e
+			}
+			lvl := strings.ToUpper(strings.TrimSpace(op.Value))
+			if !slices.Contains(loggingLevels, lvl) {
+				return badRequest("Invalid logging level %q: want OFF, ERROR or INFO", truncate(op.Value))
+			}
+			m.LoggingLevel = lvl
+			return nil
+		}},
+	methodFlag("/{resourcePath}/{httpMethod}/logging/dataTrace", "/**/logging/dataTrace",
+		func(m *pb.MethodSetting, b bool) { m.DataTraceEnabled = b }),
+	methodFlag("/{resourcePath}/{httpMethod}/caching/enabled", "/**/caching/enabled",
+		func(m *pb.MethodSetting, b bool) { m.CachingEnabled = b }),
+	{path: "/{resourcePath}/{httpMethod}/caching/ttlInSeconds", match: "/**/caching/ttlInSeconds", ops: opReplace,
+		set: func(st *pb.Stage, args []string, op patchOp) *apiError {
+			m, e := methodSetting(st, args[0], true)
+			if e != nil {
+				return e
+			}
+			n, e := patchInt(op, 0, rules.MaxCacheTTL)
+			m.CacheTtlInSeconds = int32(n)
+			return e
+		}},
+	methodFlag("/{resourcePath}/{httpMethod}/caching/dataEncrypted", "/**/caching/dataEncrypted",
+		func(m *pb.MethodSetting, b bool) { m.CacheDataEncrypted = b }),
+	methodFlag("/{resourcePath}/{httpMethod}/caching/requireAuthorizationForCacheControl", "/**/caching/requireAuthorizationForCacheControl",
+		func(m *pb.MethodSetting, b bool) { m.RequireAuthorizationForCacheControl = b }),
+	{path: "/{resourcePath}/{httpMethod}/caching/unauthorizedCacheControlHeaderStrategy",
+		match: "/**/caching/unauthorizedCacheControlHeaderStrategy", ops: opReplace,
+		set: func(st *pb.Stage, args []string, op patchOp) *apiError {
+			m, e := methodSetting(st, args[0], true)
+			if e != nil {
+				return e
+			}
+			m.UnauthorizedCacheControlHeaderStrategy = strings.TrimSpace(op.Value)
+			return nil
+		}},
+	{path: "/{resourcePath}/{httpMethod}", match: "/**", ops: opRemove,
+		remove: func(st *pb.Stage, args []string, _ patchOp) *apiError {
+			key, e := methodSettingKey(args[0])
+			if e != nil {
+				return e
+			}
+			if _, ok := st.MethodSettings[key]; !ok {
+				return notFound("No method setting " + truncate(escapeMethodKey(key)) + " in stage " + st.StageName)
+			}
+			delete(st.MethodSettings, key)
+			return nil
+		}},
 }
 
-// patchMethodSetting handles /{resourcePath}/{httpMethod}[/{area}/{name}],
-// where the resource path is one segment with "/" written as "~1"
-// ("/~1pets/GET/throttling/rateLimit" is the setting of "/pets/GET"), or
-// "*" for every resource ("/*/*/throttling/burstLimit").
-func patchMethodSetting(st *pb.Stage, op patchOp, bad func() *apiError) *apiError {
-	if op.Op != "replace" && op.Op != "remove" {
-		return bad()
+// methodFlag is the row of a boolean method setting.
+func methodFlag(path, match string, set func(*pb.MethodSetting, bool)) patchRule[*pb.Stage] {
+	return patchRule[*pb.Stage]{path: path, match: match, ops: opReplace,
+		set: func(st *pb.Stage, args []string, op patchOp) *apiError {
+			m, e := methodSetting(st, args[0], true)
+			if e != nil {
+				return e
+			}
+			b, e := patchStrictBool(op)
+			set(m, b)
+			return e
+		}}
+}
+
+func accessLogOf(st *pb.Stage) *pb.AccessLogSettings {
+	if st.AccessLogSettings == nil {
+		st.AccessLogSettings = &pb.AccessLogSettings{}
 	}
-	segs := strings.Split(strings.TrimPrefix(op.Path, "/"), "/")
-	if !strings.HasPrefix(op.Path, "/") || (len(segs) != 2 && len(segs) != 4) {
-		return bad()
+	return st.AccessLogSettings
+}
+
+// methodSettingKey turns the "{resourcePath}/{httpMethod}" of a patch path
+// into the key a method setting is stored under: "*/*", or the resource
+// path with "~1" and "~0" unescaped and a leading "/" ("/pets/GET").
+func methodSettingKey(raw string) (string, *apiError) {
+	i := strings.LastIndexByte(raw, '/')
+	if i < 0 {
+		return "", badRequest("Invalid method setting path %q: want /{resourcePath}/{httpMethod}", truncate(raw))
 	}
-	res, err := unescapePointer(segs[0])
+	res, err := unescapePointer(raw[:i])
 	if err != nil {
-		return badRequest("Invalid patch path %q: %v", truncate(op.Path), err)
+		return "", badRequest("Invalid patch path %q: %v", truncate(raw), err)
 	}
-	key := res + "/" + segs[1]
+	if res != "*" && !strings.HasPrefix(res, "/") {
+		res = "/" + res
+	}
+	key := res + raw[i:]
 	if e := checkStageMethodKey(key); e != nil {
-		return e
+		return "", e
 	}
-	if len(segs) == 2 {
-		if op.Op != "remove" {
-			return bad()
-		}
-		if _, ok := st.MethodSettings[key]; !ok {
-			return notFound("No method setting " + key + " in stage " + st.StageName)
-		}
-		delete(st.MethodSettings, key)
-		return nil
+	return key, nil
+}
+
+// escapeMethodKey shows a stored method setting key as the original does:
+// the resource path as one JSON Pointer segment ("~1pets/GET").
+func escapeMethodKey(key string) string {
+	i := strings.LastIndexByte(key, '/')
+	if i < 0 || key == "*/*" {
+		return key
 	}
-	setting := segs[2] + "/" + segs[3]
+	res := strings.ReplaceAll(key[:i], "~", "~0")
+	return strings.ReplaceAll(res, "/", "~1") + key[i:]
+}
+
+// methodSetting returns the setting a patch path names; create says whether
+// a missing one is made (set) or not found (remove).
+func methodSetting(st *pb.Stage, raw string, create bool) (*pb.MethodSetting, *apiError) {
+	key, e := methodSettingKey(raw)
+	if e != nil {
+		return nil, e
+	}
+	m := st.MethodSettings[key]
+	if m != nil {
+		return m, nil
+	}
+	if !create {
+		return nil, notFound("No method setting " + truncate(escapeMethodKey(key)) + " in stage " + st.StageName)
+	}
 	if st.MethodSettings == nil {
 		st.MethodSettings = map[string]*pb.MethodSetting{}
 	}
-	m := st.MethodSettings[key]
-	if m == nil {
-		if op.Op == "remove" {
-			return notFound("No method setting " + key + " in stage " + st.StageName)
-		}
-		m = &pb.MethodSetting{}
-		st.MethodSettings[key] = m
+	m = &pb.MethodSetting{}
+	st.MethodSettings[key] = m
+	return m, nil
+}
+
+// patchStage applies UpdateStage's operations, then validates the stage.
+func patchStage(st *pb.Stage, ops []patchOp, acct *pb.ThrottleSettings) *apiError {
+	if e := applyPatch(stagePatch, st, ops); e != nil {
+		return e
 	}
-	if op.Op == "remove" {
-		switch setting {
-		case "throttling/rateLimit":
-			m.ThrottlingRateLimit = nil
-		case "throttling/burstLimit":
-			m.ThrottlingBurstLimit = nil
-		default:
-			return bad()
-		}
-		return nil
-	}
-	switch setting {
-	case "throttling/rateLimit":
-		f, e := patchRate(op)
-		if e != nil {
-			return e
-		}
-		m.ThrottlingRateLimit = &f
-	case "throttling/burstLimit":
-		n, e := patchBurst(op)
-		if e != nil {
-			return e
-		}
-		m.ThrottlingBurstLimit = &n
-	case "metrics/enabled":
-		b, e := patchStrictBool(op)
-		if e != nil {
-			return e
-		}
-		m.MetricsEnabled = b
-	case "logging/loglevel":
-		lvl := strings.ToUpper(strings.TrimSpace(op.Value))
-		if !slices.Contains(loggingLevels, lvl) {
-			return badRequest("Invalid logging level %q: want OFF, ERROR or INFO", truncate(op.Value))
-		}
-		m.LoggingLevel = lvl
-	case "logging/dataTrace":
-		b, e := patchStrictBool(op)
-		if e != nil {
-			return e
-		}
-		m.DataTraceEnabled = b
-	default:
-		return bad()
-	}
-	return nil
+	return checkStage(st, acct)
 }

@@ -160,6 +160,17 @@ func (s *Server) getUsage(w http.ResponseWriter, r *http.Request) *apiError {
 		ledgers[l.GetKeyId()] = l
 	}
 	ids := usageKeys(cfg, planID, ledgers)
+	quota := quotaOf(plan)
+	if format != "json" {
+		// The export is the record of what was billable: a deleted key's
+		// usage stays in it while usage is retained.
+		for id := range ledgers {
+			if cfg.GetDeletedApiKeys()[id] != nil {
+				ids = append(ids, id)
+			}
+		}
+		slices.Sort(ids)
+	}
 	if keyID := q.Get("keyId"); keyID != "" {
 		if slices.Contains(ids, keyID) {
 			ids = []string{keyID}
@@ -167,7 +178,6 @@ func (s *Server) getUsage(w http.ResponseWriter, r *http.Request) *apiError {
 			ids = nil
 		}
 	}
-	quota := quotaOf(plan)
 	if format != "json" {
 		if q.Has("position") || q.Has("limit") {
 			return badRequest("The %s export is not paged: it has every key; drop position and limit", format)
@@ -232,13 +242,16 @@ func (s *Server) writeUsageExport(w http.ResponseWriter, format string, cfg *pb.
 		_ = cw.Write([]string{"keyId", "name", "customerId", "date", "used", "remaining"})
 	}
 	for _, id := range ids {
-		k := cfg.GetApiKeys()[id]
+		name, customer := cfg.GetApiKeys()[id].GetName(), cfg.GetApiKeys()[id].GetCustomerId()
+		if d := cfg.GetDeletedApiKeys()[id]; d != nil {
+			name, customer = d.GetName(), d.GetCustomerId()
+		}
 		days := keyUsage(ledgers[id], quota, start, end)
 		for i, v := range days {
 			row := usageRow{
 				KeyID:      id,
-				Name:       k.GetName(),
-				CustomerID: k.GetCustomerId(),
+				Name:       name,
+				CustomerID: customer,
 				Date:       start.AddDate(0, 0, i).Format(time.DateOnly),
 				Used:       v[0],
 				Remaining:  v[1],

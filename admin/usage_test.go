@@ -248,3 +248,33 @@ func ledgerFor(daily map[string]int64) *pb.KeyLedger {
 	}
 	return l
 }
+
+// TestUsageExportKeepsDeletedKeys: after DeleteApiKey, GetUsage no longer
+// lists the key, but the billing export (CSV and NDJSON) still carries its
+// usage of the period, under its name and customer id; the key's id is not
+// given to a new key.
+func TestUsageExportKeepsDeletedKeys(t *testing.T) {
+	e := newEnv(t)
+	plan := e.plan(map[string]any{"name": "p", "quota": map[string]any{"limit": 5, "period": "DAY"}})
+	a := e.key(map[string]any{"name": "gone", "customerId": "c1"})
+	e.attach(plan, a)
+	e.report(plan, a, testNow, 2)
+	if r := e.do("DELETE", "/apikeys/"+a, nil); r.code != 202 {
+		t.Fatalf("DeleteApiKey: %d %s", r.code, r.body)
+	}
+	q := "/usageplans/" + plan + "/usage?startDate=2026-03-15&endDate=2026-03-15"
+	if u := e.must("GET", q, nil, 200); mustJSON(t, u["values"]) != `{}` {
+		t.Fatalf("GetUsage still lists the deleted key: %v", u)
+	}
+	want := "keyId,name,customerId,date,used,remaining\n" + a + ",gone,c1,2026-03-15,2,3\n"
+	if r := e.do("GET", q+"&format=csv", nil); string(r.body) != want {
+		t.Fatalf("CSV export after delete:\n got %q\nwant %q", r.body, want)
+	}
+	wantND := `{"keyId":"` + a + `","name":"gone","customerId":"c1","date":"2026-03-15","used":2,"remaining":3}` + "\n"
+	if r := e.do("GET", q+"&format=ndjson&keyId="+a, nil); string(r.body) != wantND {
+		t.Fatalf("NDJSON export after delete:\n got %s\nwant %s", r.body, wantND)
+	}
+	if !keyIDTaken(e.store.Config(), a) {
+		t.Fatal("the deleted key's id is free for a new key")
+	}
+}

@@ -146,8 +146,11 @@ type restAPIView struct {
 	CreatedDate           int64                     `json:"createdDate"`
 	Version               string                    `json:"version,omitempty"`
 	APIKeySource          string                    `json:"apiKeySource"`
+	RootResourceID        string                    `json:"rootResourceId"`
 	EndpointConfiguration endpointConfigurationView `json:"endpointConfiguration"`
 	Tags                  *map[string]string        `json:"tags,omitempty"`
+
+	DisableExecuteAPIEndpoint bool `json:"disableExecuteApiEndpoint"`
 }
 
 func restAPIViewOf(a *pb.RestApi) restAPIView {
@@ -162,8 +165,11 @@ func restAPIViewOf(a *pb.RestApi) restAPIView {
 		CreatedDate:           a.GetCreatedDate(),
 		Version:               a.GetVersion(),
 		APIKeySource:          src,
-		EndpointConfiguration: endpointConfigurationView{Types: []string{"REGIONAL"}},
+		RootResourceID:        rules.RootResourceID(a.GetId()),
+		EndpointConfiguration: endpointConfigurationView{Types: []string{endpointType(a)}},
 		Tags:                  tagsView(a.GetTags(), tagsIfAny),
+
+		DisableExecuteAPIEndpoint: a.GetDisableExecuteApiEndpoint(),
 	}
 }
 
@@ -178,25 +184,38 @@ func deploymentViewOf(d *pb.Deployment) deploymentView {
 }
 
 type methodSettingView struct {
-	MetricsEnabled       bool   `json:"metricsEnabled"`
-	LoggingLevel         string `json:"loggingLevel"`
-	DataTraceEnabled     bool   `json:"dataTraceEnabled"`
-	ThrottlingBurstLimit int32  `json:"throttlingBurstLimit"`
-	ThrottlingRateLimit  double `json:"throttlingRateLimit"`
-	CachingEnabled       bool   `json:"cachingEnabled"`
-	CacheTTLInSeconds    int32  `json:"cacheTtlInSeconds"`
+	MetricsEnabled                         bool   `json:"metricsEnabled"`
+	LoggingLevel                           string `json:"loggingLevel"`
+	DataTraceEnabled                       bool   `json:"dataTraceEnabled"`
+	ThrottlingBurstLimit                   int32  `json:"throttlingBurstLimit"`
+	ThrottlingRateLimit                    double `json:"throttlingRateLimit"`
+	CachingEnabled                         bool   `json:"cachingEnabled"`
+	CacheTTLInSeconds                      int32  `json:"cacheTtlInSeconds"`
+	CacheDataEncrypted                     bool   `json:"cacheDataEncrypted"`
+	RequireAuthorizationForCacheControl    bool   `json:"requireAuthorizationForCacheControl"`
+	UnauthorizedCacheControlHeaderStrategy string `json:"unauthorizedCacheControlHeaderStrategy"`
+}
+
+type accessLogSettingsView struct {
+	Format         string `json:"format,omitempty"`
+	DestinationArn string `json:"destinationArn,omitempty"`
 }
 
 type stageView struct {
-	StageName       string                       `json:"stageName"`
-	DeploymentID    string                       `json:"deploymentId,omitempty"`
-	Description     string                       `json:"description,omitempty"`
-	Variables       map[string]string            `json:"variables,omitempty"`
-	MethodSettings  map[string]methodSettingView `json:"methodSettings"`
-	CreatedDate     int64                        `json:"createdDate"`
-	LastUpdatedDate int64                        `json:"lastUpdatedDate"`
-	Tags            *map[string]string           `json:"tags,omitempty"`
-	APIKeyRequired  bool                         `json:"apiKeyRequired"`
+	StageName           string                       `json:"stageName"`
+	DeploymentID        string                       `json:"deploymentId,omitempty"`
+	Description         string                       `json:"description,omitempty"`
+	Variables           map[string]string            `json:"variables,omitempty"`
+	MethodSettings      map[string]methodSettingView `json:"methodSettings"`
+	CreatedDate         int64                        `json:"createdDate"`
+	LastUpdatedDate     int64                        `json:"lastUpdatedDate"`
+	Tags                *map[string]string           `json:"tags,omitempty"`
+	APIKeyRequired      bool                         `json:"apiKeyRequired"`
+	CacheClusterEnabled bool                         `json:"cacheClusterEnabled"`
+	CacheClusterSize    string                       `json:"cacheClusterSize,omitempty"`
+	CacheClusterStatus  string                       `json:"cacheClusterStatus"`
+	TracingEnabled      bool                         `json:"tracingEnabled"`
+	AccessLogSettings   *accessLogSettingsView       `json:"accessLogSettings,omitempty"`
 }
 
 // stageViewOf shows a stage. A method setting's throttle that is not set
@@ -212,16 +231,31 @@ func stageViewOf(s *pb.Stage, acct *pb.ThrottleSettings) stageView {
 		LastUpdatedDate: s.GetLastUpdatedDate(),
 		Tags:            tagsView(s.GetTags(), tagsIfAny),
 		APIKeyRequired:  !s.GetApiKeyNotRequired(),
+		// No cache cluster ever runs: the original's status of one that is
+		// off.
+		CacheClusterEnabled: s.GetCacheClusterEnabled(),
+		CacheClusterSize:    s.GetCacheClusterSize(),
+		CacheClusterStatus:  "NOT_AVAILABLE",
+		TracingEnabled:      s.GetTracingEnabled(),
+	}
+	if l := s.GetAccessLogSettings(); l != nil {
+		v.AccessLogSettings = &accessLogSettingsView{Format: l.GetFormat(), DestinationArn: l.GetDestinationArn()}
 	}
 	for k, m := range s.GetMethodSettings() {
 		mv := methodSettingView{
-			MetricsEnabled:       m.GetMetricsEnabled(),
-			LoggingLevel:         m.GetLoggingLevel(),
-			DataTraceEnabled:     m.GetDataTraceEnabled(),
-			ThrottlingBurstLimit: acct.GetBurstLimit(),
-			ThrottlingRateLimit:  double(acct.GetRateLimit()),
-			CachingEnabled:       m.GetCachingEnabled(),
-			CacheTTLInSeconds:    m.GetCacheTtlInSeconds(),
+			MetricsEnabled:                         m.GetMetricsEnabled(),
+			LoggingLevel:                           m.GetLoggingLevel(),
+			DataTraceEnabled:                       m.GetDataTraceEnabled(),
+			ThrottlingBurstLimit:                   acct.GetBurstLimit(),
+			ThrottlingRateLimit:                    double(acct.GetRateLimit()),
+			CachingEnabled:                         m.GetCachingEnabled(),
+			CacheTTLInSeconds:                      m.GetCacheTtlInSeconds(),
+			CacheDataEncrypted:                     m.GetCacheDataEncrypted(),
+			RequireAuthorizationForCacheControl:    m.GetRequireAuthorizationForCacheControl(),
+			UnauthorizedCacheControlHeaderStrategy: m.GetUnauthorizedCacheControlHeaderStrategy(),
+		}
+		if mv.UnauthorizedCacheControlHeaderStrategy == "" {
+			mv.UnauthorizedCacheControlHeaderStrategy = "SUCCEED_WITH_RESPONSE_HEADER"
 		}
 		if mv.LoggingLevel == "" {
 			mv.LoggingLevel = "OFF"
@@ -232,7 +266,7 @@ func stageViewOf(s *pb.Stage, acct *pb.ThrottleSettings) stageView {
 		if m.ThrottlingRateLimit != nil {
 			mv.ThrottlingRateLimit = double(m.GetThrottlingRateLimit())
 		}
-		v.MethodSettings[k] = mv
+		v.MethodSettings[escapeMethodKey(k)] = mv
 	}
 	return v
 }

@@ -13,7 +13,9 @@
 //     ledger), fsm_validate.go (every command checked),
 //     fsm_snapshot_check.go (the same checks on a snapshot Restore reads),
 //     fsm_keys.go (key values sealed, unique by lookup hash),
-//     fsm_secrets.go (the data key), fsm_credentials.go (admin credentials);
+//     fsm_secrets.go (the data key), fsm_credentials.go (admin credentials),
+//     fsm_resources.go (resources, methods and integrations; the trees
+//     deployments snapshot);
 //   - the node's side of quotas and throttles: quota.go (QuotaPool,
 //     Counter), shares.go (ShareBook and the leader's division);
 //   - the Raft node: node.go (open, apply, forward, close), leader.go (the

@@ -3,12 +3,14 @@ package cluster
 import (
 	"fmt"
 	"io"
+	"maps"
 	"sort"
 	"sync"
 	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/tollgate/tollgate/limiter"
 	pb "github.com/tollgate/tollgate/proto"
@@ -156,8 +158,8 @@ func (f *FSM) ApplyCommand(index uint64, cmd *pb.Command) *pb.Result {
 		res = &pb.Result{}
 	default:
 		old := f.config.Load()
-		c := proto.Clone(old).(*pb.Config)
-		fillConfigMaps(c)
+		c := cloneConfig(old, writesKeys(cmd))
+		a.old = old
 		res = f.applyConfig(a, c, cmd)
 		if res.Code == pb.ErrorCode_ERROR_CODE_NONE {
 			c.Index = index
@@ -292,8 +294,72 @@ func (f *FSM) pruneDedup(now int64) {
 // applyCtx carries what every applyX needs from the entry.
 type applyCtx struct {
 	index uint64
-	ts    int64 // Unix nanoseconds: the leader's clock when it proposed the entry
-	sec   int64 // ts in Unix seconds
+	ts    int64      // Unix nanoseconds: the leader's clock when it proposed the entry
+	sec   int64      // ts in Unix seconds
+	old   *pb.Config // a configuration command's published configuration, shared with c
+}
+
+// cloneConfig returns a copy of old that a configuration command may
+// change. Everything but the keys and their plan memberships is copied
+// deep, as proto.Clone does (it is small: APIs, stages, plans, the
+// account). The key maps hold one entry per key, so they are shared with
+// old unless keys is set, and then copied one level deep: their entries
+// are shared, and a command replaces an entry rather than changing it
+// (ownPlanKeys copies a plan's membership before it changes). A command
+// that adds one key therefore copies pointers, not messages.
+func cloneConfig(old *pb.Config, keys bool) *pb.Config {
+	rest := &pb.Config{}
+	src, dst := old.ProtoReflect(), rest.ProtoReflect()
+	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch fd.Number() {
+		case fieldApiKeys, fieldPlanKeys:
+		default:
+			dst.Set(fd, v) // shared by rest, which is only read: cloned below
+		}
+		return true
+	})
+	c := proto.Clone(rest).(*pb.Config)
+	c.ApiKeys, c.PlanKeys = old.ApiKeys, old.PlanKeys
+	if keys {
+		c.ApiKeys, c.PlanKeys = maps.Clone(old.ApiKeys), maps.Clone(old.PlanKeys)
+	}
+	fillConfigMaps(c)
+	return c
+}
+
+// Field numbers of Config's key maps.
+const (
+	fieldApiKeys  = 5
+	fieldPlanKeys = 6
+)
+
+// writesKeys tells whether a configuration command may change the key
+// maps. Commands this list does not know of may: a new command copies
+// them until it is listed here.
+func writesKeys(cmd *pb.Command) bool {
+	switch cmd.Body.(type) {
+	case *pb.Command_CreateRestApi, *pb.Command_UpdateRestApi, *pb.Command_DeleteRestApi,
+		*pb.Command_CreateDeployment, *pb.Command_PutStage, *pb.Command_DeleteStage,
+		*pb.Command_PutUsagePlan, *pb.Command_UpdateAccount, *pb.Command_SetDataKey,
+		*pb.Command_PutAdminCredential, *pb.Command_DeleteAdminCredential:
+		return false
+	}
+	return true
+}
+
+// ownPlanKeys returns the membership of a plan in c that the command may
+// change: a copy when it is still the one the published configuration
+// holds. It creates an empty one when the plan has none.
+func ownPlanKeys(a *applyCtx, c *pb.Config, planID string) *pb.PlanKeys {
+	pk := c.PlanKeys[planID]
+	if pk == nil || pk == a.old.GetPlanKeys()[planID] {
+		pk = &pb.PlanKeys{Keys: maps.Clone(pk.GetKeys())}
+		if pk.Keys == nil {
+			pk.Keys = map[string]uint64{}
+		}
+		c.PlanKeys[planID] = pk
+	}
+	return pk
 }
 
 func fail(code pb.ErrorCode, format string, args ...any) *pb.Result {
@@ -453,5 +519,8 @@ func fillConfigMaps(c *pb.Config) {
 	}
 	if c.PlanKeys == nil {
 		c.PlanKeys = map[string]*pb.PlanKeys{}
+	}
+	if c.DeletedApiKeys == nil {
+		c.DeletedApiKeys = map[string]*pb.DeletedApiKey{}
 	}
 }

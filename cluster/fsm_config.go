@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tollgate/tollgate/limiter"
 	pb "github.com/tollgate/tollgate/proto"
 	"github.com/tollgate/tollgate/rules"
 )
@@ -36,13 +37,17 @@ func (f *FSM) applyConfigBody(a *applyCtx, c *pb.Config, cmd *pb.Command) *pb.Re
 	case *pb.Command_UpdateRestApi:
 		return applyUpdateRestApi(a, c, b.UpdateRestApi)
 	case *pb.Command_DeleteRestApi:
-		return applyDeleteRestApi(c, b.DeleteRestApi)
+		return applyDeleteRestApi(a, c, b.DeleteRestApi)
 	case *pb.Command_CreateDeployment:
 		return applyCreateDeployment(a, c, b.CreateDeployment)
 	case *pb.Command_PutStage:
 		return applyPutStage(a, c, b.PutStage)
 	case *pb.Command_DeleteStage:
-		return applyDeleteStage(c, b.DeleteStage)
+		return applyDeleteStage(a, c, b.DeleteStage)
+	case *pb.Command_DeleteDeployment:
+		return applyDeleteDeployment(c, b.DeleteDeployment)
+	case *pb.Command_UpdateDeployment:
+		return applyUpdateDeployment(c, b.UpdateDeployment)
 	case *pb.Command_PutUsagePlan:
 		return applyPutUsagePlan(a, c, b.PutUsagePlan)
 	case *pb.Command_DeleteUsagePlan:
@@ -54,11 +59,9 @@ func (f *FSM) applyConfigBody(a *applyCtx, c *pb.Config, cmd *pb.Command) *pb.Re
 	case *pb.Command_PutApiKey:
 		return f.applyPutApiKey(a, c, b.PutApiKey)
 	case *pb.Command_DeleteApiKey:
-		res := f.applyDeleteApiKey(c, b.DeleteApiKey)
+		res := f.applyDeleteApiKey(a, c, b.DeleteApiKey)
 		if res.Code == pb.ErrorCode_ERROR_CODE_NONE {
-			for _, m := range f.ledgers {
-				delete(m, b.DeleteApiKey.Id)
-			}
+			f.forgetDeletedKeys(a, c, b.DeleteApiKey)
 		}
 		return res
 	case *pb.Command_ImportApiKeys:
@@ -66,7 +69,7 @@ func (f *FSM) applyConfigBody(a *applyCtx, c *pb.Config, cmd *pb.Command) *pb.Re
 	case *pb.Command_CreateUsagePlanKey:
 		return applyCreateUsagePlanKey(a, c, b.CreateUsagePlanKey)
 	case *pb.Command_DeleteUsagePlanKey:
-		return applyDeleteUsagePlanKey(c, b.DeleteUsagePlanKey)
+		return applyDeleteUsagePlanKey(a, c, b.DeleteUsagePlanKey)
 	case *pb.Command_UpdateAccount:
 		if b.UpdateAccount.GetAccount() == nil {
 			return fail(codeBad, "account settings are missing")
@@ -86,6 +89,12 @@ func (f *FSM) applyConfigBody(a *applyCtx, c *pb.Config, cmd *pb.Command) *pb.Re
 		return applyDeleteAdminCredential(c, b.DeleteAdminCredential)
 	case *pb.Command_SealApiKeys:
 		return f.applySealApiKeys(c, b.SealApiKeys)
+	case *pb.Command_PutResource:
+		return applyPutResource(a, c, b.PutResource)
+	case *pb.Command_DeleteResource:
+		return applyDeleteResource(a, c, b.DeleteResource)
+	case *pb.Command_PutResourceTree:
+		return applyPutResourceTree(a, c, b.PutResourceTree)
 	default:
 		return fail(codeBad, "unsupported command %T", cmd.Body)
 	}
@@ -177,7 +186,7 @@ func applyUpdateRestApi(a *applyCtx, c *pb.Config, m *pb.UpdateRestApi) *pb.Resu
 	return &pb.Result{Id: api.Id}
 }
 
-func applyDeleteRestApi(c *pb.Config, m *pb.DeleteRestApi) *pb.Result {
+func applyDeleteRestApi(a *applyCtx, c *pb.Config, m *pb.DeleteRestApi) *pb.Result {
 	if _, ok := c.RestApis[m.Id]; !ok {
 		return fail(codeNotFound, "Invalid API identifier specified")
 	}
@@ -186,9 +195,11 @@ func applyDeleteRestApi(c *pb.Config, m *pb.DeleteRestApi) *pb.Result {
 		if s.RestApiId != m.Id {
 			continue
 		}
-		if plans := plansUsingStage(c, m.Id, s.StageName); len(plans) > 0 {
+		plans := plansUsingStage(c, m.Id, s.StageName)
+		if len(plans) > 0 && !m.DetachPlans {
 			return fail(codeBad, "Cannot delete API %s because usage plans are associated with its stage %s, including %s", m.Id, s.StageName, plans[0])
 		}
+		detachStage(a, c, plans, m.Id, s.StageName)
 	}
 	for k, s := range c.Stages {
 		if s.RestApiId == m.Id {
@@ -200,6 +211,7 @@ func applyDeleteRestApi(c *pb.Config, m *pb.DeleteRestApi) *pb.Result {
 			delete(c.Deployments, k)
 		}
 	}
+	deleteResources(c, m.Id)
 	delete(c.RestApis, m.Id)
 	return &pb.Result{Id: m.Id}
 }
@@ -218,6 +230,9 @@ func applyCreateDeployment(a *applyCtx, c *pb.Config, m *pb.CreateDeployment) *p
 	dk := stageKey(d.RestApiId, d.Id)
 	if _, ok := c.Deployments[dk]; ok {
 		return fail(codeConflict, "Deployment %s already exists", d.Id)
+	}
+	if r := snapshotResources(c, d.RestApiId, d.Id); r != nil {
+		return r
 	}
 	d.CreatedDate = a.sec
 	c.Deployments[dk] = d
@@ -286,16 +301,72 @@ func applyPutStage(a *applyCtx, c *pb.Config, m *pb.PutStage) *pb.Result {
 	return &pb.Result{Id: s.StageName}
 }
 
-func applyDeleteStage(c *pb.Config, m *pb.DeleteStage) *pb.Result {
+func applyDeleteStage(a *applyCtx, c *pb.Config, m *pb.DeleteStage) *pb.Result {
 	sk := stageKey(m.RestApiId, m.StageName)
 	if _, ok := c.Stages[sk]; !ok {
 		return fail(codeNotFound, "Invalid Stage identifier specified")
 	}
-	if plans := plansUsingStage(c, m.RestApiId, m.StageName); len(plans) > 0 {
+	plans := plansUsingStage(c, m.RestApiId, m.StageName)
+	if len(plans) > 0 && !m.DetachPlans {
 		return fail(codeBad, "Cannot delete Stage %s of API %s because usage plans are associated with it, including %s", m.StageName, m.RestApiId, plans[0])
 	}
+	detachStage(a, c, plans, m.RestApiId, m.StageName)
 	delete(c.Stages, sk)
 	return &pb.Result{Id: m.StageName}
+}
+
+// detachStage removes a stage from the plans that cover it, as the
+// original does when the stage or its API is deleted. Each plan changed
+// gets a new revision, so a concurrent update of it starts over.
+func detachStage(a *applyCtx, c *pb.Config, plans []string, apiID, stage string) {
+	for _, id := range plans {
+		p := proto.Clone(c.UsagePlans[id]).(*pb.UsagePlan)
+		p.ApiStages = slices.DeleteFunc(p.ApiStages, func(s *pb.ApiStage) bool { return s.ApiId == apiID && s.Stage == stage })
+		p.Revision = a.index
+		c.UsagePlans[id] = p
+	}
+}
+
+func applyDeleteDeployment(c *pb.Config, m *pb.DeleteDeployment) *pb.Result {
+	if r := badID("API", m.RestApiId); r != nil {
+		return r
+	}
+	if r := badID("deployment", m.Id); r != nil {
+		return r
+	}
+	dk := stageKey(m.RestApiId, m.Id)
+	if _, ok := c.Deployments[dk]; !ok {
+		return fail(codeNotFound, "Invalid Deployment identifier specified")
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Stages)) {
+		if s := c.Stages[k]; s.RestApiId == m.RestApiId && s.DeploymentId == m.Id {
+			return fail(codeBad, "Active stages pointing to this deployment must be moved or deleted")
+		}
+	}
+	delete(c.Deployments, dk)
+	delete(c.DeploymentResources, dk)
+	return &pb.Result{Id: m.Id}
+}
+
+func applyUpdateDeployment(c *pb.Config, m *pb.UpdateDeployment) *pb.Result {
+	if r := badID("API", m.RestApiId); r != nil {
+		return r
+	}
+	if r := badID("deployment", m.Id); r != nil {
+		return r
+	}
+	if r := refused(rules.Description("Deployment", m.Description)); r != nil {
+		return r
+	}
+	dk := stageKey(m.RestApiId, m.Id)
+	d, ok := c.Deployments[dk]
+	if !ok {
+		return fail(codeNotFound, "Invalid Deployment identifier specified")
+	}
+	d = proto.Clone(d).(*pb.Deployment)
+	d.Description = m.Description
+	c.Deployments[dk] = d
+	return &pb.Result{Id: m.Id}
 }
 
 func applyPutUsagePlan(a *applyCtx, c *pb.Config, m *pb.PutUsagePlan) *pb.Result {
@@ -377,6 +448,8 @@ func (f *FSM) applyPutApiKey(a *applyCtx, c *pb.Config, m *pb.PutApiKey) *pb.Res
 	switch {
 	case m.Create && exists:
 		return fail(codeConflict, "API Key %s already exists", k.Id)
+	case m.Create && c.DeletedApiKeys[k.Id] != nil:
+		return fail(codeConflict, "API Key id %s belonged to a deleted key whose usage is kept; choose another id", k.Id)
 	case m.Create:
 		if f.keys.holder(c, k) != nil {
 			return fail(codeConflict, "API Key already exists")
@@ -399,17 +472,52 @@ func (f *FSM) applyPutApiKey(a *applyCtx, c *pb.Config, m *pb.PutApiKey) *pb.Res
 	return &pb.Result{Id: k.Id}
 }
 
-func (f *FSM) applyDeleteApiKey(c *pb.Config, m *pb.DeleteApiKey) *pb.Result {
+func (f *FSM) applyDeleteApiKey(a *applyCtx, c *pb.Config, m *pb.DeleteApiKey) *pb.Result {
 	k, ok := c.ApiKeys[m.Id]
 	if !ok {
 		return fail(codeNotFound, "Invalid API Key identifier specified")
 	}
 	f.keys.remove(k)
 	delete(c.ApiKeys, m.Id)
-	for _, pk := range c.PlanKeys {
-		delete(pk.Keys, m.Id)
+	for planID, pk := range c.PlanKeys {
+		if _, in := pk.GetKeys()[m.Id]; in {
+			delete(ownPlanKeys(a, c, planID).Keys, m.Id)
+		}
+	}
+	if m.KeepUsage && f.hasUsage(m.Id) {
+		c.DeletedApiKeys[m.Id] = &pb.DeletedApiKey{Id: m.Id, Name: k.Name, CustomerId: k.CustomerId, DeletedDate: a.sec}
 	}
 	return &pb.Result{Id: m.Id}
+}
+
+// hasUsage tells whether a key has a ledger in any plan.
+func (f *FSM) hasUsage(keyID string) bool {
+	for _, m := range f.ledgers {
+		if _, ok := m[keyID]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// forgetDeletedKeys drops the ledgers of the key a DeleteApiKey deleted,
+// unless they are kept for the billing export, and those of keys deleted
+// longer ago than usage is retained.
+func (f *FSM) forgetDeletedKeys(a *applyCtx, c *pb.Config, m *pb.DeleteApiKey) {
+	drop := func(id string) {
+		for _, l := range f.ledgers {
+			delete(l, id)
+		}
+	}
+	if c.DeletedApiKeys[m.Id] == nil {
+		drop(m.Id)
+	}
+	for _, id := range slices.Sorted(maps.Keys(c.DeletedApiKeys)) {
+		if c.DeletedApiKeys[id].DeletedDate < a.sec-usageRetentionDays*limiter.SecondsPerDay {
+			delete(c.DeletedApiKeys, id)
+			drop(id)
+		}
+	}
 }
 
 // attachKey puts a key into a plan, checking the one-plan-per-stage rule.
@@ -421,21 +529,13 @@ func attachKey(a *applyCtx, c *pb.Config, planID, keyID string) *pb.Result {
 	if _, ok := c.ApiKeys[keyID]; !ok {
 		return fail(codeNotFound, "Invalid API Key identifier specified")
 	}
-	pk := c.PlanKeys[planID]
-	if pk == nil {
-		pk = &pb.PlanKeys{Keys: map[string]uint64{}}
-		c.PlanKeys[planID] = pk
-	}
-	if pk.Keys == nil {
-		pk.Keys = map[string]uint64{}
-	}
-	if _, in := pk.Keys[keyID]; in {
+	if _, in := c.PlanKeys[planID].GetKeys()[keyID]; in {
 		return fail(codeConflict, "Usage Plan %s already contains API Key %s", planID, keyID)
 	}
 	if res := keyConflict(c, keyID, planID, p.ApiStages); res != nil {
 		return res
 	}
-	pk.Keys[keyID] = a.index
+	ownPlanKeys(a, c, planID).Keys[keyID] = a.index
 	return nil
 }
 
@@ -465,7 +565,7 @@ func (f *FSM) applyImportApiKeys(a *applyCtx, c *pb.Config, m *pb.ImportApiKeys)
 				res.Warnings = append(res.Warnings, warnLine(ik.Line, "API Key id is missing"))
 				continue
 			}
-			if _, taken := c.ApiKeys[k.Id]; taken {
+			if _, taken := c.ApiKeys[k.Id]; taken || c.DeletedApiKeys[k.Id] != nil {
 				return fail(codeConflict, "API Key %s already exists", k.Id)
 			}
 			k.CreatedDate = a.sec
@@ -506,18 +606,14 @@ func applyCreateUsagePlanKey(a *applyCtx, c *pb.Config, m *pb.CreateUsagePlanKey
 	return &pb.Result{Id: m.KeyId}
 }
 
-func applyDeleteUsagePlanKey(c *pb.Config, m *pb.DeleteUsagePlanKey) *pb.Result {
+func applyDeleteUsagePlanKey(a *applyCtx, c *pb.Config, m *pb.DeleteUsagePlanKey) *pb.Result {
 	if _, ok := c.UsagePlans[m.PlanId]; !ok {
 		return fail(codeNotFound, "Invalid Usage Plan ID specified")
 	}
-	pk := c.PlanKeys[m.PlanId]
-	if pk == nil {
+	if _, in := c.PlanKeys[m.PlanId].GetKeys()[m.KeyId]; !in {
 		return fail(codeNotFound, "Invalid API Key identifier specified")
 	}
-	if _, in := pk.Keys[m.KeyId]; !in {
-		return fail(codeNotFound, "Invalid API Key identifier specified")
-	}
-	delete(pk.Keys, m.KeyId)
+	delete(ownPlanKeys(a, c, m.PlanId).Keys, m.KeyId)
 	return &pb.Result{Id: m.KeyId}
 }
 

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/rules"
 )
 
 // checkSnapshot checks a snapshot's state with the checks the FSM makes
@@ -63,6 +64,14 @@ func checkSnapshot(c *pb.Config, ledgers map[string]map[string]*pb.KeyLedger) er
 		bad("API key", k, mismatch(k, key.GetId()))
 		bad("API key", k, checkKey(key, true))
 	}
+	for _, k := range slices.Sorted(maps.Keys(c.DeletedApiKeys)) {
+		dk := c.DeletedApiKeys[k]
+		bad("deleted API key", k, mismatch(k, dk.GetId()))
+		bad("deleted API key", k, refused(rules.DeletedApiKey(dk)))
+		if c.ApiKeys[k] != nil {
+			bad("deleted API key", k, fail(codeBad, "an API key of the same id exists"))
+		}
+	}
 	for _, k := range slices.Sorted(maps.Keys(c.PlanKeys)) {
 		bad("usage plan keys", k, badID("Usage Plan", k))
 		for _, id := range slices.Sorted(maps.Keys(c.PlanKeys[k].GetKeys())) {
@@ -80,6 +89,7 @@ func checkSnapshot(c *pb.Config, ledgers map[string]map[string]*pb.KeyLedger) er
 		bad("admin credential", k, mismatch(k, cr.GetId()))
 		bad("admin credential", k, checkAdminCredential(cr))
 	}
+	checkResourceTrees(c, bad)
 	for _, plan := range slices.Sorted(maps.Keys(ledgers)) {
 		for _, key := range slices.Sorted(maps.Keys(ledgers[plan])) {
 			bad("ledger", plan+"/"+key, checkLedger(ledgers[plan][key]))

@@ -61,6 +61,18 @@ func TestFSMRestoreRefusesInvalidContent(t *testing.T) {
 				Id: "TGAKAAAAAAAAAAAAAAAA", Role: "root", SecretSealed: make([]byte, 68), SecretLookup: make([]byte, 32),
 			}}
 		}, `admin credential "TGAKAAAAAAAAAAAAAAAA"`},
+		{"a stage cache cluster size that does not exist", func(s *pb.Snapshot) { s.Config.Stages["a1/prod"].CacheClusterSize = "2" }, "Invalid cache cluster size"},
+		{"an access log destination with a newline", func(s *pb.Snapshot) {
+			s.Config.Stages["a1/prod"].AccessLogSettings = &pb.AccessLogSettings{DestinationArn: "arn:\n"}
+		}, "Invalid access log destinationArn"},
+		{"an account CloudWatch role with a space", func(s *pb.Snapshot) { s.Config.Account.CloudwatchRoleArn = "arn: x" }, "Invalid cloudwatchRoleArn"},
+		{"an API endpoint type that does not exist", func(s *pb.Snapshot) { s.Config.RestApis["a1"].EndpointTypes = []string{"LOCAL"} }, "Invalid endpoint type"},
+		{"a deleted key stored under another id", func(s *pb.Snapshot) {
+			s.Config.DeletedApiKeys = map[string]*pb.DeletedApiKey{"k8": {Id: "k9"}}
+		}, `deleted API key "k8"`},
+		{"a deleted key that is also a key", func(s *pb.Snapshot) {
+			s.Config.DeletedApiKeys = map[string]*pb.DeletedApiKey{"k1": {Id: "k1"}}
+		}, "an API key of the same id exists"},
 		{"a plan's keys naming a bad key id", func(s *pb.Snapshot) { s.Config.PlanKeys["p1"].Keys["bad/id"] = 1 }, `usage plan keys "p1"`},
 		{"a negative day count in a ledger", func(s *pb.Snapshot) {
 			for _, l := range s.Ledgers {

@@ -113,10 +113,7 @@ func checkImport(m *pb.ImportApiKeys) *pb.Result {
 }
 
 func checkAccount(a *pb.Account) *pb.Result {
-	if t := a.GetThrottle(); t != nil {
-		return refused(rules.Throttle("account throttle", t.RateLimit, int64(t.BurstLimit)))
-	}
-	return nil
+	return refused(rules.Account(a))
 }
 
 func checkDefaultPlan(m *pb.CreateDefaultPlan) *pb.Result {

@@ -98,8 +98,8 @@ func TestFSMRefusesForgedCommands(t *testing.T) {
 		// Usage plans.
 		{"plan without a name", plan(func(p *pb.UsagePlan) { p.Name = "" }), "Invalid usage plan name specified: a name is required"},
 		{"plan id with a slash", plan(func(p *pb.UsagePlan) { p.Id = "p/9" }), `Invalid Usage Plan identifier "p/9": it must have 1 to 1024 characters without / or NUL`},
-		{"plan throttle of 1e-9 r/s without a burst", plan(func(p *pb.UsagePlan) { p.Throttle = &pb.ThrottleSettings{RateLimit: 1e-9} }),
-			"Invalid throttle: rateLimit is 1e-09 but burstLimit is 0; a throttle needs a burstLimit above 0 when its rateLimit is above 0 (both 0 blocks every request)"},
+		{"plan throttle of burst 5 without a rate", plan(func(p *pb.UsagePlan) { p.Throttle = &pb.ThrottleSettings{BurstLimit: 5} }),
+			"Invalid throttle: burstLimit is 5 but rateLimit is 0; a throttle needs a rateLimit above 0 when its burstLimit is above 0 (both 0 blocks every request)"},
 		{"plan throttle NaN", plan(func(p *pb.UsagePlan) { p.Throttle = &pb.ThrottleSettings{RateLimit: math.NaN(), BurstLimit: 1} }),
 			"Invalid throttle: rateLimit must be from 0 to 1e+09, not NaN"},
 		{"plan throttle negative burst", plan(func(p *pb.UsagePlan) { p.Throttle = &pb.ThrottleSettings{RateLimit: 1, BurstLimit: -1} }),
@@ -115,8 +115,10 @@ func TestFSMRefusesForgedCommands(t *testing.T) {
 			PlanId: "p/9", RestApiId: "a1", StageName: "dev", Name: "d"}}}, `Invalid Usage Plan identifier "p/9": it must have 1 to 1024 characters without / or NUL`},
 
 		// Account, remaining quota, imports.
-		{"account throttle 1e-9 r/s without a burst", account(1e-9, 0),
-			"Invalid account throttle: rateLimit is 1e-09 but burstLimit is 0; a throttle needs a burstLimit above 0 when its rateLimit is above 0 (both 0 blocks every request)"},
+		{"account throttle burst 5 without a rate", account(0, 5),
+			"Invalid account throttle: burstLimit is 5 but rateLimit is 0; a throttle needs a rateLimit above 0 when its burstLimit is above 0 (both 0 blocks every request)"},
+		{"account cloudwatchRoleArn with a space", &pb.Command{Body: &pb.Command_UpdateAccount{UpdateAccount: &pb.UpdateAccount{Account: &pb.Account{CloudwatchRoleArn: "arn:aws:iam::1:role/a b"}}}},
+			"Invalid cloudwatchRoleArn: at most 1024 characters without spaces or control characters"},
 		{"account throttle infinite", account(math.Inf(1), 10), "Invalid account throttle: rateLimit must be from 0 to 1e+09, not +Inf"},
 		{"remaining of 1e15", cmdSetRemaining("p1", "k1", 1e15), `Invalid value "1000000000000000" for /remaining: want an integer from 0 to 1000000000000`},
 		{"import a value of 5 characters", imp(&pb.ImportedKey{Key: &pb.ApiKey{Id: "k9", Value: "short"}, Line: 2}),

@@ -175,5 +175,12 @@ func TestNodeWithoutTheKEKReportsOnce(t *testing.T) {
 // configuration entry is not applied yet.
 func takeSnapshot(t *testing.T, n *Node) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() bool { return n.Snapshot() == nil }, "a snapshot")
+	var err error
+	deadline := time.Now().Add(10 * time.Second)
+	for err = n.Snapshot(); err != nil; err = n.Snapshot() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no snapshot within 10s: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval
+	}
 }

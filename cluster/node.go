@@ -652,8 +652,16 @@ func translate(err error) error {
 	return err
 }
 
-// Snapshot asks Raft for a snapshot now (used by tests and operators).
-func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
+// Snapshot asks Raft for a snapshot now (used by tests and operators, and
+// on Close). Raft snapshots the state machine's index and refuses while a
+// newer configuration entry is committed, which the state machine never
+// sees; on the leader a barrier first moves that index past it.
+func (n *Node) Snapshot() error {
+	if n.raft.State() == raft.Leader {
+		_ = n.raft.Barrier(n.cfg.ApplyTimeout).Error() // on failure the snapshot says why
+	}
+	return n.raft.Snapshot().Error()
+}
 
 // GossipAddr is the address other nodes join through.
 func (n *Node) GossipAddr() string { return n.gossip.Addr() }
@@ -678,6 +686,11 @@ func (n *Node) Close() error {
 		n.wg.Wait()
 		n.peers.close()
 		if n.raft != nil {
+			// A snapshot of what was applied since the last one, so that
+			// the next start restores it instead of replaying the log.
+			if err := n.Snapshot(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+				n.log.Warn("no snapshot on close", "err", err)
+			}
 			errs = append(errs, n.raft.Shutdown().Error())
 		}
 		if n.transport != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -80,20 +81,33 @@ func (s *privateSnapshots) Create(version raft.SnapshotVersion, index, term uint
 	if err != nil {
 		return nil, err
 	}
-	return &privateSink{SnapshotSink: sink, store: s}, nil
+	return &privateSink{SnapshotSink: sink, store: s, index: index, start: time.Now()}, nil
 }
 
 type privateSink struct {
 	raft.SnapshotSink
-	store *privateSnapshots
+	store   *privateSnapshots
+	index   uint64
+	start   time.Time
+	written int64
 }
 
-// Close finishes the snapshot, then makes what raft wrote private.
+func (s *privateSink) Write(p []byte) (int, error) {
+	n, err := s.SnapshotSink.Write(p)
+	s.written += int64(n)
+	return n, err
+}
+
+// Close finishes the snapshot, then makes what raft wrote private. It
+// logs the snapshot's size and how long it took to write.
 func (s *privateSink) Close() error {
 	err := s.SnapshotSink.Close()
 	if terr := tightenTree(s.store.dir, nil); terr != nil {
 		s.store.log.Error("snapshot permissions", "err", terr)
 		err = errors.Join(err, terr)
+	}
+	if err == nil {
+		s.store.log.Info("raft snapshot written", "index", s.index, "bytes", s.written, "took", time.Since(s.start))
 	}
 	return err
 }

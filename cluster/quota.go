@@ -99,6 +99,7 @@ type QuotaPool struct {
 
 	mu       sync.Mutex
 	counters map[counterKey]*Counter
+	byKey    map[string][]*Counter // key id → its counters, one per plan
 
 	wake chan struct{}
 	stop chan struct{}
@@ -137,15 +138,30 @@ const maxAskEvery = 8
 // keys hand back what they hold (and drop grants decided before it).
 func (p *QuotaPool) Event(ev QuotaEvent) {
 	poke := false
-	p.mu.Lock()
-	for k, c := range p.counters {
-		if (ev.PlanID != "" && k.plan != ev.PlanID) || (ev.KeyID != "" && k.key != ev.KeyID) {
-			continue
-		}
+	touch := func(c *Counter) {
 		if ev.Revoke {
 			poke = c.revoke(ev.Index) || poke
 		} else {
 			poke = c.nudge() || poke
+		}
+	}
+	p.mu.Lock()
+	switch {
+	case ev.PlanID != "" && ev.KeyID != "":
+		// One key: every ledger batch that hands units back says so
+		// for each key, so this must not look at every counter.
+		if c := p.counters[counterKey{ev.PlanID, ev.KeyID}]; c != nil {
+			touch(c)
+		}
+	case ev.KeyID != "":
+		for _, c := range p.byKey[ev.KeyID] {
+			touch(c)
+		}
+	default:
+		for k, c := range p.counters {
+			if ev.PlanID == "" || k.plan == ev.PlanID {
+				touch(c)
+			}
 		}
 	}
 	p.mu.Unlock()
@@ -175,6 +191,7 @@ func NewQuotaPool(cfg QuotaPoolConfig) (*QuotaPool, error) {
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "quota"),
 		counters: map[counterKey]*Counter{},
+		byKey:    map[string][]*Counter{},
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -220,6 +237,7 @@ func (p *QuotaPool) Counter(planID, keyID string) *Counter {
 		c = &Counter{pool: p, planID: planID, keyID: keyID, waitCh: make(chan struct{})}
 		c.lastUse.Store(p.cfg.Now().UnixNano())
 		p.counters[k] = c
+		p.byKey[keyID] = append(p.byKey[keyID], c)
 	}
 	return c
 }

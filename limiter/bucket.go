@@ -256,3 +256,14 @@ func satSub(a, b int64) int64 {
 	}
 	return s
 }
+
+// DefaultBurst is the burst of a throttle given a rate and no burst (burst
+// 0): one second of the rate, rounded up, at least 1 and at most
+// math.MaxInt32. A rate of 0 keeps burst 0: such a throttle denies every
+// request.
+func DefaultBurst(rate float64, burst int64) int64 {
+	if burst != 0 || !(rate > 0) {
+		return burst
+	}
+	return int64(min(math.Ceil(rate), math.MaxInt32))
+}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/loadtest/loadtesttest"
 )
 
 func validOptions() Options {
@@ -232,37 +232,6 @@ func TestLatencyHist(t *testing.T) {
 	}
 }
 
-// fakeGateway answers by key as the gateway would.
-func fakeGateway(t *testing.T, hits *atomic.Int64) *httptest.Server {
-	t.Helper()
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		answer := func(status int, errType, msg string) {
-			if errType != "" {
-				w.Header().Set("x-amzn-ErrorType", errType)
-			}
-			w.WriteHeader(status)
-			fmt.Fprintf(w, `{"message":%q}`, msg)
-		}
-		switch r.Header.Get("x-api-key") {
-		case "ok":
-			w.Write([]byte(`{"pets":[]}`))
-		case "throttled":
-			answer(429, "TooManyRequestsException", "Too Many Requests")
-		case "quota":
-			answer(429, "", "Limit Exceeded") // no header: told apart by the body
-		case "down":
-			answer(503, "ServiceUnavailableException", "Service Unavailable")
-		case "teapot":
-			answer(418, "", "I'm a teapot")
-		default:
-			answer(403, "ForbiddenException", "Forbidden")
-		}
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
 // deadTarget is an address that refuses connections.
 func deadTarget(t *testing.T) string {
 	t.Helper()
@@ -277,7 +246,7 @@ func deadTarget(t *testing.T) string {
 
 func TestRunLoadCounts(t *testing.T) {
 	var hitsA, hitsB atomic.Int64
-	a, b := fakeGateway(t, &hitsA), fakeGateway(t, &hitsB)
+	a, b := loadtesttest.FakeGateway(t, &hitsA), loadtesttest.FakeGateway(t, &hitsB)
 	o := &Options{
 		Targets: []string{a.URL, b.URL, deadTarget(t)}, Path: "/api/prod/pets", Method: "GET",
 		Keys:        []string{"ok", "throttled", "quota", "down", "teapot", "nobody"},
@@ -332,7 +301,7 @@ func TestRunLoadCounts(t *testing.T) {
 
 func TestRunLoadOpenLoop(t *testing.T) {
 	var hits atomic.Int64
-	s := fakeGateway(t, &hits)
+	s := loadtesttest.FakeGateway(t, &hits)
 	o := &Options{
 		Targets: []string{s.URL}, Path: "/x", Method: "GET", Keys: []string{"ok"},
 		Rate: 200, Duration: 500 * time.Millisecond, Concurrency: 16, Timeout: 5 * time.Second,
@@ -373,7 +342,7 @@ func TestRunLoadOpenLoop(t *testing.T) {
 
 func TestRunLoadStopsOnCancel(t *testing.T) {
 	var hits atomic.Int64
-	s := fakeGateway(t, &hits)
+	s := loadtesttest.FakeGateway(t, &hits)
 	o := &Options{Targets: []string{s.URL}, Path: "/x", Method: "GET", Keys: []string{"ok"},
 		Duration: time.Hour, Concurrency: 4, Timeout: 5 * time.Second}
 	if err := o.Validate(); err != nil {

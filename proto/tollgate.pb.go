@@ -194,17 +194,21 @@ func (x *QuotaSettings) GetPeriod() string {
 }
 
 type RestApi struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
-	CreatedDate   int64                  `protobuf:"varint,4,opt,name=created_date,json=createdDate,proto3" json:"created_date,omitempty"`
-	ApiKeySource  string                 `protobuf:"bytes,5,opt,name=api_key_source,json=apiKeySource,proto3" json:"api_key_source,omitempty"` // HEADER (the only source served so far)
-	Tags          map[string]string      `protobuf:"bytes,6,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Version       string                 `protobuf:"bytes,7,opt,name=version,proto3" json:"version,omitempty"`
-	Revision      uint64                 `protobuf:"varint,8,opt,name=revision,proto3" json:"revision,omitempty"` // Raft index of the last change
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name         string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Description  string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	CreatedDate  int64                  `protobuf:"varint,4,opt,name=created_date,json=createdDate,proto3" json:"created_date,omitempty"`
+	ApiKeySource string                 `protobuf:"bytes,5,opt,name=api_key_source,json=apiKeySource,proto3" json:"api_key_source,omitempty"` // HEADER (the only source served so far)
+	Tags         map[string]string      `protobuf:"bytes,6,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Version      string                 `protobuf:"bytes,7,opt,name=version,proto3" json:"version,omitempty"`
+	Revision     uint64                 `protobuf:"varint,8,opt,name=revision,proto3" json:"revision,omitempty"` // Raft index of the last change
+	// Stored and shown, change nothing: Tollgate serves every API on its own
+	// data plane (no execute-api endpoint, no edge or private endpoints).
+	DisableExecuteApiEndpoint bool     `protobuf:"varint,50,opt,name=disable_execute_api_endpoint,json=disableExecuteApiEndpoint,proto3" json:"disable_execute_api_endpoint,omitempty"`
+	EndpointTypes             []string `protobuf:"bytes,51,rep,name=endpoint_types,json=endpointTypes,proto3" json:"endpoint_types,omitempty"` // empty: REGIONAL
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
 }
 
 func (x *RestApi) Reset() {
@@ -293,6 +297,20 @@ func (x *RestApi) GetRevision() uint64 {
 	return 0
 }
 
+func (x *RestApi) GetDisableExecuteApiEndpoint() bool {
+	if x != nil {
+		return x.DisableExecuteApiEndpoint
+	}
+	return false
+}
+
+func (x *RestApi) GetEndpointTypes() []string {
+	if x != nil {
+		return x.EndpointTypes
+	}
+	return nil
+}
+
 type Deployment struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -373,8 +391,12 @@ type MethodSetting struct {
 	DataTraceEnabled     bool                   `protobuf:"varint,5,opt,name=data_trace_enabled,json=dataTraceEnabled,proto3" json:"data_trace_enabled,omitempty"`
 	CachingEnabled       bool                   `protobuf:"varint,6,opt,name=caching_enabled,json=cachingEnabled,proto3" json:"caching_enabled,omitempty"`
 	CacheTtlInSeconds    int32                  `protobuf:"varint,7,opt,name=cache_ttl_in_seconds,json=cacheTtlInSeconds,proto3" json:"cache_ttl_in_seconds,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// Stored and shown, change nothing (Tollgate has no response cache).
+	CacheDataEncrypted                     bool   `protobuf:"varint,50,opt,name=cache_data_encrypted,json=cacheDataEncrypted,proto3" json:"cache_data_encrypted,omitempty"`
+	RequireAuthorizationForCacheControl    bool   `protobuf:"varint,51,opt,name=require_authorization_for_cache_control,json=requireAuthorizationForCacheControl,proto3" json:"require_authorization_for_cache_control,omitempty"`
+	UnauthorizedCacheControlHeaderStrategy string `protobuf:"bytes,52,opt,name=unauthorized_cache_control_header_strategy,json=unauthorizedCacheControlHeaderStrategy,proto3" json:"unauthorized_cache_control_header_strategy,omitempty"`
+	unknownFields                          protoimpl.UnknownFields
+	sizeCache                              protoimpl.SizeCache
 }
 
 func (x *MethodSetting) Reset() {
@@ -456,6 +478,81 @@ func (x *MethodSetting) GetCacheTtlInSeconds() int32 {
 	return 0
 }
 
+func (x *MethodSetting) GetCacheDataEncrypted() bool {
+	if x != nil {
+		return x.CacheDataEncrypted
+	}
+	return false
+}
+
+func (x *MethodSetting) GetRequireAuthorizationForCacheControl() bool {
+	if x != nil {
+		return x.RequireAuthorizationForCacheControl
+	}
+	return false
+}
+
+func (x *MethodSetting) GetUnauthorizedCacheControlHeaderStrategy() string {
+	if x != nil {
+		return x.UnauthorizedCacheControlHeaderStrategy
+	}
+	return ""
+}
+
+// AccessLogSettings are a stage's access log destination and format,
+// stored and shown; Tollgate writes its own request log instead.
+type AccessLogSettings struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Format         string                 `protobuf:"bytes,1,opt,name=format,proto3" json:"format,omitempty"`
+	DestinationArn string                 `protobuf:"bytes,2,opt,name=destination_arn,json=destinationArn,proto3" json:"destination_arn,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AccessLogSettings) Reset() {
+	*x = AccessLogSettings{}
+	mi := &file_tollgate_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessLogSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessLogSettings) ProtoMessage() {}
+
+func (x *AccessLogSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessLogSettings.ProtoReflect.Descriptor instead.
+func (*AccessLogSettings) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AccessLogSettings) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+func (x *AccessLogSettings) GetDestinationArn() string {
+	if x != nil {
+		return x.DestinationArn
+	}
+	return ""
+}
+
 type Stage struct {
 	state           protoimpl.MessageState    `protogen:"open.v1"`
 	RestApiId       string                    `protobuf:"bytes,1,opt,name=rest_api_id,json=restApiId,proto3" json:"rest_api_id,omitempty"`
@@ -471,13 +568,18 @@ type Stage struct {
 	// a key is required.
 	ApiKeyNotRequired bool   `protobuf:"varint,10,opt,name=api_key_not_required,json=apiKeyNotRequired,proto3" json:"api_key_not_required,omitempty"`
 	Revision          uint64 `protobuf:"varint,11,opt,name=revision,proto3" json:"revision,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Stored and shown, change nothing (no tracing service, no cache).
+	TracingEnabled      bool               `protobuf:"varint,50,opt,name=tracing_enabled,json=tracingEnabled,proto3" json:"tracing_enabled,omitempty"`
+	CacheClusterEnabled bool               `protobuf:"varint,51,opt,name=cache_cluster_enabled,json=cacheClusterEnabled,proto3" json:"cache_cluster_enabled,omitempty"`
+	CacheClusterSize    string             `protobuf:"bytes,52,opt,name=cache_cluster_size,json=cacheClusterSize,proto3" json:"cache_cluster_size,omitempty"`
+	AccessLogSettings   *AccessLogSettings `protobuf:"bytes,53,opt,name=access_log_settings,json=accessLogSettings,proto3" json:"access_log_settings,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Stage) Reset() {
 	*x = Stage{}
-	mi := &file_tollgate_proto_msgTypes[5]
+	mi := &file_tollgate_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -489,7 +591,7 @@ func (x *Stage) String() string {
 func (*Stage) ProtoMessage() {}
 
 func (x *Stage) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[5]
+	mi := &file_tollgate_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -502,7 +604,7 @@ func (x *Stage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage.ProtoReflect.Descriptor instead.
 func (*Stage) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{5}
+	return file_tollgate_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Stage) GetRestApiId() string {
@@ -582,6 +684,34 @@ func (x *Stage) GetRevision() uint64 {
 	return 0
 }
 
+func (x *Stage) GetTracingEnabled() bool {
+	if x != nil {
+		return x.TracingEnabled
+	}
+	return false
+}
+
+func (x *Stage) GetCacheClusterEnabled() bool {
+	if x != nil {
+		return x.CacheClusterEnabled
+	}
+	return false
+}
+
+func (x *Stage) GetCacheClusterSize() string {
+	if x != nil {
+		return x.CacheClusterSize
+	}
+	return ""
+}
+
+func (x *Stage) GetAccessLogSettings() *AccessLogSettings {
+	if x != nil {
+		return x.AccessLogSettings
+	}
+	return nil
+}
+
 type ApiStage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	ApiId string                 `protobuf:"bytes,1,opt,name=api_id,json=apiId,proto3" json:"api_id,omitempty"`
@@ -594,7 +724,7 @@ type ApiStage struct {
 
 func (x *ApiStage) Reset() {
 	*x = ApiStage{}
-	mi := &file_tollgate_proto_msgTypes[6]
+	mi := &file_tollgate_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +736,7 @@ func (x *ApiStage) String() string {
 func (*ApiStage) ProtoMessage() {}
 
 func (x *ApiStage) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[6]
+	mi := &file_tollgate_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +749,7 @@ func (x *ApiStage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiStage.ProtoReflect.Descriptor instead.
 func (*ApiStage) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{6}
+	return file_tollgate_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ApiStage) GetApiId() string {
@@ -663,7 +793,7 @@ type UsagePlan struct {
 
 func (x *UsagePlan) Reset() {
 	*x = UsagePlan{}
-	mi := &file_tollgate_proto_msgTypes[7]
+	mi := &file_tollgate_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -675,7 +805,7 @@ func (x *UsagePlan) String() string {
 func (*UsagePlan) ProtoMessage() {}
 
 func (x *UsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[7]
+	mi := &file_tollgate_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -688,7 +818,7 @@ func (x *UsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsagePlan.ProtoReflect.Descriptor instead.
 func (*UsagePlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{7}
+	return file_tollgate_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UsagePlan) GetId() string {
@@ -794,7 +924,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_tollgate_proto_msgTypes[8]
+	mi := &file_tollgate_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -806,7 +936,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[8]
+	mi := &file_tollgate_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -819,7 +949,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{8}
+	return file_tollgate_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ApiKey) GetId() string {
@@ -923,7 +1053,7 @@ type PlanKeys struct {
 
 func (x *PlanKeys) Reset() {
 	*x = PlanKeys{}
-	mi := &file_tollgate_proto_msgTypes[9]
+	mi := &file_tollgate_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1065,7 @@ func (x *PlanKeys) String() string {
 func (*PlanKeys) ProtoMessage() {}
 
 func (x *PlanKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[9]
+	mi := &file_tollgate_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1078,7 @@ func (x *PlanKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanKeys.ProtoReflect.Descriptor instead.
 func (*PlanKeys) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{9}
+	return file_tollgate_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PlanKeys) GetKeys() map[string]uint64 {
@@ -959,15 +1089,16 @@ func (x *PlanKeys) GetKeys() map[string]uint64 {
 }
 
 type Account struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Throttle      *ThrottleSettings      `protobuf:"bytes,1,opt,name=throttle,proto3" json:"throttle,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Throttle          *ThrottleSettings      `protobuf:"bytes,1,opt,name=throttle,proto3" json:"throttle,omitempty"`
+	CloudwatchRoleArn string                 `protobuf:"bytes,50,opt,name=cloudwatch_role_arn,json=cloudwatchRoleArn,proto3" json:"cloudwatch_role_arn,omitempty"` // stored and shown, changes nothing
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_tollgate_proto_msgTypes[10]
+	mi := &file_tollgate_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -979,7 +1110,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[10]
+	mi := &file_tollgate_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -992,7 +1123,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{10}
+	return file_tollgate_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Account) GetThrottle() *ThrottleSettings {
@@ -1000,6 +1131,84 @@ func (x *Account) GetThrottle() *ThrottleSettings {
 		return x.Throttle
 	}
 	return nil
+}
+
+func (x *Account) GetCloudwatchRoleArn() string {
+	if x != nil {
+		return x.CloudwatchRoleArn
+	}
+	return ""
+}
+
+// DeletedApiKey is what the billing export still shows of a deleted key
+// whose usage history is kept: its ledgers stay until usage retention
+// passes its deletion.
+type DeletedApiKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	CustomerId    string                 `protobuf:"bytes,3,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	DeletedDate   int64                  `protobuf:"varint,4,opt,name=deleted_date,json=deletedDate,proto3" json:"deleted_date,omitempty"` // Unix seconds
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletedApiKey) Reset() {
+	*x = DeletedApiKey{}
+	mi := &file_tollgate_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletedApiKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletedApiKey) ProtoMessage() {}
+
+func (x *DeletedApiKey) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletedApiKey.ProtoReflect.Descriptor instead.
+func (*DeletedApiKey) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DeletedApiKey) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DeletedApiKey) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeletedApiKey) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *DeletedApiKey) GetDeletedDate() int64 {
+	if x != nil {
+		return x.DeletedDate
+	}
+	return 0
 }
 
 // Config is every piece of configuration. The FSM publishes it as an
@@ -1016,13 +1225,19 @@ type Config struct {
 	Index            uint64                      `protobuf:"varint,8,opt,name=index,proto3" json:"index,omitempty"`                                                                                                                         // Raft index of the last configuration change
 	DataKey          *DataKey                    `protobuf:"bytes,9,opt,name=data_key,json=dataKey,proto3" json:"data_key,omitempty"`                                                                                                       // unset until the first node needs it
 	AdminCredentials map[string]*AdminCredential `protobuf:"bytes,10,rep,name=admin_credentials,json=adminCredentials,proto3" json:"admin_credentials,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // access key id -> credential
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Resources of each API as edited (the working copy), by API id, and as
+	// each deployment snapshotted them, by "apiId/deploymentId". A stage
+	// serves its deployment's tree.
+	Resources           map[string]*ResourceTree  `protobuf:"bytes,40,rep,name=resources,proto3" json:"resources,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	DeploymentResources map[string]*ResourceTree  `protobuf:"bytes,41,rep,name=deployment_resources,json=deploymentResources,proto3" json:"deployment_resources,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	DeletedApiKeys      map[string]*DeletedApiKey `protobuf:"bytes,50,rep,name=deleted_api_keys,json=deletedApiKeys,proto3" json:"deleted_api_keys,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // key id -> the deleted key
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Config) Reset() {
 	*x = Config{}
-	mi := &file_tollgate_proto_msgTypes[11]
+	mi := &file_tollgate_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1249,7 @@ func (x *Config) String() string {
 func (*Config) ProtoMessage() {}
 
 func (x *Config) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[11]
+	mi := &file_tollgate_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1262,7 @@ func (x *Config) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Config.ProtoReflect.Descriptor instead.
 func (*Config) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{11}
+	return file_tollgate_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Config) GetRestApis() map[string]*RestApi {
@@ -1120,6 +1335,353 @@ func (x *Config) GetAdminCredentials() map[string]*AdminCredential {
 	return nil
 }
 
+func (x *Config) GetResources() map[string]*ResourceTree {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *Config) GetDeploymentResources() map[string]*ResourceTree {
+	if x != nil {
+		return x.DeploymentResources
+	}
+	return nil
+}
+
+func (x *Config) GetDeletedApiKeys() map[string]*DeletedApiKey {
+	if x != nil {
+		return x.DeletedApiKeys
+	}
+	return nil
+}
+
+// Integration is where a method's requests go: HTTP or HTTP_PROXY (both
+// forwarded as they come; see proxy/doc.go). uri may hold stage variables
+// "${stageVariables.name}" and path parameters "{name}".
+type Integration struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Type       string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	HttpMethod string                 `protobuf:"bytes,2,opt,name=http_method,json=httpMethod,proto3" json:"http_method,omitempty"` // the upstream method; ANY: the request's
+	Uri        string                 `protobuf:"bytes,3,opt,name=uri,proto3" json:"uri,omitempty"`
+	// "integration.request.path.x" -> "method.request.path.y" (and others,
+	// stored as given).
+	RequestParameters   map[string]string `protobuf:"bytes,4,rep,name=request_parameters,json=requestParameters,proto3" json:"request_parameters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	PassthroughBehavior string            `protobuf:"bytes,5,opt,name=passthrough_behavior,json=passthroughBehavior,proto3" json:"passthrough_behavior,omitempty"`
+	TimeoutInMillis     int32             `protobuf:"varint,6,opt,name=timeout_in_millis,json=timeoutInMillis,proto3" json:"timeout_in_millis,omitempty"`
+	ConnectionType      string            `protobuf:"bytes,7,opt,name=connection_type,json=connectionType,proto3" json:"connection_type,omitempty"`
+	CacheKeyParameters  []string          `protobuf:"bytes,8,rep,name=cache_key_parameters,json=cacheKeyParameters,proto3" json:"cache_key_parameters,omitempty"`
+	CacheNamespace      string            `protobuf:"bytes,9,opt,name=cache_namespace,json=cacheNamespace,proto3" json:"cache_namespace,omitempty"`
+	RequestTemplates    map[string]string `protobuf:"bytes,10,rep,name=request_templates,json=requestTemplates,proto3" json:"request_templates,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *Integration) Reset() {
+	*x = Integration{}
+	mi := &file_tollgate_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Integration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Integration) ProtoMessage() {}
+
+func (x *Integration) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Integration.ProtoReflect.Descriptor instead.
+func (*Integration) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Integration) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Integration) GetHttpMethod() string {
+	if x != nil {
+		return x.HttpMethod
+	}
+	return ""
+}
+
+func (x *Integration) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+func (x *Integration) GetRequestParameters() map[string]string {
+	if x != nil {
+		return x.RequestParameters
+	}
+	return nil
+}
+
+func (x *Integration) GetPassthroughBehavior() string {
+	if x != nil {
+		return x.PassthroughBehavior
+	}
+	return ""
+}
+
+func (x *Integration) GetTimeoutInMillis() int32 {
+	if x != nil {
+		return x.TimeoutInMillis
+	}
+	return 0
+}
+
+func (x *Integration) GetConnectionType() string {
+	if x != nil {
+		return x.ConnectionType
+	}
+	return ""
+}
+
+func (x *Integration) GetCacheKeyParameters() []string {
+	if x != nil {
+		return x.CacheKeyParameters
+	}
+	return nil
+}
+
+func (x *Integration) GetCacheNamespace() string {
+	if x != nil {
+		return x.CacheNamespace
+	}
+	return ""
+}
+
+func (x *Integration) GetRequestTemplates() map[string]string {
+	if x != nil {
+		return x.RequestTemplates
+	}
+	return nil
+}
+
+type Method struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	HttpMethod        string                 `protobuf:"bytes,1,opt,name=http_method,json=httpMethod,proto3" json:"http_method,omitempty"`                      // GET, POST ... or ANY
+	AuthorizationType string                 `protobuf:"bytes,2,opt,name=authorization_type,json=authorizationType,proto3" json:"authorization_type,omitempty"` // NONE
+	ApiKeyRequired    bool                   `protobuf:"varint,3,opt,name=api_key_required,json=apiKeyRequired,proto3" json:"api_key_required,omitempty"`
+	OperationName     string                 `protobuf:"bytes,4,opt,name=operation_name,json=operationName,proto3" json:"operation_name,omitempty"`
+	RequestParameters map[string]bool        `protobuf:"bytes,5,rep,name=request_parameters,json=requestParameters,proto3" json:"request_parameters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"` // "method.request.path.id" -> required
+	Integration       *Integration           `protobuf:"bytes,6,opt,name=integration,proto3" json:"integration,omitempty"`                                                                                                                 // unset: none yet
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Method) Reset() {
+	*x = Method{}
+	mi := &file_tollgate_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Method) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Method) ProtoMessage() {}
+
+func (x *Method) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Method.ProtoReflect.Descriptor instead.
+func (*Method) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Method) GetHttpMethod() string {
+	if x != nil {
+		return x.HttpMethod
+	}
+	return ""
+}
+
+func (x *Method) GetAuthorizationType() string {
+	if x != nil {
+		return x.AuthorizationType
+	}
+	return ""
+}
+
+func (x *Method) GetApiKeyRequired() bool {
+	if x != nil {
+		return x.ApiKeyRequired
+	}
+	return false
+}
+
+func (x *Method) GetOperationName() string {
+	if x != nil {
+		return x.OperationName
+	}
+	return ""
+}
+
+func (x *Method) GetRequestParameters() map[string]bool {
+	if x != nil {
+		return x.RequestParameters
+	}
+	return nil
+}
+
+func (x *Method) GetIntegration() *Integration {
+	if x != nil {
+		return x.Integration
+	}
+	return nil
+}
+
+type Resource struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ParentId      string                 `protobuf:"bytes,2,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`                                                         // empty for the root
+	PathPart      string                 `protobuf:"bytes,3,opt,name=path_part,json=pathPart,proto3" json:"path_part,omitempty"`                                                         // empty for the root; "pets", "{id}", "{proxy+}"
+	Methods       map[string]*Method     `protobuf:"bytes,4,rep,name=methods,proto3" json:"methods,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // by http_method
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Resource) Reset() {
+	*x = Resource{}
+	mi := &file_tollgate_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Resource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Resource) ProtoMessage() {}
+
+func (x *Resource) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Resource.ProtoReflect.Descriptor instead.
+func (*Resource) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Resource) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Resource) GetParentId() string {
+	if x != nil {
+		return x.ParentId
+	}
+	return ""
+}
+
+func (x *Resource) GetPathPart() string {
+	if x != nil {
+		return x.PathPart
+	}
+	return ""
+}
+
+func (x *Resource) GetMethods() map[string]*Method {
+	if x != nil {
+		return x.Methods
+	}
+	return nil
+}
+
+// ResourceTree is one API's resources, by id.
+type ResourceTree struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Resources     map[string]*Resource   `protobuf:"bytes,1,rep,name=resources,proto3" json:"resources,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Revision      uint64                 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"` // Raft index of the last change
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResourceTree) Reset() {
+	*x = ResourceTree{}
+	mi := &file_tollgate_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResourceTree) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResourceTree) ProtoMessage() {}
+
+func (x *ResourceTree) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResourceTree.ProtoReflect.Descriptor instead.
+func (*ResourceTree) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ResourceTree) GetResources() map[string]*Resource {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *ResourceTree) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 // DataKey is the cluster's data key: 32 random bytes from which the lookup
 // and sealing keys of key values and credential secrets are derived. It is
 // stored wrapped (AES-256-GCM) under the operator's key-encryption key
@@ -1136,7 +1698,7 @@ type DataKey struct {
 
 func (x *DataKey) Reset() {
 	*x = DataKey{}
-	mi := &file_tollgate_proto_msgTypes[12]
+	mi := &file_tollgate_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +1710,7 @@ func (x *DataKey) String() string {
 func (*DataKey) ProtoMessage() {}
 
 func (x *DataKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[12]
+	mi := &file_tollgate_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +1723,7 @@ func (x *DataKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataKey.ProtoReflect.Descriptor instead.
 func (*DataKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{12}
+	return file_tollgate_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DataKey) GetWrapped() []byte {
@@ -1203,7 +1765,7 @@ type AdminCredential struct {
 
 func (x *AdminCredential) Reset() {
 	*x = AdminCredential{}
-	mi := &file_tollgate_proto_msgTypes[13]
+	mi := &file_tollgate_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1215,7 +1777,7 @@ func (x *AdminCredential) String() string {
 func (*AdminCredential) ProtoMessage() {}
 
 func (x *AdminCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[13]
+	mi := &file_tollgate_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1228,7 +1790,7 @@ func (x *AdminCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminCredential.ProtoReflect.Descriptor instead.
 func (*AdminCredential) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{13}
+	return file_tollgate_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AdminCredential) GetId() string {
@@ -1312,7 +1874,7 @@ type KeyLedger struct {
 
 func (x *KeyLedger) Reset() {
 	*x = KeyLedger{}
-	mi := &file_tollgate_proto_msgTypes[14]
+	mi := &file_tollgate_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1324,7 +1886,7 @@ func (x *KeyLedger) String() string {
 func (*KeyLedger) ProtoMessage() {}
 
 func (x *KeyLedger) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[14]
+	mi := &file_tollgate_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1337,7 +1899,7 @@ func (x *KeyLedger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyLedger.ProtoReflect.Descriptor instead.
 func (*KeyLedger) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{14}
+	return file_tollgate_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *KeyLedger) GetPlanId() string {
@@ -1430,7 +1992,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_tollgate_proto_msgTypes[15]
+	mi := &file_tollgate_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1442,7 +2004,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[15]
+	mi := &file_tollgate_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1455,7 +2017,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{15}
+	return file_tollgate_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Grant) GetNodeId() string {
@@ -1500,7 +2062,7 @@ type NodeLedger struct {
 
 func (x *NodeLedger) Reset() {
 	*x = NodeLedger{}
-	mi := &file_tollgate_proto_msgTypes[16]
+	mi := &file_tollgate_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1512,7 +2074,7 @@ func (x *NodeLedger) String() string {
 func (*NodeLedger) ProtoMessage() {}
 
 func (x *NodeLedger) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[16]
+	mi := &file_tollgate_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1525,7 +2087,7 @@ func (x *NodeLedger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLedger.ProtoReflect.Descriptor instead.
 func (*NodeLedger) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{16}
+	return file_tollgate_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *NodeLedger) GetRun() string {
@@ -1560,7 +2122,7 @@ type GrantRequest struct {
 
 func (x *GrantRequest) Reset() {
 	*x = GrantRequest{}
-	mi := &file_tollgate_proto_msgTypes[17]
+	mi := &file_tollgate_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +2134,7 @@ func (x *GrantRequest) String() string {
 func (*GrantRequest) ProtoMessage() {}
 
 func (x *GrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[17]
+	mi := &file_tollgate_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +2147,7 @@ func (x *GrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantRequest.ProtoReflect.Descriptor instead.
 func (*GrantRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{17}
+	return file_tollgate_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GrantRequest) GetPlanId() string {
@@ -1625,7 +2187,7 @@ type GrantResult struct {
 
 func (x *GrantResult) Reset() {
 	*x = GrantResult{}
-	mi := &file_tollgate_proto_msgTypes[18]
+	mi := &file_tollgate_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1637,7 +2199,7 @@ func (x *GrantResult) String() string {
 func (*GrantResult) ProtoMessage() {}
 
 func (x *GrantResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[18]
+	mi := &file_tollgate_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1650,7 +2212,7 @@ func (x *GrantResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantResult.ProtoReflect.Descriptor instead.
 func (*GrantResult) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{18}
+	return file_tollgate_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GrantResult) GetPlanId() string {
@@ -1726,7 +2288,7 @@ type UsageReport struct {
 
 func (x *UsageReport) Reset() {
 	*x = UsageReport{}
-	mi := &file_tollgate_proto_msgTypes[19]
+	mi := &file_tollgate_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1738,7 +2300,7 @@ func (x *UsageReport) String() string {
 func (*UsageReport) ProtoMessage() {}
 
 func (x *UsageReport) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[19]
+	mi := &file_tollgate_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1751,7 +2313,7 @@ func (x *UsageReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
 func (*UsageReport) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{19}
+	return file_tollgate_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UsageReport) GetPlanId() string {
@@ -1821,7 +2383,7 @@ type LedgerBatch struct {
 
 func (x *LedgerBatch) Reset() {
 	*x = LedgerBatch{}
-	mi := &file_tollgate_proto_msgTypes[20]
+	mi := &file_tollgate_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1833,7 +2395,7 @@ func (x *LedgerBatch) String() string {
 func (*LedgerBatch) ProtoMessage() {}
 
 func (x *LedgerBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[20]
+	mi := &file_tollgate_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1846,7 +2408,7 @@ func (x *LedgerBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerBatch.ProtoReflect.Descriptor instead.
 func (*LedgerBatch) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{20}
+	return file_tollgate_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *LedgerBatch) GetNodeId() string {
@@ -1903,7 +2465,7 @@ type LedgerBatchResult struct {
 
 func (x *LedgerBatchResult) Reset() {
 	*x = LedgerBatchResult{}
-	mi := &file_tollgate_proto_msgTypes[21]
+	mi := &file_tollgate_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1915,7 +2477,7 @@ func (x *LedgerBatchResult) String() string {
 func (*LedgerBatchResult) ProtoMessage() {}
 
 func (x *LedgerBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[21]
+	mi := &file_tollgate_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1928,7 +2490,7 @@ func (x *LedgerBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerBatchResult.ProtoReflect.Descriptor instead.
 func (*LedgerBatchResult) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{21}
+	return file_tollgate_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *LedgerBatchResult) GetGrants() []*GrantResult {
@@ -1956,7 +2518,7 @@ type LedgerGroup struct {
 
 func (x *LedgerGroup) Reset() {
 	*x = LedgerGroup{}
-	mi := &file_tollgate_proto_msgTypes[22]
+	mi := &file_tollgate_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1968,7 +2530,7 @@ func (x *LedgerGroup) String() string {
 func (*LedgerGroup) ProtoMessage() {}
 
 func (x *LedgerGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[22]
+	mi := &file_tollgate_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1981,7 +2543,7 @@ func (x *LedgerGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerGroup.ProtoReflect.Descriptor instead.
 func (*LedgerGroup) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{22}
+	return file_tollgate_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *LedgerGroup) GetCommands() []*Command {
@@ -2004,7 +2566,7 @@ type ShareItem struct {
 
 func (x *ShareItem) Reset() {
 	*x = ShareItem{}
-	mi := &file_tollgate_proto_msgTypes[23]
+	mi := &file_tollgate_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2016,7 +2578,7 @@ func (x *ShareItem) String() string {
 func (*ShareItem) ProtoMessage() {}
 
 func (x *ShareItem) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[23]
+	mi := &file_tollgate_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2029,7 +2591,7 @@ func (x *ShareItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareItem.ProtoReflect.Descriptor instead.
 func (*ShareItem) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{23}
+	return file_tollgate_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ShareItem) GetId() string {
@@ -2068,7 +2630,7 @@ type ShareRequest struct {
 
 func (x *ShareRequest) Reset() {
 	*x = ShareRequest{}
-	mi := &file_tollgate_proto_msgTypes[24]
+	mi := &file_tollgate_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2080,7 +2642,7 @@ func (x *ShareRequest) String() string {
 func (*ShareRequest) ProtoMessage() {}
 
 func (x *ShareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[24]
+	mi := &file_tollgate_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2093,7 +2655,7 @@ func (x *ShareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareRequest.ProtoReflect.Descriptor instead.
 func (*ShareRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{24}
+	return file_tollgate_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ShareRequest) GetNodeId() string {
@@ -2134,7 +2696,7 @@ type ShareAssignment struct {
 
 func (x *ShareAssignment) Reset() {
 	*x = ShareAssignment{}
-	mi := &file_tollgate_proto_msgTypes[25]
+	mi := &file_tollgate_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2146,7 +2708,7 @@ func (x *ShareAssignment) String() string {
 func (*ShareAssignment) ProtoMessage() {}
 
 func (x *ShareAssignment) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[25]
+	mi := &file_tollgate_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2159,7 +2721,7 @@ func (x *ShareAssignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareAssignment.ProtoReflect.Descriptor instead.
 func (*ShareAssignment) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{25}
+	return file_tollgate_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ShareAssignment) GetId() string {
@@ -2187,7 +2749,7 @@ type ShareResponse struct {
 
 func (x *ShareResponse) Reset() {
 	*x = ShareResponse{}
-	mi := &file_tollgate_proto_msgTypes[26]
+	mi := &file_tollgate_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2199,7 +2761,7 @@ func (x *ShareResponse) String() string {
 func (*ShareResponse) ProtoMessage() {}
 
 func (x *ShareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[26]
+	mi := &file_tollgate_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2212,7 +2774,7 @@ func (x *ShareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareResponse.ProtoReflect.Descriptor instead.
 func (*ShareResponse) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{26}
+	return file_tollgate_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ShareResponse) GetShares() []*ShareAssignment {
@@ -2231,7 +2793,7 @@ type CreateRestApi struct {
 
 func (x *CreateRestApi) Reset() {
 	*x = CreateRestApi{}
-	mi := &file_tollgate_proto_msgTypes[27]
+	mi := &file_tollgate_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2243,7 +2805,7 @@ func (x *CreateRestApi) String() string {
 func (*CreateRestApi) ProtoMessage() {}
 
 func (x *CreateRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[27]
+	mi := &file_tollgate_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2256,7 +2818,7 @@ func (x *CreateRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRestApi.ProtoReflect.Descriptor instead.
 func (*CreateRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{27}
+	return file_tollgate_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CreateRestApi) GetApi() *RestApi {
@@ -2276,7 +2838,7 @@ type UpdateRestApi struct {
 
 func (x *UpdateRestApi) Reset() {
 	*x = UpdateRestApi{}
-	mi := &file_tollgate_proto_msgTypes[28]
+	mi := &file_tollgate_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2288,7 +2850,7 @@ func (x *UpdateRestApi) String() string {
 func (*UpdateRestApi) ProtoMessage() {}
 
 func (x *UpdateRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[28]
+	mi := &file_tollgate_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2301,7 +2863,7 @@ func (x *UpdateRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRestApi.ProtoReflect.Descriptor instead.
 func (*UpdateRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{28}
+	return file_tollgate_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UpdateRestApi) GetApi() *RestApi {
@@ -2318,16 +2880,19 @@ func (x *UpdateRestApi) GetIfRevision() uint64 {
 	return 0
 }
 
+// detach_plans: remove the API's stages from the plans that cover them
+// (as the original), instead of refusing.
 type DeleteRestApi struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	DetachPlans   bool                   `protobuf:"varint,50,opt,name=detach_plans,json=detachPlans,proto3" json:"detach_plans,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeleteRestApi) Reset() {
 	*x = DeleteRestApi{}
-	mi := &file_tollgate_proto_msgTypes[29]
+	mi := &file_tollgate_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2339,7 +2904,7 @@ func (x *DeleteRestApi) String() string {
 func (*DeleteRestApi) ProtoMessage() {}
 
 func (x *DeleteRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[29]
+	mi := &file_tollgate_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2352,7 +2917,7 @@ func (x *DeleteRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRestApi.ProtoReflect.Descriptor instead.
 func (*DeleteRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{29}
+	return file_tollgate_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DeleteRestApi) GetId() string {
@@ -2360,6 +2925,13 @@ func (x *DeleteRestApi) GetId() string {
 		return x.Id
 	}
 	return ""
+}
+
+func (x *DeleteRestApi) GetDetachPlans() bool {
+	if x != nil {
+		return x.DetachPlans
+	}
+	return false
 }
 
 type CreateDeployment struct {
@@ -2372,7 +2944,7 @@ type CreateDeployment struct {
 
 func (x *CreateDeployment) Reset() {
 	*x = CreateDeployment{}
-	mi := &file_tollgate_proto_msgTypes[30]
+	mi := &file_tollgate_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2384,7 +2956,7 @@ func (x *CreateDeployment) String() string {
 func (*CreateDeployment) ProtoMessage() {}
 
 func (x *CreateDeployment) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[30]
+	mi := &file_tollgate_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2397,7 +2969,7 @@ func (x *CreateDeployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDeployment.ProtoReflect.Descriptor instead.
 func (*CreateDeployment) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{30}
+	return file_tollgate_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CreateDeployment) GetDeployment() *Deployment {
@@ -2425,7 +2997,7 @@ type PutStage struct {
 
 func (x *PutStage) Reset() {
 	*x = PutStage{}
-	mi := &file_tollgate_proto_msgTypes[31]
+	mi := &file_tollgate_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2437,7 +3009,7 @@ func (x *PutStage) String() string {
 func (*PutStage) ProtoMessage() {}
 
 func (x *PutStage) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[31]
+	mi := &file_tollgate_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2450,7 +3022,7 @@ func (x *PutStage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStage.ProtoReflect.Descriptor instead.
 func (*PutStage) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{31}
+	return file_tollgate_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PutStage) GetStage() *Stage {
@@ -2478,13 +3050,14 @@ type DeleteStage struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RestApiId     string                 `protobuf:"bytes,1,opt,name=rest_api_id,json=restApiId,proto3" json:"rest_api_id,omitempty"`
 	StageName     string                 `protobuf:"bytes,2,opt,name=stage_name,json=stageName,proto3" json:"stage_name,omitempty"`
+	DetachPlans   bool                   `protobuf:"varint,50,opt,name=detach_plans,json=detachPlans,proto3" json:"detach_plans,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeleteStage) Reset() {
 	*x = DeleteStage{}
-	mi := &file_tollgate_proto_msgTypes[32]
+	mi := &file_tollgate_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2496,7 +3069,7 @@ func (x *DeleteStage) String() string {
 func (*DeleteStage) ProtoMessage() {}
 
 func (x *DeleteStage) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[32]
+	mi := &file_tollgate_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2509,7 +3082,7 @@ func (x *DeleteStage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStage.ProtoReflect.Descriptor instead.
 func (*DeleteStage) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{32}
+	return file_tollgate_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DeleteStage) GetRestApiId() string {
@@ -2526,6 +3099,13 @@ func (x *DeleteStage) GetStageName() string {
 	return ""
 }
 
+func (x *DeleteStage) GetDetachPlans() bool {
+	if x != nil {
+		return x.DetachPlans
+	}
+	return false
+}
+
 type PutUsagePlan struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Plan          *UsagePlan             `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
@@ -2537,7 +3117,7 @@ type PutUsagePlan struct {
 
 func (x *PutUsagePlan) Reset() {
 	*x = PutUsagePlan{}
-	mi := &file_tollgate_proto_msgTypes[33]
+	mi := &file_tollgate_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2549,7 +3129,7 @@ func (x *PutUsagePlan) String() string {
 func (*PutUsagePlan) ProtoMessage() {}
 
 func (x *PutUsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[33]
+	mi := &file_tollgate_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2562,7 +3142,7 @@ func (x *PutUsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutUsagePlan.ProtoReflect.Descriptor instead.
 func (*PutUsagePlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{33}
+	return file_tollgate_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *PutUsagePlan) GetPlan() *UsagePlan {
@@ -2595,7 +3175,7 @@ type DeleteUsagePlan struct {
 
 func (x *DeleteUsagePlan) Reset() {
 	*x = DeleteUsagePlan{}
-	mi := &file_tollgate_proto_msgTypes[34]
+	mi := &file_tollgate_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2607,7 +3187,7 @@ func (x *DeleteUsagePlan) String() string {
 func (*DeleteUsagePlan) ProtoMessage() {}
 
 func (x *DeleteUsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[34]
+	mi := &file_tollgate_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2620,7 +3200,7 @@ func (x *DeleteUsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUsagePlan.ProtoReflect.Descriptor instead.
 func (*DeleteUsagePlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{34}
+	return file_tollgate_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeleteUsagePlan) GetId() string {
@@ -2641,7 +3221,7 @@ type PutApiKey struct {
 
 func (x *PutApiKey) Reset() {
 	*x = PutApiKey{}
-	mi := &file_tollgate_proto_msgTypes[35]
+	mi := &file_tollgate_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2653,7 +3233,7 @@ func (x *PutApiKey) String() string {
 func (*PutApiKey) ProtoMessage() {}
 
 func (x *PutApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[35]
+	mi := &file_tollgate_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2666,7 +3246,7 @@ func (x *PutApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutApiKey.ProtoReflect.Descriptor instead.
 func (*PutApiKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{35}
+	return file_tollgate_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *PutApiKey) GetKey() *ApiKey {
@@ -2690,16 +3270,19 @@ func (x *PutApiKey) GetIfRevision() uint64 {
 	return 0
 }
 
+// keep_usage: keep the key's usage history for the billing export (as a
+// DeletedApiKey in Config) instead of dropping it with the key.
 type DeleteApiKey struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	KeepUsage     bool                   `protobuf:"varint,50,opt,name=keep_usage,json=keepUsage,proto3" json:"keep_usage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeleteApiKey) Reset() {
 	*x = DeleteApiKey{}
-	mi := &file_tollgate_proto_msgTypes[36]
+	mi := &file_tollgate_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2711,7 +3294,7 @@ func (x *DeleteApiKey) String() string {
 func (*DeleteApiKey) ProtoMessage() {}
 
 func (x *DeleteApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[36]
+	mi := &file_tollgate_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2724,7 +3307,7 @@ func (x *DeleteApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteApiKey.ProtoReflect.Descriptor instead.
 func (*DeleteApiKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{36}
+	return file_tollgate_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DeleteApiKey) GetId() string {
@@ -2732,6 +3315,13 @@ func (x *DeleteApiKey) GetId() string {
 		return x.Id
 	}
 	return ""
+}
+
+func (x *DeleteApiKey) GetKeepUsage() bool {
+	if x != nil {
+		return x.KeepUsage
+	}
+	return false
 }
 
 type ImportedKey struct {
@@ -2745,7 +3335,7 @@ type ImportedKey struct {
 
 func (x *ImportedKey) Reset() {
 	*x = ImportedKey{}
-	mi := &file_tollgate_proto_msgTypes[37]
+	mi := &file_tollgate_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2757,7 +3347,7 @@ func (x *ImportedKey) String() string {
 func (*ImportedKey) ProtoMessage() {}
 
 func (x *ImportedKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[37]
+	mi := &file_tollgate_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2770,7 +3360,7 @@ func (x *ImportedKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportedKey.ProtoReflect.Descriptor instead.
 func (*ImportedKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{37}
+	return file_tollgate_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ImportedKey) GetKey() *ApiKey {
@@ -2804,7 +3394,7 @@ type ImportApiKeys struct {
 
 func (x *ImportApiKeys) Reset() {
 	*x = ImportApiKeys{}
-	mi := &file_tollgate_proto_msgTypes[38]
+	mi := &file_tollgate_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2816,7 +3406,7 @@ func (x *ImportApiKeys) String() string {
 func (*ImportApiKeys) ProtoMessage() {}
 
 func (x *ImportApiKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[38]
+	mi := &file_tollgate_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2829,7 +3419,7 @@ func (x *ImportApiKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportApiKeys.ProtoReflect.Descriptor instead.
 func (*ImportApiKeys) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{38}
+	return file_tollgate_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ImportApiKeys) GetKeys() []*ImportedKey {
@@ -2856,7 +3446,7 @@ type CreateUsagePlanKey struct {
 
 func (x *CreateUsagePlanKey) Reset() {
 	*x = CreateUsagePlanKey{}
-	mi := &file_tollgate_proto_msgTypes[39]
+	mi := &file_tollgate_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2868,7 +3458,7 @@ func (x *CreateUsagePlanKey) String() string {
 func (*CreateUsagePlanKey) ProtoMessage() {}
 
 func (x *CreateUsagePlanKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[39]
+	mi := &file_tollgate_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2881,7 +3471,7 @@ func (x *CreateUsagePlanKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUsagePlanKey.ProtoReflect.Descriptor instead.
 func (*CreateUsagePlanKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{39}
+	return file_tollgate_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CreateUsagePlanKey) GetPlanId() string {
@@ -2908,7 +3498,7 @@ type DeleteUsagePlanKey struct {
 
 func (x *DeleteUsagePlanKey) Reset() {
 	*x = DeleteUsagePlanKey{}
-	mi := &file_tollgate_proto_msgTypes[40]
+	mi := &file_tollgate_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2920,7 +3510,7 @@ func (x *DeleteUsagePlanKey) String() string {
 func (*DeleteUsagePlanKey) ProtoMessage() {}
 
 func (x *DeleteUsagePlanKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[40]
+	mi := &file_tollgate_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2933,7 +3523,7 @@ func (x *DeleteUsagePlanKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUsagePlanKey.ProtoReflect.Descriptor instead.
 func (*DeleteUsagePlanKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{40}
+	return file_tollgate_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *DeleteUsagePlanKey) GetPlanId() string {
@@ -2959,7 +3549,7 @@ type UpdateAccount struct {
 
 func (x *UpdateAccount) Reset() {
 	*x = UpdateAccount{}
-	mi := &file_tollgate_proto_msgTypes[41]
+	mi := &file_tollgate_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2971,7 +3561,7 @@ func (x *UpdateAccount) String() string {
 func (*UpdateAccount) ProtoMessage() {}
 
 func (x *UpdateAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[41]
+	mi := &file_tollgate_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2984,7 +3574,7 @@ func (x *UpdateAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccount.ProtoReflect.Descriptor instead.
 func (*UpdateAccount) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{41}
+	return file_tollgate_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *UpdateAccount) GetAccount() *Account {
@@ -3005,7 +3595,7 @@ type SetRemaining struct {
 
 func (x *SetRemaining) Reset() {
 	*x = SetRemaining{}
-	mi := &file_tollgate_proto_msgTypes[42]
+	mi := &file_tollgate_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3017,7 +3607,7 @@ func (x *SetRemaining) String() string {
 func (*SetRemaining) ProtoMessage() {}
 
 func (x *SetRemaining) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[42]
+	mi := &file_tollgate_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3030,7 +3620,7 @@ func (x *SetRemaining) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRemaining.ProtoReflect.Descriptor instead.
 func (*SetRemaining) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{42}
+	return file_tollgate_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SetRemaining) GetPlanId() string {
@@ -3069,7 +3659,7 @@ type CreateDefaultPlan struct {
 
 func (x *CreateDefaultPlan) Reset() {
 	*x = CreateDefaultPlan{}
-	mi := &file_tollgate_proto_msgTypes[43]
+	mi := &file_tollgate_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3081,7 +3671,7 @@ func (x *CreateDefaultPlan) String() string {
 func (*CreateDefaultPlan) ProtoMessage() {}
 
 func (x *CreateDefaultPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[43]
+	mi := &file_tollgate_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3094,7 +3684,7 @@ func (x *CreateDefaultPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDefaultPlan.ProtoReflect.Descriptor instead.
 func (*CreateDefaultPlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{43}
+	return file_tollgate_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CreateDefaultPlan) GetPlanId() string {
@@ -3133,7 +3723,7 @@ type Noop struct {
 
 func (x *Noop) Reset() {
 	*x = Noop{}
-	mi := &file_tollgate_proto_msgTypes[44]
+	mi := &file_tollgate_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3145,7 +3735,7 @@ func (x *Noop) String() string {
 func (*Noop) ProtoMessage() {}
 
 func (x *Noop) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[44]
+	mi := &file_tollgate_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3158,7 +3748,7 @@ func (x *Noop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Noop.ProtoReflect.Descriptor instead.
 func (*Noop) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{44}
+	return file_tollgate_proto_rawDescGZIP(), []int{50}
 }
 
 // SetDataKey stores the cluster's data key. The first one applied wins; a
@@ -3173,7 +3763,7 @@ type SetDataKey struct {
 
 func (x *SetDataKey) Reset() {
 	*x = SetDataKey{}
-	mi := &file_tollgate_proto_msgTypes[45]
+	mi := &file_tollgate_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3185,7 +3775,7 @@ func (x *SetDataKey) String() string {
 func (*SetDataKey) ProtoMessage() {}
 
 func (x *SetDataKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[45]
+	mi := &file_tollgate_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3198,7 +3788,7 @@ func (x *SetDataKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDataKey.ProtoReflect.Descriptor instead.
 func (*SetDataKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{45}
+	return file_tollgate_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SetDataKey) GetDataKey() *DataKey {
@@ -3218,7 +3808,7 @@ type SealApiKeys struct {
 
 func (x *SealApiKeys) Reset() {
 	*x = SealApiKeys{}
-	mi := &file_tollgate_proto_msgTypes[46]
+	mi := &file_tollgate_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3230,7 +3820,7 @@ func (x *SealApiKeys) String() string {
 func (*SealApiKeys) ProtoMessage() {}
 
 func (x *SealApiKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[46]
+	mi := &file_tollgate_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3243,7 +3833,7 @@ func (x *SealApiKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealApiKeys.ProtoReflect.Descriptor instead.
 func (*SealApiKeys) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{46}
+	return file_tollgate_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SealApiKeys) GetKeys() []*SealedKey {
@@ -3264,7 +3854,7 @@ type SealedKey struct {
 
 func (x *SealedKey) Reset() {
 	*x = SealedKey{}
-	mi := &file_tollgate_proto_msgTypes[47]
+	mi := &file_tollgate_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3276,7 +3866,7 @@ func (x *SealedKey) String() string {
 func (*SealedKey) ProtoMessage() {}
 
 func (x *SealedKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[47]
+	mi := &file_tollgate_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3289,7 +3879,7 @@ func (x *SealedKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedKey.ProtoReflect.Descriptor instead.
 func (*SealedKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{47}
+	return file_tollgate_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *SealedKey) GetId() string {
@@ -3322,7 +3912,7 @@ type PutAdminCredential struct {
 
 func (x *PutAdminCredential) Reset() {
 	*x = PutAdminCredential{}
-	mi := &file_tollgate_proto_msgTypes[48]
+	mi := &file_tollgate_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3334,7 +3924,7 @@ func (x *PutAdminCredential) String() string {
 func (*PutAdminCredential) ProtoMessage() {}
 
 func (x *PutAdminCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[48]
+	mi := &file_tollgate_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3347,7 +3937,7 @@ func (x *PutAdminCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutAdminCredential.ProtoReflect.Descriptor instead.
 func (*PutAdminCredential) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{48}
+	return file_tollgate_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *PutAdminCredential) GetCredential() *AdminCredential {
@@ -3366,7 +3956,7 @@ type DeleteAdminCredential struct {
 
 func (x *DeleteAdminCredential) Reset() {
 	*x = DeleteAdminCredential{}
-	mi := &file_tollgate_proto_msgTypes[49]
+	mi := &file_tollgate_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3378,7 +3968,7 @@ func (x *DeleteAdminCredential) String() string {
 func (*DeleteAdminCredential) ProtoMessage() {}
 
 func (x *DeleteAdminCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[49]
+	mi := &file_tollgate_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3391,7 +3981,7 @@ func (x *DeleteAdminCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAdminCredential.ProtoReflect.Descriptor instead.
 func (*DeleteAdminCredential) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{49}
+	return file_tollgate_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *DeleteAdminCredential) GetId() string {
@@ -3399,6 +3989,313 @@ func (x *DeleteAdminCredential) GetId() string {
 		return x.Id
 	}
 	return ""
+}
+
+// DeleteDeployment removes a deployment no stage serves.
+type DeleteDeployment struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RestApiId     string                 `protobuf:"bytes,1,opt,name=rest_api_id,json=restApiId,proto3" json:"rest_api_id,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteDeployment) Reset() {
+	*x = DeleteDeployment{}
+	mi := &file_tollgate_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteDeployment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteDeployment) ProtoMessage() {}
+
+func (x *DeleteDeployment) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteDeployment.ProtoReflect.Descriptor instead.
+func (*DeleteDeployment) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *DeleteDeployment) GetRestApiId() string {
+	if x != nil {
+		return x.RestApiId
+	}
+	return ""
+}
+
+func (x *DeleteDeployment) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// UpdateDeployment sets a deployment's description.
+type UpdateDeployment struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RestApiId     string                 `protobuf:"bytes,1,opt,name=rest_api_id,json=restApiId,proto3" json:"rest_api_id,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateDeployment) Reset() {
+	*x = UpdateDeployment{}
+	mi := &file_tollgate_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateDeployment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateDeployment) ProtoMessage() {}
+
+func (x *UpdateDeployment) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateDeployment.ProtoReflect.Descriptor instead.
+func (*UpdateDeployment) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *UpdateDeployment) GetRestApiId() string {
+	if x != nil {
+		return x.RestApiId
+	}
+	return ""
+}
+
+func (x *UpdateDeployment) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UpdateDeployment) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+// PutResource creates or replaces one resource (its methods and their
+// integrations included) of an API's working tree.
+type PutResource struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RestApiId     string                 `protobuf:"bytes,1,opt,name=rest_api_id,json=restApiId,proto3" json:"rest_api_id,omitempty"`
+	Resource      *Resource              `protobuf:"bytes,2,opt,name=resource,proto3" json:"resource,omitempty"`
+	Create        bool                   `protobuf:"varint,3,opt,name=create,proto3" json:"create,omitempty"`
+	IfRevision    uint64                 `protobuf:"varint,4,opt,name=if_revision,json=ifRevision,proto3" json:"if_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutResource) Reset() {
+	*x = PutResource{}
+	mi := &file_tollgate_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutResource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutResource) ProtoMessage() {}
+
+func (x *PutResource) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutResource.ProtoReflect.Descriptor instead.
+func (*PutResource) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *PutResource) GetRestApiId() string {
+	if x != nil {
+		return x.RestApiId
+	}
+	return ""
+}
+
+func (x *PutResource) GetResource() *Resource {
+	if x != nil {
+		return x.Resource
+	}
+	return nil
+}
+
+func (x *PutResource) GetCreate() bool {
+	if x != nil {
+		return x.Create
+	}
+	return false
+}
+
+func (x *PutResource) GetIfRevision() uint64 {
+	if x != nil {
+		return x.IfRevision
+	}
+	return 0
+}
+
+// DeleteResource deletes a resource and every resource under it.
+type DeleteResource struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RestApiId     string                 `protobuf:"bytes,1,opt,name=rest_api_id,json=restApiId,proto3" json:"rest_api_id,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteResource) Reset() {
+	*x = DeleteResource{}
+	mi := &file_tollgate_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteResource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteResource) ProtoMessage() {}
+
+func (x *DeleteResource) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteResource.ProtoReflect.Descriptor instead.
+func (*DeleteResource) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *DeleteResource) GetRestApiId() string {
+	if x != nil {
+		return x.RestApiId
+	}
+	return ""
+}
+
+func (x *DeleteResource) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// PutResourceTree replaces an API's whole working tree (an OpenAPI import);
+// with create_api set, it creates that API first, in the same entry.
+type PutResourceTree struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RestApiId     string                 `protobuf:"bytes,1,opt,name=rest_api_id,json=restApiId,proto3" json:"rest_api_id,omitempty"`
+	Tree          *ResourceTree          `protobuf:"bytes,2,opt,name=tree,proto3" json:"tree,omitempty"`
+	CreateApi     *RestApi               `protobuf:"bytes,3,opt,name=create_api,json=createApi,proto3" json:"create_api,omitempty"`
+	UpdateApi     *RestApi               `protobuf:"bytes,4,opt,name=update_api,json=updateApi,proto3" json:"update_api,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutResourceTree) Reset() {
+	*x = PutResourceTree{}
+	mi := &file_tollgate_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutResourceTree) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutResourceTree) ProtoMessage() {}
+
+func (x *PutResourceTree) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutResourceTree.ProtoReflect.Descriptor instead.
+func (*PutResourceTree) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *PutResourceTree) GetRestApiId() string {
+	if x != nil {
+		return x.RestApiId
+	}
+	return ""
+}
+
+func (x *PutResourceTree) GetTree() *ResourceTree {
+	if x != nil {
+		return x.Tree
+	}
+	return nil
+}
+
+func (x *PutResourceTree) GetCreateApi() *RestApi {
+	if x != nil {
+		return x.CreateApi
+	}
+	return nil
+}
+
+func (x *PutResourceTree) GetUpdateApi() *RestApi {
+	if x != nil {
+		return x.UpdateApi
+	}
+	return nil
 }
 
 type Command struct {
@@ -3431,6 +4328,11 @@ type Command struct {
 	//	*Command_SealApiKeys
 	//	*Command_PutAdminCredential
 	//	*Command_DeleteAdminCredential
+	//	*Command_PutResource
+	//	*Command_DeleteResource
+	//	*Command_PutResourceTree
+	//	*Command_DeleteDeployment
+	//	*Command_UpdateDeployment
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3438,7 +4340,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_tollgate_proto_msgTypes[50]
+	mi := &file_tollgate_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3450,7 +4352,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[50]
+	mi := &file_tollgate_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3463,7 +4365,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{50}
+	return file_tollgate_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *Command) GetRequestId() string {
@@ -3701,6 +4603,51 @@ func (x *Command) GetDeleteAdminCredential() *DeleteAdminCredential {
 	return nil
 }
 
+func (x *Command) GetPutResource() *PutResource {
+	if x != nil {
+		if x, ok := x.Body.(*Command_PutResource); ok {
+			return x.PutResource
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteResource() *DeleteResource {
+	if x != nil {
+		if x, ok := x.Body.(*Command_DeleteResource); ok {
+			return x.DeleteResource
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetPutResourceTree() *PutResourceTree {
+	if x != nil {
+		if x, ok := x.Body.(*Command_PutResourceTree); ok {
+			return x.PutResourceTree
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteDeployment() *DeleteDeployment {
+	if x != nil {
+		if x, ok := x.Body.(*Command_DeleteDeployment); ok {
+			return x.DeleteDeployment
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetUpdateDeployment() *UpdateDeployment {
+	if x != nil {
+		if x, ok := x.Body.(*Command_UpdateDeployment); ok {
+			return x.UpdateDeployment
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -3797,6 +4744,26 @@ type Command_DeleteAdminCredential struct {
 	DeleteAdminCredential *DeleteAdminCredential `protobuf:"bytes,32,opt,name=delete_admin_credential,json=deleteAdminCredential,proto3,oneof"`
 }
 
+type Command_PutResource struct {
+	PutResource *PutResource `protobuf:"bytes,40,opt,name=put_resource,json=putResource,proto3,oneof"`
+}
+
+type Command_DeleteResource struct {
+	DeleteResource *DeleteResource `protobuf:"bytes,41,opt,name=delete_resource,json=deleteResource,proto3,oneof"`
+}
+
+type Command_PutResourceTree struct {
+	PutResourceTree *PutResourceTree `protobuf:"bytes,42,opt,name=put_resource_tree,json=putResourceTree,proto3,oneof"`
+}
+
+type Command_DeleteDeployment struct {
+	DeleteDeployment *DeleteDeployment `protobuf:"bytes,50,opt,name=delete_deployment,json=deleteDeployment,proto3,oneof"`
+}
+
+type Command_UpdateDeployment struct {
+	UpdateDeployment *UpdateDeployment `protobuf:"bytes,51,opt,name=update_deployment,json=updateDeployment,proto3,oneof"`
+}
+
 func (*Command_CreateRestApi) isCommand_Body() {}
 
 func (*Command_UpdateRestApi) isCommand_Body() {}
@@ -3843,6 +4810,16 @@ func (*Command_PutAdminCredential) isCommand_Body() {}
 
 func (*Command_DeleteAdminCredential) isCommand_Body() {}
 
+func (*Command_PutResource) isCommand_Body() {}
+
+func (*Command_DeleteResource) isCommand_Body() {}
+
+func (*Command_PutResourceTree) isCommand_Body() {}
+
+func (*Command_DeleteDeployment) isCommand_Body() {}
+
+func (*Command_UpdateDeployment) isCommand_Body() {}
+
 type Result struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Code          ErrorCode              `protobuf:"varint,1,opt,name=code,proto3,enum=tollgate.v1.ErrorCode" json:"code,omitempty"`
@@ -3861,7 +4838,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_tollgate_proto_msgTypes[51]
+	mi := &file_tollgate_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3873,7 +4850,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[51]
+	mi := &file_tollgate_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3886,7 +4863,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{51}
+	return file_tollgate_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *Result) GetCode() ErrorCode {
@@ -3969,7 +4946,7 @@ type DedupRecord struct {
 
 func (x *DedupRecord) Reset() {
 	*x = DedupRecord{}
-	mi := &file_tollgate_proto_msgTypes[52]
+	mi := &file_tollgate_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3981,7 +4958,7 @@ func (x *DedupRecord) String() string {
 func (*DedupRecord) ProtoMessage() {}
 
 func (x *DedupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[52]
+	mi := &file_tollgate_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3994,7 +4971,7 @@ func (x *DedupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
 func (*DedupRecord) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{52}
+	return file_tollgate_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *DedupRecord) GetTimeUnixNano() int64 {
@@ -4026,7 +5003,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_tollgate_proto_msgTypes[53]
+	mi := &file_tollgate_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4038,7 +5015,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[53]
+	mi := &file_tollgate_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4051,7 +5028,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{53}
+	return file_tollgate_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *Snapshot) GetVersion() uint32 {
@@ -4112,7 +5089,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_tollgate_proto_msgTypes[54]
+	mi := &file_tollgate_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4124,7 +5101,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[54]
+	mi := &file_tollgate_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4137,7 +5114,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{54}
+	return file_tollgate_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ApplyRequest) GetCommand() *Command {
@@ -4156,7 +5133,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_tollgate_proto_msgTypes[55]
+	mi := &file_tollgate_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4168,7 +5145,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[55]
+	mi := &file_tollgate_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4181,7 +5158,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{55}
+	return file_tollgate_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ApplyResponse) GetResult() *Result {
@@ -4199,7 +5176,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_tollgate_proto_msgTypes[56]
+	mi := &file_tollgate_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4211,7 +5188,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[56]
+	mi := &file_tollgate_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4224,7 +5201,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{56}
+	return file_tollgate_proto_rawDescGZIP(), []int{67}
 }
 
 type StatusResponse struct {
@@ -4242,7 +5219,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_tollgate_proto_msgTypes[57]
+	mi := &file_tollgate_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4254,7 +5231,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[57]
+	mi := &file_tollgate_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4267,7 +5244,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{57}
+	return file_tollgate_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *StatusResponse) GetNodeId() string {
@@ -4318,7 +5295,7 @@ const file_tollgate_proto_rawDesc = "" +
 	"\rQuotaSettings\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\x03R\x05limit\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x05R\x06offset\x12\x16\n" +
-	"\x06period\x18\x03 \x01(\tR\x06period\"\xbb\x02\n" +
+	"\x06period\x18\x03 \x01(\tR\x06period\"\xa3\x03\n" +
 	"\aRestApi\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
@@ -4327,7 +5304,9 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x0eapi_key_source\x18\x05 \x01(\tR\fapiKeySource\x122\n" +
 	"\x04tags\x18\x06 \x03(\v2\x1e.tollgate.v1.RestApi.TagsEntryR\x04tags\x12\x18\n" +
 	"\aversion\x18\a \x01(\tR\aversion\x12\x1a\n" +
-	"\brevision\x18\b \x01(\x04R\brevision\x1a7\n" +
+	"\brevision\x18\b \x01(\x04R\brevision\x12?\n" +
+	"\x1cdisable_execute_api_endpoint\x182 \x01(\bR\x19disableExecuteApiEndpoint\x12%\n" +
+	"\x0eendpoint_types\x183 \x03(\tR\rendpointTypes\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x81\x01\n" +
@@ -4336,7 +5315,7 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1e\n" +
 	"\vrest_api_id\x18\x02 \x01(\tR\trestApiId\x12 \n" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x12!\n" +
-	"\fcreated_date\x18\x04 \x01(\x03R\vcreatedDate\"\x8e\x03\n" +
+	"\fcreated_date\x18\x04 \x01(\x03R\vcreatedDate\"\xf2\x04\n" +
 	"\rMethodSetting\x127\n" +
 	"\x15throttling_rate_limit\x18\x01 \x01(\x01H\x00R\x13throttlingRateLimit\x88\x01\x01\x129\n" +
 	"\x16throttling_burst_limit\x18\x02 \x01(\x05H\x01R\x14throttlingBurstLimit\x88\x01\x01\x12'\n" +
@@ -4344,9 +5323,15 @@ const file_tollgate_proto_rawDesc = "" +
 	"\rlogging_level\x18\x04 \x01(\tR\floggingLevel\x12,\n" +
 	"\x12data_trace_enabled\x18\x05 \x01(\bR\x10dataTraceEnabled\x12'\n" +
 	"\x0fcaching_enabled\x18\x06 \x01(\bR\x0ecachingEnabled\x12/\n" +
-	"\x14cache_ttl_in_seconds\x18\a \x01(\x05R\x11cacheTtlInSecondsB\x18\n" +
+	"\x14cache_ttl_in_seconds\x18\a \x01(\x05R\x11cacheTtlInSeconds\x120\n" +
+	"\x14cache_data_encrypted\x182 \x01(\bR\x12cacheDataEncrypted\x12T\n" +
+	"'require_authorization_for_cache_control\x183 \x01(\bR#requireAuthorizationForCacheControl\x12Z\n" +
+	"*unauthorized_cache_control_header_strategy\x184 \x01(\tR&unauthorizedCacheControlHeaderStrategyB\x18\n" +
 	"\x16_throttling_rate_limitB\x19\n" +
-	"\x17_throttling_burst_limit\"\xc3\x05\n" +
+	"\x17_throttling_burst_limit\"T\n" +
+	"\x11AccessLogSettings\x12\x16\n" +
+	"\x06format\x18\x01 \x01(\tR\x06format\x12'\n" +
+	"\x0fdestination_arn\x18\x02 \x01(\tR\x0edestinationArn\"\x9e\a\n" +
 	"\x05Stage\x12\x1e\n" +
 	"\vrest_api_id\x18\x01 \x01(\tR\trestApiId\x12\x1d\n" +
 	"\n" +
@@ -4360,7 +5345,11 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x04tags\x18\t \x03(\v2\x1c.tollgate.v1.Stage.TagsEntryR\x04tags\x12/\n" +
 	"\x14api_key_not_required\x18\n" +
 	" \x01(\bR\x11apiKeyNotRequired\x12\x1a\n" +
-	"\brevision\x18\v \x01(\x04R\brevision\x1a<\n" +
+	"\brevision\x18\v \x01(\x04R\brevision\x12'\n" +
+	"\x0ftracing_enabled\x182 \x01(\bR\x0etracingEnabled\x122\n" +
+	"\x15cache_cluster_enabled\x183 \x01(\bR\x13cacheClusterEnabled\x12,\n" +
+	"\x12cache_cluster_size\x184 \x01(\tR\x10cacheClusterSize\x12N\n" +
+	"\x13access_log_settings\x185 \x01(\v2\x1e.tollgate.v1.AccessLogSettingsR\x11accessLogSettings\x1a<\n" +
 	"\x0eVariablesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a]\n" +
@@ -4419,9 +5408,16 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x04keys\x18\x01 \x03(\v2\x1f.tollgate.v1.PlanKeys.KeysEntryR\x04keys\x1a7\n" +
 	"\tKeysEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"D\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"t\n" +
 	"\aAccount\x129\n" +
-	"\bthrottle\x18\x01 \x01(\v2\x1d.tollgate.v1.ThrottleSettingsR\bthrottle\"\xb5\t\n" +
+	"\bthrottle\x18\x01 \x01(\v2\x1d.tollgate.v1.ThrottleSettingsR\bthrottle\x12.\n" +
+	"\x13cloudwatch_role_arn\x182 \x01(\tR\x11cloudwatchRoleArn\"w\n" +
+	"\rDeletedApiKey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1f\n" +
+	"\vcustomer_id\x18\x03 \x01(\tR\n" +
+	"customerId\x12!\n" +
+	"\fdeleted_date\x18\x04 \x01(\x03R\vdeletedDate\"\xc6\r\n" +
 	"\x06Config\x12>\n" +
 	"\trest_apis\x18\x01 \x03(\v2!.tollgate.v1.Config.RestApisEntryR\brestApis\x127\n" +
 	"\x06stages\x18\x02 \x03(\v2\x1f.tollgate.v1.Config.StagesEntryR\x06stages\x12F\n" +
@@ -4434,7 +5430,10 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x05index\x18\b \x01(\x04R\x05index\x12/\n" +
 	"\bdata_key\x18\t \x01(\v2\x14.tollgate.v1.DataKeyR\adataKey\x12V\n" +
 	"\x11admin_credentials\x18\n" +
-	" \x03(\v2).tollgate.v1.Config.AdminCredentialsEntryR\x10adminCredentials\x1aQ\n" +
+	" \x03(\v2).tollgate.v1.Config.AdminCredentialsEntryR\x10adminCredentials\x12@\n" +
+	"\tresources\x18( \x03(\v2\".tollgate.v1.Config.ResourcesEntryR\tresources\x12_\n" +
+	"\x14deployment_resources\x18) \x03(\v2,.tollgate.v1.Config.DeploymentResourcesEntryR\x13deploymentResources\x12Q\n" +
+	"\x10deleted_api_keys\x182 \x03(\v2'.tollgate.v1.Config.DeletedApiKeysEntryR\x0edeletedApiKeys\x1aQ\n" +
 	"\rRestApisEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12*\n" +
 	"\x05value\x18\x02 \x01(\v2\x14.tollgate.v1.RestApiR\x05value:\x028\x01\x1aM\n" +
@@ -4455,7 +5454,60 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2\x15.tollgate.v1.PlanKeysR\x05value:\x028\x01\x1aa\n" +
 	"\x15AdminCredentialsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x122\n" +
-	"\x05value\x18\x02 \x01(\v2\x1c.tollgate.v1.AdminCredentialR\x05value:\x028\x01\"P\n" +
+	"\x05value\x18\x02 \x01(\v2\x1c.tollgate.v1.AdminCredentialR\x05value:\x028\x01\x1aW\n" +
+	"\x0eResourcesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
+	"\x05value\x18\x02 \x01(\v2\x19.tollgate.v1.ResourceTreeR\x05value:\x028\x01\x1aa\n" +
+	"\x18DeploymentResourcesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
+	"\x05value\x18\x02 \x01(\v2\x19.tollgate.v1.ResourceTreeR\x05value:\x028\x01\x1a]\n" +
+	"\x13DeletedApiKeysEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
+	"\x05value\x18\x02 \x01(\v2\x1a.tollgate.v1.DeletedApiKeyR\x05value:\x028\x01\"\xff\x04\n" +
+	"\vIntegration\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x1f\n" +
+	"\vhttp_method\x18\x02 \x01(\tR\n" +
+	"httpMethod\x12\x10\n" +
+	"\x03uri\x18\x03 \x01(\tR\x03uri\x12^\n" +
+	"\x12request_parameters\x18\x04 \x03(\v2/.tollgate.v1.Integration.RequestParametersEntryR\x11requestParameters\x121\n" +
+	"\x14passthrough_behavior\x18\x05 \x01(\tR\x13passthroughBehavior\x12*\n" +
+	"\x11timeout_in_millis\x18\x06 \x01(\x05R\x0ftimeoutInMillis\x12'\n" +
+	"\x0fconnection_type\x18\a \x01(\tR\x0econnectionType\x120\n" +
+	"\x14cache_key_parameters\x18\b \x03(\tR\x12cacheKeyParameters\x12'\n" +
+	"\x0fcache_namespace\x18\t \x01(\tR\x0ecacheNamespace\x12[\n" +
+	"\x11request_templates\x18\n" +
+	" \x03(\v2..tollgate.v1.Integration.RequestTemplatesEntryR\x10requestTemplates\x1aD\n" +
+	"\x16RequestParametersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aC\n" +
+	"\x15RequestTemplatesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x86\x03\n" +
+	"\x06Method\x12\x1f\n" +
+	"\vhttp_method\x18\x01 \x01(\tR\n" +
+	"httpMethod\x12-\n" +
+	"\x12authorization_type\x18\x02 \x01(\tR\x11authorizationType\x12(\n" +
+	"\x10api_key_required\x18\x03 \x01(\bR\x0eapiKeyRequired\x12%\n" +
+	"\x0eoperation_name\x18\x04 \x01(\tR\roperationName\x12Y\n" +
+	"\x12request_parameters\x18\x05 \x03(\v2*.tollgate.v1.Method.RequestParametersEntryR\x11requestParameters\x12:\n" +
+	"\vintegration\x18\x06 \x01(\v2\x18.tollgate.v1.IntegrationR\vintegration\x1aD\n" +
+	"\x16RequestParametersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\bR\x05value:\x028\x01\"\xe3\x01\n" +
+	"\bResource\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\tparent_id\x18\x02 \x01(\tR\bparentId\x12\x1b\n" +
+	"\tpath_part\x18\x03 \x01(\tR\bpathPart\x12<\n" +
+	"\amethods\x18\x04 \x03(\v2\".tollgate.v1.Resource.MethodsEntryR\amethods\x1aO\n" +
+	"\fMethodsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
+	"\x05value\x18\x02 \x01(\v2\x13.tollgate.v1.MethodR\x05value:\x028\x01\"\xc7\x01\n" +
+	"\fResourceTree\x12F\n" +
+	"\tresources\x18\x01 \x03(\v2(.tollgate.v1.ResourceTree.ResourcesEntryR\tresources\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\x1aS\n" +
+	"\x0eResourcesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
+	"\x05value\x18\x02 \x01(\v2\x15.tollgate.v1.ResourceR\x05value:\x028\x01\"P\n" +
 	"\aDataKey\x12\x18\n" +
 	"\awrapped\x18\x01 \x01(\fR\awrapped\x12\x15\n" +
 	"\x06kek_id\x18\x02 \x01(\tR\x05kekId\x12\x14\n" +
@@ -4557,9 +5609,10 @@ const file_tollgate_proto_rawDesc = "" +
 	"\rUpdateRestApi\x12&\n" +
 	"\x03api\x18\x01 \x01(\v2\x14.tollgate.v1.RestApiR\x03api\x12\x1f\n" +
 	"\vif_revision\x18\x02 \x01(\x04R\n" +
-	"ifRevision\"\x1f\n" +
+	"ifRevision\"B\n" +
 	"\rDeleteRestApi\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"u\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\fdetach_plans\x182 \x01(\bR\vdetachPlans\"u\n" +
 	"\x10CreateDeployment\x127\n" +
 	"\n" +
 	"deployment\x18\x01 \x01(\v2\x17.tollgate.v1.DeploymentR\n" +
@@ -4569,11 +5622,12 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x05stage\x18\x01 \x01(\v2\x12.tollgate.v1.StageR\x05stage\x12\x16\n" +
 	"\x06create\x18\x02 \x01(\bR\x06create\x12\x1f\n" +
 	"\vif_revision\x18\x03 \x01(\x04R\n" +
-	"ifRevision\"L\n" +
+	"ifRevision\"o\n" +
 	"\vDeleteStage\x12\x1e\n" +
 	"\vrest_api_id\x18\x01 \x01(\tR\trestApiId\x12\x1d\n" +
 	"\n" +
-	"stage_name\x18\x02 \x01(\tR\tstageName\"s\n" +
+	"stage_name\x18\x02 \x01(\tR\tstageName\x12!\n" +
+	"\fdetach_plans\x182 \x01(\bR\vdetachPlans\"s\n" +
 	"\fPutUsagePlan\x12*\n" +
 	"\x04plan\x18\x01 \x01(\v2\x16.tollgate.v1.UsagePlanR\x04plan\x12\x16\n" +
 	"\x06create\x18\x02 \x01(\bR\x06create\x12\x1f\n" +
@@ -4585,9 +5639,11 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\v2\x13.tollgate.v1.ApiKeyR\x03key\x12\x16\n" +
 	"\x06create\x18\x02 \x01(\bR\x06create\x12\x1f\n" +
 	"\vif_revision\x18\x03 \x01(\x04R\n" +
-	"ifRevision\"\x1e\n" +
+	"ifRevision\"=\n" +
 	"\fDeleteApiKey\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"n\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"keep_usage\x182 \x01(\bR\tkeepUsage\"n\n" +
 	"\vImportedKey\x12%\n" +
 	"\x03key\x18\x01 \x01(\v2\x13.tollgate.v1.ApiKeyR\x03key\x12$\n" +
 	"\x0eusage_plan_ids\x18\x02 \x03(\tR\fusagePlanIds\x12\x12\n" +
@@ -4628,7 +5684,30 @@ const file_tollgate_proto_rawDesc = "" +
 	"credential\x18\x01 \x01(\v2\x1c.tollgate.v1.AdminCredentialR\n" +
 	"credential\"'\n" +
 	"\x15DeleteAdminCredential\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xa4\r\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"B\n" +
+	"\x10DeleteDeployment\x12\x1e\n" +
+	"\vrest_api_id\x18\x01 \x01(\tR\trestApiId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"d\n" +
+	"\x10UpdateDeployment\x12\x1e\n" +
+	"\vrest_api_id\x18\x01 \x01(\tR\trestApiId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\"\x99\x01\n" +
+	"\vPutResource\x12\x1e\n" +
+	"\vrest_api_id\x18\x01 \x01(\tR\trestApiId\x121\n" +
+	"\bresource\x18\x02 \x01(\v2\x15.tollgate.v1.ResourceR\bresource\x12\x16\n" +
+	"\x06create\x18\x03 \x01(\bR\x06create\x12\x1f\n" +
+	"\vif_revision\x18\x04 \x01(\x04R\n" +
+	"ifRevision\"@\n" +
+	"\x0eDeleteResource\x12\x1e\n" +
+	"\vrest_api_id\x18\x01 \x01(\tR\trestApiId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\xca\x01\n" +
+	"\x0fPutResourceTree\x12\x1e\n" +
+	"\vrest_api_id\x18\x01 \x01(\tR\trestApiId\x12-\n" +
+	"\x04tree\x18\x02 \x01(\v2\x19.tollgate.v1.ResourceTreeR\x04tree\x123\n" +
+	"\n" +
+	"create_api\x18\x03 \x01(\v2\x14.tollgate.v1.RestApiR\tcreateApi\x123\n" +
+	"\n" +
+	"update_api\x18\x04 \x01(\v2\x14.tollgate.v1.RestApiR\tupdateApi\"\x93\x10\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12$\n" +
@@ -4658,7 +5737,12 @@ const file_tollgate_proto_rawDesc = "" +
 	"setDataKey\x12>\n" +
 	"\rseal_api_keys\x18\x1e \x01(\v2\x18.tollgate.v1.SealApiKeysH\x00R\vsealApiKeys\x12S\n" +
 	"\x14put_admin_credential\x18\x1f \x01(\v2\x1f.tollgate.v1.PutAdminCredentialH\x00R\x12putAdminCredential\x12\\\n" +
-	"\x17delete_admin_credential\x18  \x01(\v2\".tollgate.v1.DeleteAdminCredentialH\x00R\x15deleteAdminCredentialB\x06\n" +
+	"\x17delete_admin_credential\x18  \x01(\v2\".tollgate.v1.DeleteAdminCredentialH\x00R\x15deleteAdminCredential\x12=\n" +
+	"\fput_resource\x18( \x01(\v2\x18.tollgate.v1.PutResourceH\x00R\vputResource\x12F\n" +
+	"\x0fdelete_resource\x18) \x01(\v2\x1b.tollgate.v1.DeleteResourceH\x00R\x0edeleteResource\x12J\n" +
+	"\x11put_resource_tree\x18* \x01(\v2\x1c.tollgate.v1.PutResourceTreeH\x00R\x0fputResourceTree\x12L\n" +
+	"\x11delete_deployment\x182 \x01(\v2\x1d.tollgate.v1.DeleteDeploymentH\x00R\x10deleteDeployment\x12L\n" +
+	"\x11update_deployment\x183 \x01(\v2\x1d.tollgate.v1.UpdateDeploymentH\x00R\x10updateDeploymentB\x06\n" +
 	"\x04body\"\xc8\x02\n" +
 	"\x06Result\x12*\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x16.tollgate.v1.ErrorCodeR\x04code\x12\x18\n" +
@@ -4728,7 +5812,7 @@ func file_tollgate_proto_rawDescGZIP() []byte {
 }
 
 var file_tollgate_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tollgate_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
+var file_tollgate_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
 var file_tollgate_proto_goTypes = []any{
 	(ErrorCode)(0),                // 0: tollgate.v1.ErrorCode
 	(*ThrottleSettings)(nil),      // 1: tollgate.v1.ThrottleSettings
@@ -4736,184 +5820,227 @@ var file_tollgate_proto_goTypes = []any{
 	(*RestApi)(nil),               // 3: tollgate.v1.RestApi
 	(*Deployment)(nil),            // 4: tollgate.v1.Deployment
 	(*MethodSetting)(nil),         // 5: tollgate.v1.MethodSetting
-	(*Stage)(nil),                 // 6: tollgate.v1.Stage
-	(*ApiStage)(nil),              // 7: tollgate.v1.ApiStage
-	(*UsagePlan)(nil),             // 8: tollgate.v1.UsagePlan
-	(*ApiKey)(nil),                // 9: tollgate.v1.ApiKey
-	(*PlanKeys)(nil),              // 10: tollgate.v1.PlanKeys
-	(*Account)(nil),               // 11: tollgate.v1.Account
-	(*Config)(nil),                // 12: tollgate.v1.Config
-	(*DataKey)(nil),               // 13: tollgate.v1.DataKey
-	(*AdminCredential)(nil),       // 14: tollgate.v1.AdminCredential
-	(*KeyLedger)(nil),             // 15: tollgate.v1.KeyLedger
-	(*Grant)(nil),                 // 16: tollgate.v1.Grant
-	(*NodeLedger)(nil),            // 17: tollgate.v1.NodeLedger
-	(*GrantRequest)(nil),          // 18: tollgate.v1.GrantRequest
-	(*GrantResult)(nil),           // 19: tollgate.v1.GrantResult
-	(*UsageReport)(nil),           // 20: tollgate.v1.UsageReport
-	(*LedgerBatch)(nil),           // 21: tollgate.v1.LedgerBatch
-	(*LedgerBatchResult)(nil),     // 22: tollgate.v1.LedgerBatchResult
-	(*LedgerGroup)(nil),           // 23: tollgate.v1.LedgerGroup
-	(*ShareItem)(nil),             // 24: tollgate.v1.ShareItem
-	(*ShareRequest)(nil),          // 25: tollgate.v1.ShareRequest
-	(*ShareAssignment)(nil),       // 26: tollgate.v1.ShareAssignment
-	(*ShareResponse)(nil),         // 27: tollgate.v1.ShareResponse
-	(*CreateRestApi)(nil),         // 28: tollgate.v1.CreateRestApi
-	(*UpdateRestApi)(nil),         // 29: tollgate.v1.UpdateRestApi
-	(*DeleteRestApi)(nil),         // 30: tollgate.v1.DeleteRestApi
-	(*CreateDeployment)(nil),      // 31: tollgate.v1.CreateDeployment
-	(*PutStage)(nil),              // 32: tollgate.v1.PutStage
-	(*DeleteStage)(nil),           // 33: tollgate.v1.DeleteStage
-	(*PutUsagePlan)(nil),          // 34: tollgate.v1.PutUsagePlan
-	(*DeleteUsagePlan)(nil),       // 35: tollgate.v1.DeleteUsagePlan
-	(*PutApiKey)(nil),             // 36: tollgate.v1.PutApiKey
-	(*DeleteApiKey)(nil),          // 37: tollgate.v1.DeleteApiKey
-	(*ImportedKey)(nil),           // 38: tollgate.v1.ImportedKey
-	(*ImportApiKeys)(nil),         // 39: tollgate.v1.ImportApiKeys
-	(*CreateUsagePlanKey)(nil),    // 40: tollgate.v1.CreateUsagePlanKey
-	(*DeleteUsagePlanKey)(nil),    // 41: tollgate.v1.DeleteUsagePlanKey
-	(*UpdateAccount)(nil),         // 42: tollgate.v1.UpdateAccount
-	(*SetRemaining)(nil),          // 43: tollgate.v1.SetRemaining
-	(*CreateDefaultPlan)(nil),     // 44: tollgate.v1.CreateDefaultPlan
-	(*Noop)(nil),                  // 45: tollgate.v1.Noop
-	(*SetDataKey)(nil),            // 46: tollgate.v1.SetDataKey
-	(*SealApiKeys)(nil),           // 47: tollgate.v1.SealApiKeys
-	(*SealedKey)(nil),             // 48: tollgate.v1.SealedKey
-	(*PutAdminCredential)(nil),    // 49: tollgate.v1.PutAdminCredential
-	(*DeleteAdminCredential)(nil), // 50: tollgate.v1.DeleteAdminCredential
-	(*Command)(nil),               // 51: tollgate.v1.Command
-	(*Result)(nil),                // 52: tollgate.v1.Result
-	(*DedupRecord)(nil),           // 53: tollgate.v1.DedupRecord
-	(*Snapshot)(nil),              // 54: tollgate.v1.Snapshot
-	(*ApplyRequest)(nil),          // 55: tollgate.v1.ApplyRequest
-	(*ApplyResponse)(nil),         // 56: tollgate.v1.ApplyResponse
-	(*StatusRequest)(nil),         // 57: tollgate.v1.StatusRequest
-	(*StatusResponse)(nil),        // 58: tollgate.v1.StatusResponse
-	nil,                           // 59: tollgate.v1.RestApi.TagsEntry
-	nil,                           // 60: tollgate.v1.Stage.VariablesEntry
-	nil,                           // 61: tollgate.v1.Stage.MethodSettingsEntry
-	nil,                           // 62: tollgate.v1.Stage.TagsEntry
-	nil,                           // 63: tollgate.v1.ApiStage.ThrottleEntry
-	nil,                           // 64: tollgate.v1.UsagePlan.TagsEntry
-	nil,                           // 65: tollgate.v1.ApiKey.TagsEntry
-	nil,                           // 66: tollgate.v1.PlanKeys.KeysEntry
-	nil,                           // 67: tollgate.v1.Config.RestApisEntry
-	nil,                           // 68: tollgate.v1.Config.StagesEntry
-	nil,                           // 69: tollgate.v1.Config.DeploymentsEntry
-	nil,                           // 70: tollgate.v1.Config.UsagePlansEntry
-	nil,                           // 71: tollgate.v1.Config.ApiKeysEntry
-	nil,                           // 72: tollgate.v1.Config.PlanKeysEntry
-	nil,                           // 73: tollgate.v1.Config.AdminCredentialsEntry
-	nil,                           // 74: tollgate.v1.KeyLedger.GrantedEntry
-	nil,                           // 75: tollgate.v1.KeyLedger.DailyEntry
-	nil,                           // 76: tollgate.v1.KeyLedger.PeriodExtraEntry
-	nil,                           // 77: tollgate.v1.Snapshot.LedgersEntry
-	nil,                           // 78: tollgate.v1.Snapshot.DedupEntry
-	nil,                           // 79: tollgate.v1.Snapshot.NodesEntry
+	(*AccessLogSettings)(nil),     // 6: tollgate.v1.AccessLogSettings
+	(*Stage)(nil),                 // 7: tollgate.v1.Stage
+	(*ApiStage)(nil),              // 8: tollgate.v1.ApiStage
+	(*UsagePlan)(nil),             // 9: tollgate.v1.UsagePlan
+	(*ApiKey)(nil),                // 10: tollgate.v1.ApiKey
+	(*PlanKeys)(nil),              // 11: tollgate.v1.PlanKeys
+	(*Account)(nil),               // 12: tollgate.v1.Account
+	(*DeletedApiKey)(nil),         // 13: tollgate.v1.DeletedApiKey
+	(*Config)(nil),                // 14: tollgate.v1.Config
+	(*Integration)(nil),           // 15: tollgate.v1.Integration
+	(*Method)(nil),                // 16: tollgate.v1.Method
+	(*Resource)(nil),              // 17: tollgate.v1.Resource
+	(*ResourceTree)(nil),          // 18: tollgate.v1.ResourceTree
+	(*DataKey)(nil),               // 19: tollgate.v1.DataKey
+	(*AdminCredential)(nil),       // 20: tollgate.v1.AdminCredential
+	(*KeyLedger)(nil),             // 21: tollgate.v1.KeyLedger
+	(*Grant)(nil),                 // 22: tollgate.v1.Grant
+	(*NodeLedger)(nil),            // 23: tollgate.v1.NodeLedger
+	(*GrantRequest)(nil),          // 24: tollgate.v1.GrantRequest
+	(*GrantResult)(nil),           // 25: tollgate.v1.GrantResult
+	(*UsageReport)(nil),           // 26: tollgate.v1.UsageReport
+	(*LedgerBatch)(nil),           // 27: tollgate.v1.LedgerBatch
+	(*LedgerBatchResult)(nil),     // 28: tollgate.v1.LedgerBatchResult
+	(*LedgerGroup)(nil),           // 29: tollgate.v1.LedgerGroup
+	(*ShareItem)(nil),             // 30: tollgate.v1.ShareItem
+	(*ShareRequest)(nil),          // 31: tollgate.v1.ShareRequest
+	(*ShareAssignment)(nil),       // 32: tollgate.v1.ShareAssignment
+	(*ShareResponse)(nil),         // 33: tollgate.v1.ShareResponse
+	(*CreateRestApi)(nil),         // 34: tollgate.v1.CreateRestApi
+	(*UpdateRestApi)(nil),         // 35: tollgate.v1.UpdateRestApi
+	(*DeleteRestApi)(nil),         // 36: tollgate.v1.DeleteRestApi
+	(*CreateDeployment)(nil),      // 37: tollgate.v1.CreateDeployment
+	(*PutStage)(nil),              // 38: tollgate.v1.PutStage
+	(*DeleteStage)(nil),           // 39: tollgate.v1.DeleteStage
+	(*PutUsagePlan)(nil),          // 40: tollgate.v1.PutUsagePlan
+	(*DeleteUsagePlan)(nil),       // 41: tollgate.v1.DeleteUsagePlan
+	(*PutApiKey)(nil),             // 42: tollgate.v1.PutApiKey
+	(*DeleteApiKey)(nil),          // 43: tollgate.v1.DeleteApiKey
+	(*ImportedKey)(nil),           // 44: tollgate.v1.ImportedKey
+	(*ImportApiKeys)(nil),         // 45: tollgate.v1.ImportApiKeys
+	(*CreateUsagePlanKey)(nil),    // 46: tollgate.v1.CreateUsagePlanKey
+	(*DeleteUsagePlanKey)(nil),    // 47: tollgate.v1.DeleteUsagePlanKey
+	(*UpdateAccount)(nil),         // 48: tollgate.v1.UpdateAccount
+	(*SetRemaining)(nil),          // 49: tollgate.v1.SetRemaining
+	(*CreateDefaultPlan)(nil),     // 50: tollgate.v1.CreateDefaultPlan
+	(*Noop)(nil),                  // 51: tollgate.v1.Noop
+	(*SetDataKey)(nil),            // 52: tollgate.v1.SetDataKey
+	(*SealApiKeys)(nil),           // 53: tollgate.v1.SealApiKeys
+	(*SealedKey)(nil),             // 54: tollgate.v1.SealedKey
+	(*PutAdminCredential)(nil),    // 55: tollgate.v1.PutAdminCredential
+	(*DeleteAdminCredential)(nil), // 56: tollgate.v1.DeleteAdminCredential
+	(*DeleteDeployment)(nil),      // 57: tollgate.v1.DeleteDeployment
+	(*UpdateDeployment)(nil),      // 58: tollgate.v1.UpdateDeployment
+	(*PutResource)(nil),           // 59: tollgate.v1.PutResource
+	(*DeleteResource)(nil),        // 60: tollgate.v1.DeleteResource
+	(*PutResourceTree)(nil),       // 61: tollgate.v1.PutResourceTree
+	(*Command)(nil),               // 62: tollgate.v1.Command
+	(*Result)(nil),                // 63: tollgate.v1.Result
+	(*DedupRecord)(nil),           // 64: tollgate.v1.DedupRecord
+	(*Snapshot)(nil),              // 65: tollgate.v1.Snapshot
+	(*ApplyRequest)(nil),          // 66: tollgate.v1.ApplyRequest
+	(*ApplyResponse)(nil),         // 67: tollgate.v1.ApplyResponse
+	(*StatusRequest)(nil),         // 68: tollgate.v1.StatusRequest
+	(*StatusResponse)(nil),        // 69: tollgate.v1.StatusResponse
+	nil,                           // 70: tollgate.v1.RestApi.TagsEntry
+	nil,                           // 71: tollgate.v1.Stage.VariablesEntry
+	nil,                           // 72: tollgate.v1.Stage.MethodSettingsEntry
+	nil,                           // 73: tollgate.v1.Stage.TagsEntry
+	nil,                           // 74: tollgate.v1.ApiStage.ThrottleEntry
+	nil,                           // 75: tollgate.v1.UsagePlan.TagsEntry
+	nil,                           // 76: tollgate.v1.ApiKey.TagsEntry
+	nil,                           // 77: tollgate.v1.PlanKeys.KeysEntry
+	nil,                           // 78: tollgate.v1.Config.RestApisEntry
+	nil,                           // 79: tollgate.v1.Config.StagesEntry
+	nil,                           // 80: tollgate.v1.Config.DeploymentsEntry
+	nil,                           // 81: tollgate.v1.Config.UsagePlansEntry
+	nil,                           // 82: tollgate.v1.Config.ApiKeysEntry
+	nil,                           // 83: tollgate.v1.Config.PlanKeysEntry
+	nil,                           // 84: tollgate.v1.Config.AdminCredentialsEntry
+	nil,                           // 85: tollgate.v1.Config.ResourcesEntry
+	nil,                           // 86: tollgate.v1.Config.DeploymentResourcesEntry
+	nil,                           // 87: tollgate.v1.Config.DeletedApiKeysEntry
+	nil,                           // 88: tollgate.v1.Integration.RequestParametersEntry
+	nil,                           // 89: tollgate.v1.Integration.RequestTemplatesEntry
+	nil,                           // 90: tollgate.v1.Method.RequestParametersEntry
+	nil,                           // 91: tollgate.v1.Resource.MethodsEntry
+	nil,                           // 92: tollgate.v1.ResourceTree.ResourcesEntry
+	nil,                           // 93: tollgate.v1.KeyLedger.GrantedEntry
+	nil,                           // 94: tollgate.v1.KeyLedger.DailyEntry
+	nil,                           // 95: tollgate.v1.KeyLedger.PeriodExtraEntry
+	nil,                           // 96: tollgate.v1.Snapshot.LedgersEntry
+	nil,                           // 97: tollgate.v1.Snapshot.DedupEntry
+	nil,                           // 98: tollgate.v1.Snapshot.NodesEntry
 }
 var file_tollgate_proto_depIdxs = []int32{
-	59, // 0: tollgate.v1.RestApi.tags:type_name -> tollgate.v1.RestApi.TagsEntry
-	60, // 1: tollgate.v1.Stage.variables:type_name -> tollgate.v1.Stage.VariablesEntry
-	61, // 2: tollgate.v1.Stage.method_settings:type_name -> tollgate.v1.Stage.MethodSettingsEntry
-	62, // 3: tollgate.v1.Stage.tags:type_name -> tollgate.v1.Stage.TagsEntry
-	63, // 4: tollgate.v1.ApiStage.throttle:type_name -> tollgate.v1.ApiStage.ThrottleEntry
-	7,  // 5: tollgate.v1.UsagePlan.api_stages:type_name -> tollgate.v1.ApiStage
-	1,  // 6: tollgate.v1.UsagePlan.throttle:type_name -> tollgate.v1.ThrottleSettings
-	2,  // 7: tollgate.v1.UsagePlan.quota:type_name -> tollgate.v1.QuotaSettings
-	64, // 8: tollgate.v1.UsagePlan.tags:type_name -> tollgate.v1.UsagePlan.TagsEntry
-	65, // 9: tollgate.v1.ApiKey.tags:type_name -> tollgate.v1.ApiKey.TagsEntry
-	66, // 10: tollgate.v1.PlanKeys.keys:type_name -> tollgate.v1.PlanKeys.KeysEntry
-	1,  // 11: tollgate.v1.Account.throttle:type_name -> tollgate.v1.ThrottleSettings
-	67, // 12: tollgate.v1.Config.rest_apis:type_name -> tollgate.v1.Config.RestApisEntry
-	68, // 13: tollgate.v1.Config.stages:type_name -> tollgate.v1.Config.StagesEntry
-	69, // 14: tollgate.v1.Config.deployments:type_name -> tollgate.v1.Config.DeploymentsEntry
-	70, // 15: tollgate.v1.Config.usage_plans:type_name -> tollgate.v1.Config.UsagePlansEntry
-	71, // 16: tollgate.v1.Config.api_keys:type_name -> tollgate.v1.Config.ApiKeysEntry
-	72, // 17: tollgate.v1.Config.plan_keys:type_name -> tollgate.v1.Config.PlanKeysEntry
-	11, // 18: tollgate.v1.Config.account:type_name -> tollgate.v1.Account
-	13, // 19: tollgate.v1.Config.data_key:type_name -> tollgate.v1.DataKey
-	73, // 20: tollgate.v1.Config.admin_credentials:type_name -> tollgate.v1.Config.AdminCredentialsEntry
-	74, // 21: tollgate.v1.KeyLedger.granted:type_name -> tollgate.v1.KeyLedger.GrantedEntry
-	75, // 22: tollgate.v1.KeyLedger.daily:type_name -> tollgate.v1.KeyLedger.DailyEntry
-	76, // 23: tollgate.v1.KeyLedger.period_extra:type_name -> tollgate.v1.KeyLedger.PeriodExtraEntry
-	16, // 24: tollgate.v1.KeyLedger.grants:type_name -> tollgate.v1.Grant
-	16, // 25: tollgate.v1.KeyLedger.settled:type_name -> tollgate.v1.Grant
-	52, // 26: tollgate.v1.NodeLedger.last:type_name -> tollgate.v1.Result
-	18, // 27: tollgate.v1.LedgerBatch.grants:type_name -> tollgate.v1.GrantRequest
-	20, // 28: tollgate.v1.LedgerBatch.reports:type_name -> tollgate.v1.UsageReport
-	19, // 29: tollgate.v1.LedgerBatchResult.grants:type_name -> tollgate.v1.GrantResult
-	51, // 30: tollgate.v1.LedgerGroup.commands:type_name -> tollgate.v1.Command
-	24, // 31: tollgate.v1.ShareRequest.items:type_name -> tollgate.v1.ShareItem
-	26, // 32: tollgate.v1.ShareResponse.shares:type_name -> tollgate.v1.ShareAssignment
-	3,  // 33: tollgate.v1.CreateRestApi.api:type_name -> tollgate.v1.RestApi
-	3,  // 34: tollgate.v1.UpdateRestApi.api:type_name -> tollgate.v1.RestApi
-	4,  // 35: tollgate.v1.CreateDeployment.deployment:type_name -> tollgate.v1.Deployment
-	6,  // 36: tollgate.v1.CreateDeployment.stage:type_name -> tollgate.v1.Stage
-	6,  // 37: tollgate.v1.PutStage.stage:type_name -> tollgate.v1.Stage
-	8,  // 38: tollgate.v1.PutUsagePlan.plan:type_name -> tollgate.v1.UsagePlan
-	9,  // 39: tollgate.v1.PutApiKey.key:type_name -> tollgate.v1.ApiKey
-	9,  // 40: tollgate.v1.ImportedKey.key:type_name -> tollgate.v1.ApiKey
-	38, // 41: tollgate.v1.ImportApiKeys.keys:type_name -> tollgate.v1.ImportedKey
-	11, // 42: tollgate.v1.UpdateAccount.account:type_name -> tollgate.v1.Account
-	13, // 43: tollgate.v1.SetDataKey.data_key:type_name -> tollgate.v1.DataKey
-	48, // 44: tollgate.v1.SealApiKeys.keys:type_name -> tollgate.v1.SealedKey
-	14, // 45: tollgate.v1.PutAdminCredential.credential:type_name -> tollgate.v1.AdminCredential
-	28, // 46: tollgate.v1.Command.create_rest_api:type_name -> tollgate.v1.CreateRestApi
-	29, // 47: tollgate.v1.Command.update_rest_api:type_name -> tollgate.v1.UpdateRestApi
-	30, // 48: tollgate.v1.Command.delete_rest_api:type_name -> tollgate.v1.DeleteRestApi
-	31, // 49: tollgate.v1.Command.create_deployment:type_name -> tollgate.v1.CreateDeployment
-	32, // 50: tollgate.v1.Command.put_stage:type_name -> tollgate.v1.PutStage
-	33, // 51: tollgate.v1.Command.delete_stage:type_name -> tollgate.v1.DeleteStage
-	34, // 52: tollgate.v1.Command.put_usage_plan:type_name -> tollgate.v1.PutUsagePlan
-	35, // 53: tollgate.v1.Command.delete_usage_plan:type_name -> tollgate.v1.DeleteUsagePlan
-	36, // 54: tollgate.v1.Command.put_api_key:type_name -> tollgate.v1.PutApiKey
-	37, // 55: tollgate.v1.Command.delete_api_key:type_name -> tollgate.v1.DeleteApiKey
-	39, // 56: tollgate.v1.Command.import_api_keys:type_name -> tollgate.v1.ImportApiKeys
-	40, // 57: tollgate.v1.Command.create_usage_plan_key:type_name -> tollgate.v1.CreateUsagePlanKey
-	41, // 58: tollgate.v1.Command.delete_usage_plan_key:type_name -> tollgate.v1.DeleteUsagePlanKey
-	42, // 59: tollgate.v1.Command.update_account:type_name -> tollgate.v1.UpdateAccount
-	43, // 60: tollgate.v1.Command.set_remaining:type_name -> tollgate.v1.SetRemaining
-	44, // 61: tollgate.v1.Command.create_default_plan:type_name -> tollgate.v1.CreateDefaultPlan
-	21, // 62: tollgate.v1.Command.ledger:type_name -> tollgate.v1.LedgerBatch
-	45, // 63: tollgate.v1.Command.noop:type_name -> tollgate.v1.Noop
-	23, // 64: tollgate.v1.Command.ledger_group:type_name -> tollgate.v1.LedgerGroup
-	46, // 65: tollgate.v1.Command.set_data_key:type_name -> tollgate.v1.SetDataKey
-	47, // 66: tollgate.v1.Command.seal_api_keys:type_name -> tollgate.v1.SealApiKeys
-	49, // 67: tollgate.v1.Command.put_admin_credential:type_name -> tollgate.v1.PutAdminCredential
-	50, // 68: tollgate.v1.Command.delete_admin_credential:type_name -> tollgate.v1.DeleteAdminCredential
-	0,  // 69: tollgate.v1.Result.code:type_name -> tollgate.v1.ErrorCode
-	22, // 70: tollgate.v1.Result.ledger:type_name -> tollgate.v1.LedgerBatchResult
-	52, // 71: tollgate.v1.Result.group:type_name -> tollgate.v1.Result
-	52, // 72: tollgate.v1.DedupRecord.result:type_name -> tollgate.v1.Result
-	12, // 73: tollgate.v1.Snapshot.config:type_name -> tollgate.v1.Config
-	77, // 74: tollgate.v1.Snapshot.ledgers:type_name -> tollgate.v1.Snapshot.LedgersEntry
-	78, // 75: tollgate.v1.Snapshot.dedup:type_name -> tollgate.v1.Snapshot.DedupEntry
-	79, // 76: tollgate.v1.Snapshot.nodes:type_name -> tollgate.v1.Snapshot.NodesEntry
-	51, // 77: tollgate.v1.ApplyRequest.command:type_name -> tollgate.v1.Command
-	52, // 78: tollgate.v1.ApplyResponse.result:type_name -> tollgate.v1.Result
-	5,  // 79: tollgate.v1.Stage.MethodSettingsEntry.value:type_name -> tollgate.v1.MethodSetting
-	1,  // 80: tollgate.v1.ApiStage.ThrottleEntry.value:type_name -> tollgate.v1.ThrottleSettings
-	3,  // 81: tollgate.v1.Config.RestApisEntry.value:type_name -> tollgate.v1.RestApi
-	6,  // 82: tollgate.v1.Config.StagesEntry.value:type_name -> tollgate.v1.Stage
-	4,  // 83: tollgate.v1.Config.DeploymentsEntry.value:type_name -> tollgate.v1.Deployment
-	8,  // 84: tollgate.v1.Config.UsagePlansEntry.value:type_name -> tollgate.v1.UsagePlan
-	9,  // 85: tollgate.v1.Config.ApiKeysEntry.value:type_name -> tollgate.v1.ApiKey
-	10, // 86: tollgate.v1.Config.PlanKeysEntry.value:type_name -> tollgate.v1.PlanKeys
-	14, // 87: tollgate.v1.Config.AdminCredentialsEntry.value:type_name -> tollgate.v1.AdminCredential
-	15, // 88: tollgate.v1.Snapshot.LedgersEntry.value:type_name -> tollgate.v1.KeyLedger
-	53, // 89: tollgate.v1.Snapshot.DedupEntry.value:type_name -> tollgate.v1.DedupRecord
-	17, // 90: tollgate.v1.Snapshot.NodesEntry.value:type_name -> tollgate.v1.NodeLedger
-	55, // 91: tollgate.v1.Cluster.Apply:input_type -> tollgate.v1.ApplyRequest
-	57, // 92: tollgate.v1.Cluster.Status:input_type -> tollgate.v1.StatusRequest
-	25, // 93: tollgate.v1.Cluster.Shares:input_type -> tollgate.v1.ShareRequest
-	56, // 94: tollgate.v1.Cluster.Apply:output_type -> tollgate.v1.ApplyResponse
-	58, // 95: tollgate.v1.Cluster.Status:output_type -> tollgate.v1.StatusResponse
-	27, // 96: tollgate.v1.Cluster.Shares:output_type -> tollgate.v1.ShareResponse
-	94, // [94:97] is the sub-list for method output_type
-	91, // [91:94] is the sub-list for method input_type
-	91, // [91:91] is the sub-list for extension type_name
-	91, // [91:91] is the sub-list for extension extendee
-	0,  // [0:91] is the sub-list for field type_name
+	70,  // 0: tollgate.v1.RestApi.tags:type_name -> tollgate.v1.RestApi.TagsEntry
+	71,  // 1: tollgate.v1.Stage.variables:type_name -> tollgate.v1.Stage.VariablesEntry
+	72,  // 2: tollgate.v1.Stage.method_settings:type_name -> tollgate.v1.Stage.MethodSettingsEntry
+	73,  // 3: tollgate.v1.Stage.tags:type_name -> tollgate.v1.Stage.TagsEntry
+	6,   // 4: tollgate.v1.Stage.access_log_settings:type_name -> tollgate.v1.AccessLogSettings
+	74,  // 5: tollgate.v1.ApiStage.throttle:type_name -> tollgate.v1.ApiStage.ThrottleEntry
+	8,   // 6: tollgate.v1.UsagePlan.api_stages:type_name -> tollgate.v1.ApiStage
+	1,   // 7: tollgate.v1.UsagePlan.throttle:type_name -> tollgate.v1.ThrottleSettings
+	2,   // 8: tollgate.v1.UsagePlan.quota:type_name -> tollgate.v1.QuotaSettings
+	75,  // 9: tollgate.v1.UsagePlan.tags:type_name -> tollgate.v1.UsagePlan.TagsEntry
+	76,  // 10: tollgate.v1.ApiKey.tags:type_name -> tollgate.v1.ApiKey.TagsEntry
+	77,  // 11: tollgate.v1.PlanKeys.keys:type_name -> tollgate.v1.PlanKeys.KeysEntry
+	1,   // 12: tollgate.v1.Account.throttle:type_name -> tollgate.v1.ThrottleSettings
+	78,  // 13: tollgate.v1.Config.rest_apis:type_name -> tollgate.v1.Config.RestApisEntry
+	79,  // 14: tollgate.v1.Config.stages:type_name -> tollgate.v1.Config.StagesEntry
+	80,  // 15: tollgate.v1.Config.deployments:type_name -> tollgate.v1.Config.DeploymentsEntry
+	81,  // 16: tollgate.v1.Config.usage_plans:type_name -> tollgate.v1.Config.UsagePlansEntry
+	82,  // 17: tollgate.v1.Config.api_keys:type_name -> tollgate.v1.Config.ApiKeysEntry
+	83,  // 18: tollgate.v1.Config.plan_keys:type_name -> tollgate.v1.Config.PlanKeysEntry
+	12,  // 19: tollgate.v1.Config.account:type_name -> tollgate.v1.Account
+	19,  // 20: tollgate.v1.Config.data_key:type_name -> tollgate.v1.DataKey
+	84,  // 21: tollgate.v1.Config.admin_credentials:type_name -> tollgate.v1.Config.AdminCredentialsEntry
+	85,  // 22: tollgate.v1.Config.resources:type_name -> tollgate.v1.Config.ResourcesEntry
+	86,  // 23: tollgate.v1.Config.deployment_resources:type_name -> tollgate.v1.Config.DeploymentResourcesEntry
+	87,  // 24: tollgate.v1.Config.deleted_api_keys:type_name -> tollgate.v1.Config.DeletedApiKeysEntry
+	88,  // 25: tollgate.v1.Integration.request_parameters:type_name -> tollgate.v1.Integration.RequestParametersEntry
+	89,  // 26: tollgate.v1.Integration.request_templates:type_name -> tollgate.v1.Integration.RequestTemplatesEntry
+	90,  // 27: tollgate.v1.Method.request_parameters:type_name -> tollgate.v1.Method.RequestParametersEntry
+	15,  // 28: tollgate.v1.Method.integration:type_name -> tollgate.v1.Integration
+	91,  // 29: tollgate.v1.Resource.methods:type_name -> tollgate.v1.Resource.MethodsEntry
+	92,  // 30: tollgate.v1.ResourceTree.resources:type_name -> tollgate.v1.ResourceTree.ResourcesEntry
+	93,  // 31: tollgate.v1.KeyLedger.granted:type_name -> tollgate.v1.KeyLedger.GrantedEntry
+	94,  // 32: tollgate.v1.KeyLedger.daily:type_name -> tollgate.v1.KeyLedger.DailyEntry
+	95,  // 33: tollgate.v1.KeyLedger.period_extra:type_name -> tollgate.v1.KeyLedger.PeriodExtraEntry
+	22,  // 34: tollgate.v1.KeyLedger.grants:type_name -> tollgate.v1.Grant
+	22,  // 35: tollgate.v1.KeyLedger.settled:type_name -> tollgate.v1.Grant
+	63,  // 36: tollgate.v1.NodeLedger.last:type_name -> tollgate.v1.Result
+	24,  // 37: tollgate.v1.LedgerBatch.grants:type_name -> tollgate.v1.GrantRequest
+	26,  // 38: tollgate.v1.LedgerBatch.reports:type_name -> tollgate.v1.UsageReport
+	25,  // 39: tollgate.v1.LedgerBatchResult.grants:type_name -> tollgate.v1.GrantResult
+	62,  // 40: tollgate.v1.LedgerGroup.commands:type_name -> tollgate.v1.Command
+	30,  // 41: tollgate.v1.ShareRequest.items:type_name -> tollgate.v1.ShareItem
+	32,  // 42: tollgate.v1.ShareResponse.shares:type_name -> tollgate.v1.ShareAssignment
+	3,   // 43: tollgate.v1.CreateRestApi.api:type_name -> tollgate.v1.RestApi
+	3,   // 44: tollgate.v1.UpdateRestApi.api:type_name -> tollgate.v1.RestApi
+	4,   // 45: tollgate.v1.CreateDeployment.deployment:type_name -> tollgate.v1.Deployment
+	7,   // 46: tollgate.v1.CreateDeployment.stage:type_name -> tollgate.v1.Stage
+	7,   // 47: tollgate.v1.PutStage.stage:type_name -> tollgate.v1.Stage
+	9,   // 48: tollgate.v1.PutUsagePlan.plan:type_name -> tollgate.v1.UsagePlan
+	10,  // 49: tollgate.v1.PutApiKey.key:type_name -> tollgate.v1.ApiKey
+	10,  // 50: tollgate.v1.ImportedKey.key:type_name -> tollgate.v1.ApiKey
+	44,  // 51: tollgate.v1.ImportApiKeys.keys:type_name -> tollgate.v1.ImportedKey
+	12,  // 52: tollgate.v1.UpdateAccount.account:type_name -> tollgate.v1.Account
+	19,  // 53: tollgate.v1.SetDataKey.data_key:type_name -> tollgate.v1.DataKey
+	54,  // 54: tollgate.v1.SealApiKeys.keys:type_name -> tollgate.v1.SealedKey
+	20,  // 55: tollgate.v1.PutAdminCredential.credential:type_name -> tollgate.v1.AdminCredential
+	17,  // 56: tollgate.v1.PutResource.resource:type_name -> tollgate.v1.Resource
+	18,  // 57: tollgate.v1.PutResourceTree.tree:type_name -> tollgate.v1.ResourceTree
+	3,   // 58: tollgate.v1.PutResourceTree.create_api:type_name -> tollgate.v1.RestApi
+	3,   // 59: tollgate.v1.PutResourceTree.update_api:type_name -> tollgate.v1.RestApi
+	34,  // 60: tollgate.v1.Command.create_rest_api:type_name -> tollgate.v1.CreateRestApi
+	35,  // 61: tollgate.v1.Command.update_rest_api:type_name -> tollgate.v1.UpdateRestApi
+	36,  // 62: tollgate.v1.Command.delete_rest_api:type_name -> tollgate.v1.DeleteRestApi
+	37,  // 63: tollgate.v1.Command.create_deployment:type_name -> tollgate.v1.CreateDeployment
+	38,  // 64: tollgate.v1.Command.put_stage:type_name -> tollgate.v1.PutStage
+	39,  // 65: tollgate.v1.Command.delete_stage:type_name -> tollgate.v1.DeleteStage
+	40,  // 66: tollgate.v1.Command.put_usage_plan:type_name -> tollgate.v1.PutUsagePlan
+	41,  // 67: tollgate.v1.Command.delete_usage_plan:type_name -> tollgate.v1.DeleteUsagePlan
+	42,  // 68: tollgate.v1.Command.put_api_key:type_name -> tollgate.v1.PutApiKey
+	43,  // 69: tollgate.v1.Command.delete_api_key:type_name -> tollgate.v1.DeleteApiKey
+	45,  // 70: tollgate.v1.Command.import_api_keys:type_name -> tollgate.v1.ImportApiKeys
+	46,  // 71: tollgate.v1.Command.create_usage_plan_key:type_name -> tollgate.v1.CreateUsagePlanKey
+	47,  // 72: tollgate.v1.Command.delete_usage_plan_key:type_name -> tollgate.v1.DeleteUsagePlanKey
+	48,  // 73: tollgate.v1.Command.update_account:type_name -> tollgate.v1.UpdateAccount
+	49,  // 74: tollgate.v1.Command.set_remaining:type_name -> tollgate.v1.SetRemaining
+	50,  // 75: tollgate.v1.Command.create_default_plan:type_name -> tollgate.v1.CreateDefaultPlan
+	27,  // 76: tollgate.v1.Command.ledger:type_name -> tollgate.v1.LedgerBatch
+	51,  // 77: tollgate.v1.Command.noop:type_name -> tollgate.v1.Noop
+	29,  // 78: tollgate.v1.Command.ledger_group:type_name -> tollgate.v1.LedgerGroup
+	52,  // 79: tollgate.v1.Command.set_data_key:type_name -> tollgate.v1.SetDataKey
+	53,  // 80: tollgate.v1.Command.seal_api_keys:type_name -> tollgate.v1.SealApiKeys
+	55,  // 81: tollgate.v1.Command.put_admin_credential:type_name -> tollgate.v1.PutAdminCredential
+	56,  // 82: tollgate.v1.Command.delete_admin_credential:type_name -> tollgate.v1.DeleteAdminCredential
+	59,  // 83: tollgate.v1.Command.put_resource:type_name -> tollgate.v1.PutResource
+	60,  // 84: tollgate.v1.Command.delete_resource:type_name -> tollgate.v1.DeleteResource
+	61,  // 85: tollgate.v1.Command.put_resource_tree:type_name -> tollgate.v1.PutResourceTree
+	57,  // 86: tollgate.v1.Command.delete_deployment:type_name -> tollgate.v1.DeleteDeployment
+	58,  // 87: tollgate.v1.Command.update_deployment:type_name -> tollgate.v1.UpdateDeployment
+	0,   // 88: tollgate.v1.Result.code:type_name -> tollgate.v1.ErrorCode
+	28,  // 89: tollgate.v1.Result.ledger:type_name -> tollgate.v1.LedgerBatchResult
+	63,  // 90: tollgate.v1.Result.group:type_name -> tollgate.v1.Result
+	63,  // 91: tollgate.v1.DedupRecord.result:type_name -> tollgate.v1.Result
+	14,  // 92: tollgate.v1.Snapshot.config:type_name -> tollgate.v1.Config
+	96,  // 93: tollgate.v1.Snapshot.ledgers:type_name -> tollgate.v1.Snapshot.LedgersEntry
+	97,  // 94: tollgate.v1.Snapshot.dedup:type_name -> tollgate.v1.Snapshot.DedupEntry
+	98,  // 95: tollgate.v1.Snapshot.nodes:type_name -> tollgate.v1.Snapshot.NodesEntry
+	62,  // 96: tollgate.v1.ApplyRequest.command:type_name -> tollgate.v1.Command
+	63,  // 97: tollgate.v1.ApplyResponse.result:type_name -> tollgate.v1.Result
+	5,   // 98: tollgate.v1.Stage.MethodSettingsEntry.value:type_name -> tollgate.v1.MethodSetting
+	1,   // 99: tollgate.v1.ApiStage.ThrottleEntry.value:type_name -> tollgate.v1.ThrottleSettings
+	3,   // 100: tollgate.v1.Config.RestApisEntry.value:type_name -> tollgate.v1.RestApi
+	7,   // 101: tollgate.v1.Config.StagesEntry.value:type_name -> tollgate.v1.Stage
+	4,   // 102: tollgate.v1.Config.DeploymentsEntry.value:type_name -> tollgate.v1.Deployment
+	9,   // 103: tollgate.v1.Config.UsagePlansEntry.value:type_name -> tollgate.v1.UsagePlan
+	10,  // 104: tollgate.v1.Config.ApiKeysEntry.value:type_name -> tollgate.v1.ApiKey
+	11,  // 105: tollgate.v1.Config.PlanKeysEntry.value:type_name -> tollgate.v1.PlanKeys
+	20,  // 106: tollgate.v1.Config.AdminCredentialsEntry.value:type_name -> tollgate.v1.AdminCredential
+	18,  // 107: tollgate.v1.Config.ResourcesEntry.value:type_name -> tollgate.v1.ResourceTree
+	18,  // 108: tollgate.v1.Config.DeploymentResourcesEntry.value:type_name -> tollgate.v1.ResourceTree
+	13,  // 109: tollgate.v1.Config.DeletedApiKeysEntry.value:type_name -> tollgate.v1.DeletedApiKey
+	16,  // 110: tollgate.v1.Resource.MethodsEntry.value:type_name -> tollgate.v1.Method
+	17,  // 111: tollgate.v1.ResourceTree.ResourcesEntry.value:type_name -> tollgate.v1.Resource
+	21,  // 112: tollgate.v1.Snapshot.LedgersEntry.value:type_name -> tollgate.v1.KeyLedger
+	64,  // 113: tollgate.v1.Snapshot.DedupEntry.value:type_name -> tollgate.v1.DedupRecord
+	23,  // 114: tollgate.v1.Snapshot.NodesEntry.value:type_name -> tollgate.v1.NodeLedger
+	66,  // 115: tollgate.v1.Cluster.Apply:input_type -> tollgate.v1.ApplyRequest
+	68,  // 116: tollgate.v1.Cluster.Status:input_type -> tollgate.v1.StatusRequest
+	31,  // 117: tollgate.v1.Cluster.Shares:input_type -> tollgate.v1.ShareRequest
+	67,  // 118: tollgate.v1.Cluster.Apply:output_type -> tollgate.v1.ApplyResponse
+	69,  // 119: tollgate.v1.Cluster.Status:output_type -> tollgate.v1.StatusResponse
+	33,  // 120: tollgate.v1.Cluster.Shares:output_type -> tollgate.v1.ShareResponse
+	118, // [118:121] is the sub-list for method output_type
+	115, // [115:118] is the sub-list for method input_type
+	115, // [115:115] is the sub-list for extension type_name
+	115, // [115:115] is the sub-list for extension extendee
+	0,   // [0:115] is the sub-list for field type_name
 }
 
 func init() { file_tollgate_proto_init() }
@@ -4922,7 +6049,7 @@ func file_tollgate_proto_init() {
 		return
 	}
 	file_tollgate_proto_msgTypes[4].OneofWrappers = []any{}
-	file_tollgate_proto_msgTypes[50].OneofWrappers = []any{
+	file_tollgate_proto_msgTypes[61].OneofWrappers = []any{
 		(*Command_CreateRestApi)(nil),
 		(*Command_UpdateRestApi)(nil),
 		(*Command_DeleteRestApi)(nil),
@@ -4946,6 +6073,11 @@ func file_tollgate_proto_init() {
 		(*Command_SealApiKeys)(nil),
 		(*Command_PutAdminCredential)(nil),
 		(*Command_DeleteAdminCredential)(nil),
+		(*Command_PutResource)(nil),
+		(*Command_DeleteResource)(nil),
+		(*Command_PutResourceTree)(nil),
+		(*Command_DeleteDeployment)(nil),
+		(*Command_UpdateDeployment)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4953,7 +6085,7 @@ func file_tollgate_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tollgate_proto_rawDesc), len(file_tollgate_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   79,
+			NumMessages:   98,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -31,6 +31,7 @@ func newAnswer(status int, errType, message string) answer {
 // plane responses; the others are Tollgate's (see doc.go).
 var (
 	ansForbidden     = newAnswer(http.StatusForbidden, "ForbiddenException", "Forbidden")
+	ansMissingToken  = newAnswer(http.StatusForbidden, "MissingAuthenticationTokenException", "Missing Authentication Token")
 	ansThrottled     = newAnswer(http.StatusTooManyRequests, "TooManyRequestsException", "Too Many Requests")
 	ansLimitExceeded = newAnswer(http.StatusTooManyRequests, "LimitExceededException", "Limit Exceeded")
 	ansBadRequest    = newAnswer(http.StatusBadRequest, "BadRequestException", "Bad Request")

@@ -21,10 +21,13 @@ type exchange struct {
 	now  time.Time
 	mono int64 // bucket time: nanoseconds since the proxy's epoch
 
-	stage *stageEntry
-	rest  string // escaped path to forward, "" or starting with "/"
-	key   *keyEntry
-	bind  *binding
+	stage  *stageEntry
+	rest   string // escaped path to forward, "" or starting with "/"
+	route  *route // the resource method, when the stage has resources
+	params [maxRouteParams]span
+	key    *keyEntry
+	bind   *binding
+	state  *keyState // bind's key state
 
 	// What the limit headers show: the key's own bucket (the plan's
 	// per-method override when one applies, else the plan throttle) and
@@ -85,16 +88,28 @@ func (p *Proxy) decide(ex *exchange, t *table, r *http.Request) *answer {
 		return &ansForbidden
 	}
 	ex.stage, ex.rest = st, rest
+	keyRequired := !st.keyless
+	if st.routes != nil {
+		if ex.route = st.routes.find(rest, 0, r.Method, &ex.params, 0); ex.route == nil {
+			ex.reason = "no resource and method match the request"
+			return &ansMissingToken
+		}
+		keyRequired = ex.route.keyRequired
+	}
 	if r.ContentLength > p.maxBody {
 		ex.reason = "body larger than the limit"
 		return &ansTooLarge
 	}
-	if !st.keyless {
+	if keyRequired {
 		if a := p.checkKey(ex, t, r); a != nil {
 			return a
 		}
 	}
-	if st.target == nil {
+	switch {
+	case ex.route != nil && ex.route.target == nil:
+		ex.reason = "method has no valid integration: " + ex.route.targetErr
+		return &ansInternal
+	case ex.route == nil && st.target == nil:
 		ex.reason = "stage has no valid upstream url: " + st.targetErr
 		return &ansInternal
 	}
@@ -151,9 +166,10 @@ func (p *Proxy) checkKey(ex *exchange, t *table, r *http.Request) *answer {
 		return &ansForbidden
 	}
 	ex.bind = b
+	ex.state = p.keyState(b)
 	ex.keyBucket, ex.policy, ex.xLimit = nil, b.plan.policy, b.plan.xLimit
-	if b.state.throttle != nil {
-		ex.keyBucket = b.state.throttle.bucket
+	if ex.state.throttle != nil {
+		ex.keyBucket = ex.state.throttle.bucket
 	}
 	return nil
 }
@@ -171,7 +187,12 @@ func (p *Proxy) throttle(ex *exchange, t *table, r *http.Request) *answer {
 	var ovr *override
 	if st.methods != nil || (b != nil && b.overrides != nil) {
 		var buf [methodKeyBuf]byte
-		mk := methodKey(buf[:0], ex.rest, r.Method)
+		var mk []byte
+		if ex.route != nil {
+			mk = methodKey(buf[:0], ex.route.resPath, ex.route.verb)
+		} else {
+			mk = methodKey(buf[:0], ex.rest, r.Method)
+		}
 		if st.methods != nil {
 			stage = st.methods[string(mk)]
 		}
@@ -184,7 +205,7 @@ func (p *Proxy) throttle(ex *exchange, t *table, r *http.Request) *answer {
 	}
 	var method *sharedBucket
 	if ovr != nil {
-		method = b.state.method(ovr, p.shares)
+		method = ex.state.method(ovr, p.shares)
 		ex.keyBucket, ex.policy, ex.xLimit = method.bucket, ovr.policy, ovr.xLimit
 	}
 	if !ex.take(p, r, t.account, t.accountLimit, levelAccount) {
@@ -193,7 +214,7 @@ func (p *Proxy) throttle(ex *exchange, t *table, r *http.Request) *answer {
 	if stage != nil && !ex.take(p, r, stage.th, stage.lim, levelStage) {
 		return &ansThrottled
 	}
-	if b != nil && b.state.throttle != nil && !ex.take(p, r, b.state.throttle, b.plan.lim, levelPlan) {
+	if b != nil && ex.state.throttle != nil && !ex.take(p, r, ex.state.throttle, b.plan.lim, levelPlan) {
 		return &ansThrottled
 	}
 	if method != nil && !ex.take(p, r, method, ovr.lim, levelMethod) {
@@ -254,11 +275,11 @@ func methodKey(dst []byte, rest, method string) []byte {
 func (p *Proxy) meter(ex *exchange, r *http.Request) *answer {
 	b := ex.bind
 	if !b.plan.quota {
-		b.state.counter.Count(ex.now)
+		ex.state.counter.Count(ex.now)
 		return nil
 	}
 	ex.wait = quotaWait{parent: r.Context(), d: p.quotaWait}
-	d := b.state.counter.Take(&ex.wait, ex.now)
+	d := ex.state.counter.Take(&ex.wait, ex.now)
 	ex.wait.release()
 	ex.quota = d
 	switch d.Status {

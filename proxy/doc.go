@@ -21,6 +21,23 @@
 // (after the url's own query, if it has one). API ids and stage names are
 // matched as sent: a percent-encoded spelling matches nothing.
 //
+// A stage whose deployment has resources with methods (routes.go) routes
+// within the stage by them instead: the rest of the path goes to the most
+// specific resource (a path part matched exactly, then a path parameter
+// "{id}", then a greedy "{proxy+}", which does not match the stage root),
+// and on it to the request's method, then ANY; when a resource has
+// neither, the next candidate is tried. No match answers 403
+// {"message":"Missing Authentication Token"} (MissingAuthentication
+// TokenException). The method's integration uri, with the stage's
+// variables substituted once when the configuration changes, gives the
+// upstream; its "{x}" placeholders take the captured path parameter that
+// requestParameters maps integration.request.path.x from, else the one
+// named x, as sent (escaped). An integration method other than ANY
+// replaces the request's. The method's apiKeyRequired replaces the
+// stage's api_key_not_required in check 4, and the method key of check 7
+// is the resource path and the method's name ("/pets/{id}/GET"). Route
+// trees are built with the table; matching allocates nothing.
+//
 // Before routing, the path is checked as sent (percent-encoded): runs of
 // slashes are merged into one, and the request is refused with 400 when
 // the path has a segment that is, or decodes once or twice to, "." or "..",
@@ -64,8 +81,8 @@
 //     allowed";
 //  7. throttles, every level must admit the request (the strictest wins);
 //     a token taken at one level is refunded when a later one refuses:
-//     - account: Config.Account.throttle (default rate 10000, burst 5000,
-//     per unset or zero field), one bucket for the node;
+//     - account: Config.Account.throttle (rate 10000, burst 5000 while
+//     none is set), one bucket for the node;
 //     - stage method settings: the exact "{resourcePath}/{METHOD}" key if
 //     the stage has it, else "*/*"; an unset rate or burst inherits the
 //     account's. The resource path is the request path within the stage
@@ -76,8 +93,10 @@
 //     the plan;
 //     - plan per-method throttle (apiStages[].throttle["/pets/GET"]): one
 //     bucket per (plan, key, stage, method key).
-//     A throttle whose rate and burst are both zero, or a missing one, is no
-//     throttle; one with a non-positive rate or burst refuses everything.
+//     A missing throttle is no throttle. One whose rate and burst are both
+//     zero refuses everything it covers, at every level; a rate with burst
+//     0 (a rate given alone) gets a burst of one second of the rate,
+//     rounded up (limiter.DefaultBurst).
 //     Refused → 429 {"message":"Too Many Requests"};
 //  8. quota, when the key's plan has one: QuotaCounter.Take, waiting at
 //     most Config.QuotaWait for a first grant. Exhausted → 429
@@ -107,6 +126,7 @@
 //	400 BadRequestException            Bad Request
 //	400 BadRequestException            Upgrade not allowed
 //	403 ForbiddenException             Forbidden                   (original)
+//	403 MissingAuthenticationToken...  Missing Authentication Token (original)
 //	413 RequestTooLargeException       Request Too Long
 //	429 TooManyRequestsException       Too Many Requests           (original)
 //	429 LimitExceededException         Limit Exceeded              (original)

@@ -86,10 +86,18 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	ex := pr.In.Context().Value(exchangeKey{}).(*exchange)
 	st, out := ex.stage, pr.Out
 	target := st.target
+	var raw string
+	if rt := ex.route; rt != nil {
+		target, raw = rt.target, rt.upstreamPath(ex.rest, &ex.params)
+		if rt.method != "" {
+			out.Method = rt.method
+		}
+	} else {
+		raw = joinPath(st.targetPath, ex.rest)
+	}
 
 	u := out.URL
 	u.Scheme, u.Host = target.Scheme, target.Host
-	raw := joinPath(st.targetPath, ex.rest)
 	if path, err := url.PathUnescape(raw); err == nil {
 		u.Path, u.RawPath = path, raw
 	} else {

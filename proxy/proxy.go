@@ -47,8 +47,9 @@ type Proxy struct {
 	inflight      atomic.Int64
 	_             [56]byte
 
-	table atomic.Pointer[table]
-	mu    sync.Mutex // held by the one goroutine rebuilding the table
+	table   atomic.Pointer[table]
+	mu      sync.Mutex // held by the one goroutine rebuilding the table
+	stateMu sync.Mutex // held while a key's state is made on its first request
 }
 
 // New returns a Proxy configured by cfg, after cfg.Validate. It builds the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate/tollgate/limiter"
 	tollgatepb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/rules"
 	"github.com/tollgate/tollgate/sealing"
 )
 
@@ -34,7 +35,7 @@ type table struct {
 
 	// Carried across rebuilds, keyed by id strings.
 	stageThrottles map[string]*sharedBucket // api \x00 stage \x00 setting key
-	keyStates      map[string]*keyState     // plan \x00 key
+	slots          map[string]*keySlot      // plan \x00 key, for every key in a plan
 	stats          map[string]*stageStats   // api \x00 stage
 }
 
@@ -60,6 +61,10 @@ type stageEntry struct {
 	anyMethod *stageSetting
 
 	stats *stageStats // nil without metrics
+
+	// The resources of the stage's deployment (routes.go); nil when it
+	// has none: every path goes to target.
+	routes *routeNode
 }
 
 // stageSetting is a stage method setting's throttle.
@@ -103,8 +108,17 @@ type override struct {
 // binding is a key's plan on one stage.
 type binding struct {
 	plan      *planEntry
-	state     *keyState
+	slot      *keySlot
 	overrides map[string]*override // method key → override; nil when none
+}
+
+// keySlot holds the state of one key in one plan, made on the key's first
+// request (keyState): a key that sees no traffic costs no counter, bucket
+// or share.
+type keySlot struct {
+	id    string // plan \x00 key
+	key   string // key id
+	state atomic.Pointer[keyState]
 }
 
 // keyState is the state of one key in one plan. Each table has its own
@@ -114,6 +128,34 @@ type keyState struct {
 	counter  QuotaCounter
 	throttle *sharedBucket // the plan's per-key throttle; nil when the plan has none
 	methods  *methodThrottles
+}
+
+// loadState returns the slot's state, nil when the key saw no request (or
+// the slot is nil).
+func (s *keySlot) loadState() *keyState {
+	if s == nil {
+		return nil
+	}
+	return s.state.Load()
+}
+
+// keyState returns the state of the binding's key in its plan, making it
+// on the key's first request.
+func (p *Proxy) keyState(b *binding) *keyState {
+	if ks := b.slot.state.Load(); ks != nil {
+		return ks
+	}
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	if ks := b.slot.state.Load(); ks != nil {
+		return ks
+	}
+	ks := &keyState{id: b.slot.id, counter: p.ledger.Counter(b.plan.id, b.slot.key), methods: &methodThrottles{}}
+	if b.plan.throttle {
+		ks.throttle = newThrottle(keyShareID(ks.id), b.plan.lim, p.shares) // full
+	}
+	b.slot.state.Store(ks)
+	return ks
 }
 
 // methodThrottles are the throttles of a key's per-method overrides in one
@@ -160,24 +202,21 @@ func planLimit(rate float64, burst int64, share float64) (float64, int64) {
 	return limiter.ShareLimit(rate, burst, share)
 }
 
-// throttleSet reports whether a plan throttle is set: a missing message and
-// one with both fields zero mean "no throttle".
-func throttleSet(t *tollgatepb.ThrottleSettings) bool {
-	return t != nil && (t.GetRateLimit() != 0 || t.GetBurstLimit() != 0)
-}
-
-// accountLimit returns the account throttle: the configured one, with an
-// unset or zero field taking the original's default.
+// accountLimit returns the account throttle: the configured one, or the
+// original's default while none is set. A configured 0/0 blocks every
+// request, as at every other level.
 func accountLimit(cfg *tollgatepb.Config) (float64, int64) {
 	t := cfg.GetAccount().GetThrottle()
-	rate, burst := t.GetRateLimit(), int64(t.GetBurstLimit())
-	if rate == 0 {
-		rate = DefaultAccountRate
+	if t == nil {
+		return DefaultAccountRate, DefaultAccountBurst
 	}
-	if burst == 0 {
-		burst = DefaultAccountBurst
-	}
-	return rate, burst
+	return t.GetRateLimit(), int64(t.GetBurstLimit())
+}
+
+// newLimit is the limit of a throttle as configured: a rate given without
+// a burst gets limiter.DefaultBurst; 0/0 stays and denies every request.
+func newLimit(rate float64, burst int64) *limit {
+	return &limit{rate: rate, burst: limiter.DefaultBurst(rate, burst)}
 }
 
 // setLimit sets a carried bucket's limit when it changed.
@@ -251,11 +290,11 @@ func (p *Proxy) build(cfg *tollgatepb.Config, old *table) *table {
 		hostAPIs:       make(map[string]*apiEntry, len(cfg.GetRestApis())),
 		keys:           make(map[[sealing.LookupSize]byte]*keyEntry, len(cfg.GetApiKeys())),
 		stageThrottles: make(map[string]*sharedBucket),
-		keyStates:      make(map[string]*keyState),
+		slots:          make(map[string]*keySlot),
 		stats:          make(map[string]*stageStats),
 	}
 	arate, aburst := accountLimit(cfg)
-	t.accountLimit = &limit{rate: arate, burst: aburst}
+	t.accountLimit = newLimit(arate, aburst)
 	if t.account = old.account; t.account == nil {
 		t.account = newThrottle(accountShareID(), t.accountLimit, p.shares)
 	}
@@ -336,9 +375,11 @@ func (p *Proxy) buildStage(t, old *table, st *tollgatepb.Stage, arate float64, a
 	}
 	if e.target != nil {
 		e.targetPath = e.target.EscapedPath()
-	} else {
+	} else if !rules.TreeHasMethods(t.cfg.GetDeploymentResources()[st.GetRestApiId()+"/"+st.GetDeploymentId()]) {
 		p.log.Warn("stage has no valid upstream url", "api", e.api, "stage", e.name, "problem", e.targetErr)
 	}
+	dep := t.cfg.GetDeploymentResources()[st.GetRestApiId()+"/"+st.GetDeploymentId()]
+	e.routes = p.buildRoutes(dep, st)
 	for key, ms := range st.GetMethodSettings() {
 		rate, burst := arate, aburst
 		if ms.ThrottlingRateLimit != nil {
@@ -348,7 +389,7 @@ func (p *Proxy) buildStage(t, old *table, st *tollgatepb.Stage, arate float64, a
 			burst = int64(ms.GetThrottlingBurstLimit())
 		}
 		id := e.api + "\x00" + e.name + "\x00" + key
-		lim := &limit{rate: rate, burst: burst}
+		lim := newLimit(rate, burst)
 		th := carryThrottle(old.stageThrottles, stageShareID(id), lim, p.shares)
 		t.stageThrottles[id] = th
 		ss := &stageSetting{th: th, lim: lim}
@@ -375,17 +416,21 @@ func (p *Proxy) buildStage(t, old *table, st *tollgatepb.Stage, arate float64, a
 
 func (p *Proxy) bindPlan(t, old *table, cfg *tollgatepb.Config, up *tollgatepb.UsagePlan, keysByID map[string]*keyEntry) {
 	pe := &planEntry{id: up.GetId()}
-	if th := up.GetThrottle(); throttleSet(th) {
+	if th := up.GetThrottle(); th != nil {
 		pe.throttle = true
-		pe.lim = &limit{rate: th.GetRateLimit(), burst: int64(th.GetBurstLimit())}
-		pe.burstWindow = refillWindow(th.GetRateLimit(), int64(th.GetBurstLimit()))
+		pe.lim = newLimit(th.GetRateLimit(), int64(th.GetBurstLimit()))
+		pe.burstWindow = refillWindow(pe.lim.rate, pe.lim.burst)
 	}
 	if q := up.GetQuota(); q != nil {
 		pe.quota = true
 		pe.quotaLimit = q.GetLimit()
 		pe.quotaWindow = quotaWindow(q.GetPeriod())
 	}
-	pe.policy, pe.xLimit = policies(pe.throttle, int64(up.GetThrottle().GetBurstLimit()), pe.burstWindow,
+	var burst int64
+	if pe.lim != nil {
+		burst = pe.lim.burst
+	}
+	pe.policy, pe.xLimit = policies(pe.throttle, burst, pe.burstWindow,
 		pe.quota, pe.quotaLimit, pe.quotaWindow)
 
 	type covered struct {
@@ -404,13 +449,13 @@ func (p *Proxy) bindPlan(t, old *table, cfg *tollgatepb.Config, up *tollgatepb.U
 		}
 		c := covered{stage: st}
 		for mk, th := range as.GetThrottle() {
-			if !throttleSet(th) {
+			if th == nil {
 				continue
 			}
 			o := &override{id: st.api + "\x00" + st.name + "\x00" + mk}
-			o.lim = &limit{rate: th.GetRateLimit(), burst: int64(th.GetBurstLimit())}
-			o.policy, o.xLimit = policies(true, int64(th.GetBurstLimit()),
-				refillWindow(th.GetRateLimit(), int64(th.GetBurstLimit())),
+			o.lim = newLimit(th.GetRateLimit(), int64(th.GetBurstLimit()))
+			o.policy, o.xLimit = policies(true, o.lim.burst,
+				refillWindow(o.lim.rate, o.lim.burst),
 				pe.quota, pe.quotaLimit, pe.quotaWindow)
 			if c.overrides == nil {
 				c.overrides = make(map[string]*override)
@@ -428,19 +473,19 @@ func (p *Proxy) bindPlan(t, old *table, cfg *tollgatepb.Config, up *tollgatepb.U
 			continue
 		}
 		id := up.GetId() + "\x00" + kid
-		ks := &keyState{id: id}
-		if prev := old.keyStates[id]; prev != nil {
-			ks.counter, ks.methods = prev.counter, prev.methods
+		slot := &keySlot{id: id, key: kid}
+		if prev := old.slots[id].loadState(); prev != nil {
+			// The key saw traffic: its state carries over.
+			ks := &keyState{id: id, counter: prev.counter, methods: prev.methods}
 			if pe.throttle {
 				ks.throttle = prev.throttle // ready sets its limit
+				if ks.throttle == nil {
+					ks.throttle = newThrottle(keyShareID(id), pe.lim, p.shares) // full
+				}
 			}
-		} else {
-			ks.counter, ks.methods = p.ledger.Counter(up.GetId(), kid), &methodThrottles{}
+			slot.state.Store(ks)
 		}
-		if pe.throttle && ks.throttle == nil {
-			ks.throttle = newThrottle(keyShareID(id), pe.lim, p.shares) // full
-		}
-		t.keyStates[id] = ks
+		t.slots[id] = slot
 		for _, c := range stages {
 			if ke.plans == nil {
 				ke.plans = make(map[*stageEntry]*binding, len(stages))
@@ -451,7 +496,7 @@ func (p *Proxy) bindPlan(t, old *table, cfg *tollgatepb.Config, up *tollgatepb.U
 					"plan", prev.plan.id, "ignored_plan", up.GetId())
 				continue
 			}
-			ke.plans[c.stage] = &binding{plan: pe, state: ks, overrides: c.overrides}
+			ke.plans[c.stage] = &binding{plan: pe, slot: slot, overrides: c.overrides}
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	pb "github.com/tollgate/tollgate/proto"
 )
@@ -31,6 +32,14 @@ func RestApi(a *pb.RestApi) error {
 	}
 	if s := a.GetApiKeySource(); s != "" && s != "HEADER" {
 		return Errorf("Invalid apiKeySource %q: only HEADER is supported", Truncate(s))
+	}
+	if len(a.GetEndpointTypes()) > 1 {
+		return Errorf("Invalid endpointConfiguration: at most one type is allowed")
+	}
+	for _, t := range a.GetEndpointTypes() {
+		if !slices.Contains(EndpointTypes, t) {
+			return Errorf("Invalid endpoint type %q: want EDGE, REGIONAL or PRIVATE", Truncate(t))
+		}
 	}
 	return nil
 }
@@ -100,6 +109,9 @@ func Stage(st *pb.Stage, acct *pb.ThrottleSettings) error {
 	if err := Tags(st.GetTags()); err != nil {
 		return err
 	}
+	if err := stageExtras(st); err != nil {
+		return err
+	}
 	if len(st.GetMethodSettings()) > MaxMethodSettings {
 		return Errorf("Too many method settings: at most %d are allowed", MaxMethodSettings)
 	}
@@ -150,4 +162,79 @@ func ApiKeyFields(k *pb.ApiKey) error {
 		}
 	}
 	return nil
+}
+
+// EndpointTypes are the endpoint types a REST API may name; they are
+// stored and shown, and change nothing.
+var EndpointTypes = []string{"EDGE", "REGIONAL", "PRIVATE"}
+
+// CacheClusterSizes are the cache cluster sizes a stage may name (stored
+// and shown; Tollgate has no response cache).
+var CacheClusterSizes = []string{"0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237"}
+
+// CacheControlStrategies are the values of a method setting's
+// unauthorizedCacheControlHeaderStrategy.
+var CacheControlStrategies = []string{"FAIL_WITH_403", "SUCCEED_WITH_RESPONSE_HEADER", "SUCCEED_WITHOUT_RESPONSE_HEADER"}
+
+// MaxAccessLogFormatLen bounds a stage's access log format.
+const MaxAccessLogFormatLen = 4096
+
+// MaxCacheTTL is the longest cache TTL a method setting may name, as the
+// original's.
+const MaxCacheTTL = 3600
+
+// ARN checks an ARN-shaped setting (an access log destination, the
+// account's CloudWatch role): at most 1024 characters, no whitespace or
+// control characters. Empty passes: it unsets the setting.
+func ARN(what, v string) error {
+	if len(v) > MaxNameLen || !utf8.ValidString(v) || strings.ContainsAny(v, " \t") || HasControl(v) {
+		return Errorf("Invalid %s: at most %d characters without spaces or control characters", what, MaxNameLen)
+	}
+	return nil
+}
+
+// Account checks the account settings.
+func Account(a *pb.Account) error {
+	if t := a.GetThrottle(); t != nil {
+		if err := Throttle("account throttle", t.RateLimit, int64(t.BurstLimit)); err != nil {
+			return err
+		}
+	}
+	return ARN("cloudwatchRoleArn", a.GetCloudwatchRoleArn())
+}
+
+// stageExtras checks what a stage stores and shows without acting on it.
+func stageExtras(st *pb.Stage) error {
+	if s := st.GetCacheClusterSize(); s != "" && !slices.Contains(CacheClusterSizes, s) {
+		return Errorf("Invalid cache cluster size %q: want one of %s", Truncate(s), strings.Join(CacheClusterSizes, ", "))
+	}
+	if l := st.GetAccessLogSettings(); l != nil {
+		if len(l.GetFormat()) > MaxAccessLogFormatLen || !utf8.ValidString(l.GetFormat()) || HasControl(l.GetFormat()) {
+			return Errorf("Invalid access log format: at most %d characters without control characters", MaxAccessLogFormatLen)
+		}
+		if err := ARN("access log destinationArn", l.GetDestinationArn()); err != nil {
+			return err
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(st.GetMethodSettings())) {
+		m := st.MethodSettings[k]
+		if t := m.GetCacheTtlInSeconds(); t < 0 || t > MaxCacheTTL {
+			return Errorf("Invalid cache TTL %d for method %s: want 0 to %d seconds", t, k, MaxCacheTTL)
+		}
+		if s := m.GetUnauthorizedCacheControlHeaderStrategy(); s != "" && !slices.Contains(CacheControlStrategies, s) {
+			return Errorf("Invalid unauthorizedCacheControlHeaderStrategy %q for method %s: want one of %s", Truncate(s), k, strings.Join(CacheControlStrategies, ", "))
+		}
+	}
+	return nil
+}
+
+// DeletedApiKey checks what is kept of a deleted key.
+func DeletedApiKey(k *pb.DeletedApiKey) error {
+	if !IsID(k.GetId()) {
+		return Errorf("Invalid API Key identifier %q", Truncate(k.GetId()))
+	}
+	if err := Name("API Key", k.GetName()); err != nil {
+		return err
+	}
+	return CustomerID(k.GetCustomerId())
 }

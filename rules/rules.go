@@ -77,16 +77,14 @@ func AccountThrottle(c *pb.Config) *pb.ThrottleSettings {
 }
 
 // Throttle checks a throttle: burst 0..MaxInt32, rate finite in 0..1e9,
-// and both above 0 or both 0 (which blocks every request).
+// and a rate above 0 when the burst is. Both 0 blocks every request; a
+// rate with burst 0 (a rate given alone) gets limiter.DefaultBurst.
 func Throttle(where string, rate float64, burst int64) error {
 	if burst < 0 || burst > math.MaxInt32 {
 		return Errorf("Invalid %s: burstLimit must be from 0 to %d, not %d", where, math.MaxInt32, burst)
 	}
 	if math.IsNaN(rate) || math.IsInf(rate, 0) || rate < 0 || rate > MaxRateLimit {
 		return Errorf("Invalid %s: rateLimit must be from 0 to %g, not %v", where, float64(MaxRateLimit), rate)
-	}
-	if rate > 0 && burst == 0 {
-		return Errorf("Invalid %s: rateLimit is %v but burstLimit is 0; a throttle needs a burstLimit above 0 when its rateLimit is above 0 (both 0 blocks every request)", where, rate)
 	}
 	if burst > 0 && rate == 0 {
 		return Errorf("Invalid %s: burstLimit is %d but rateLimit is 0; a throttle needs a rateLimit above 0 when its burstLimit is above 0 (both 0 blocks every request)", where, burst)

@@ -12,7 +12,7 @@ func TestRulesRefuseWithErrInvalid(t *testing.T) {
 		"short key value":    KeyValue("abcde"),
 		"quota above max":    Quota(&pb.QuotaSettings{Limit: 1e15, Period: "DAY"}),
 		"remaining above":    Remaining(1e15),
-		"rate without burst": Throttle("throttle", 1e-9, 0),
+		"burst without rate": Throttle("throttle", 0, 5),
 		"plan without name":  Plan(&pb.UsagePlan{Id: "p"}),
 	} {
 		if !errors.Is(err, ErrInvalid) {
@@ -24,6 +24,7 @@ func TestRulesRefuseWithErrInvalid(t *testing.T) {
 		"quota":      Quota(&pb.QuotaSettings{Limit: 1e12, Period: "MONTH", Offset: 27}),
 		"remaining":  Remaining(0),
 		"throttle":   Throttle("throttle", 0, 0),
+		"rate alone": Throttle("throttle", 10, 0),
 		"account":    Throttle("account throttle", DefaultAccountRate, DefaultAccountBurst),
 		"stage name": StageName("prod_v-2"),
 	} {

@@ -4,52 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/tollgate/tollgate/loadtest/loadtesttest"
+
 	"github.com/tollgate/tollgate/loadtest"
 )
-
-// fakeGateway answers by key as the gateway would.
-func fakeGateway(t *testing.T, hits *atomic.Int64) *httptest.Server {
-	t.Helper()
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		answer := func(status int, errType, msg string) {
-			if errType != "" {
-				w.Header().Set("x-amzn-ErrorType", errType)
-			}
-			w.WriteHeader(status)
-			fmt.Fprintf(w, `{"message":%q}`, msg)
-		}
-		switch r.Header.Get("x-api-key") {
-		case "ok":
-			w.Write([]byte(`{"pets":[]}`))
-		case "throttled":
-			answer(429, "TooManyRequestsException", "Too Many Requests")
-		case "quota":
-			answer(429, "", "Limit Exceeded") // no header: told apart by the body
-		case "down":
-			answer(503, "ServiceUnavailableException", "Service Unavailable")
-		case "teapot":
-			answer(418, "", "I'm a teapot")
-		default:
-			answer(403, "ForbiddenException", "Forbidden")
-		}
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
 
 // TestLoadtestCommand runs the subcommand as a user would, with a plan read
 // from a fake admin API, and reads its JSON and its table.
 func TestLoadtestCommand(t *testing.T) {
 	var hits atomic.Int64
-	gw := fakeGateway(t, &hits)
+	gw := loadtesttest.FakeGateway(t, &hits)
 	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/usageplans/p1" {
 			http.Error(w, `{"message":"Invalid Usage Plan ID specified"}`, 404)

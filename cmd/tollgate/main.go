@@ -57,6 +57,7 @@ func rootCmd() *cobra.Command {
 	addServeFlags(serve.Flags())
 	root.AddCommand(serve)
 	root.AddCommand(loadtestCmd())
+	root.AddCommand(benchCmd())
 	root.AddCommand(certsCmd())
 	root.AddCommand(adminCredentialsCmd())
 	root.AddCommand(versionCmd())

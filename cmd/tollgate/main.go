@@ -209,7 +209,7 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 		Store: node, Registry: reg, Logger: log, AllowedHosts: cfg.AdminHosts, AnonymousRemote: cfg.AdminInsecure,
 		ClusterStatus: func() any { return node.ClusterStatus() },
 		Ready:         node.CaughtUp,
-		Problem:       node.KeysProblem,
+		Problem:       func() error { return errors.Join(node.KeysProblem(), node.LogProblem()) },
 		Progress: func() (uint64, uint64) {
 			r := node.Readiness()
 			return r.AppliedIndex, r.TargetIndex
@@ -231,9 +231,10 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	defer con.Close()
 	px, err := proxy.New(proxy.Config{
 		Source: node, Ledger: ledger{pool}, Logger: log, Metrics: reg,
-		Shares: shares, Clock: proxy.ClockFunc(clock), Ready: node.CaughtUp, Keys: node.KeysIfSet,
-		MaxConcurrent: int64(cfg.MaxRequests),
-		Upstreams:     upstreams,
+		Shares: shares, Clock: proxy.ClockFunc(clock), Keys: node.KeysIfSet,
+		Ready:         func() bool { return node.CaughtUp() && node.LogProblem() == nil },
+		MaxConcurrent: int64(cfg.MaxRequests), NodeID: nodeID,
+		Upstreams: upstreams,
 	})
 	if err != nil {
 		return err
@@ -282,7 +283,8 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	go func() {
 		defer close(readyDone)
 		if node.WaitCaughtUp(readyCtx) == nil {
-			log.Info("tollgate is ready")
+			v := currentVersion()
+			log.Info("tollgate is ready", "version", v.Version, "commit", v.Commit)
 			warnNoCredentials(log, node.Config(), cfg.AdminInsecure)
 		}
 	}()

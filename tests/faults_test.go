@@ -300,23 +300,30 @@ func (c *faultCluster) proxyRequests(i int) (int, bool) {
 // scenarioKey makes a plan with quota on the data stage and a key in it.
 func (c *faultCluster) scenarioKey(t *testing.T, quota int) product {
 	t.Helper()
-	var g *gateway
-	eventually(t, 30*time.Second, "a node that answers the admin API", func() bool {
-		for i := range 3 {
-			if st, _ := c.adminGet(i, "/healthz"); st == 200 {
-				g = c.node(t, i)
-				return true
+	// write sends a change to the first node that takes it: a node may
+	// stop serving between its /healthz and the write (a full disk).
+	write := func(path string, body any) map[string]any {
+		var out map[string]any
+		var last apiResp
+		eventually(t, 30*time.Second, "a node to take POST "+path, func() bool {
+			for i := range 3 {
+				last = c.node(t, i).admin("POST", path, body)
+				if last.Status == 201 {
+					out = last.JSON(t)
+					return true
+				}
 			}
-		}
-		return false
-	})
+			return false
+		})
+		return out
+	}
 	p := product{APIID: c.api, Stage: "data"}
-	p.PlanID = g.mustAdmin("POST", "/usageplans", map[string]any{"name": t.Name(),
+	p.PlanID = write("/usageplans", map[string]any{"name": t.Name(),
 		"quota":     map[string]any{"limit": quota, "period": "DAY"},
-		"apiStages": []map[string]any{{"apiId": c.api, "stage": "data"}}}, 201)["id"].(string)
-	key := g.mustAdmin("POST", "/apikeys", map[string]any{"name": t.Name(), "enabled": true}, 201)
+		"apiStages": []map[string]any{{"apiId": c.api, "stage": "data"}}})["id"].(string)
+	key := write("/apikeys", map[string]any{"name": t.Name(), "enabled": true})
 	p.KeyID, p.Key = key["id"].(string), key["value"].(string)
-	g.mustAdmin("POST", "/usageplans/"+p.PlanID+"/keys", map[string]any{"keyId": p.KeyID, "keyType": "API_KEY"}, 201)
+	write("/usageplans/"+p.PlanID+"/keys", map[string]any{"keyId": p.KeyID, "keyType": "API_KEY"})
 	return p
 }
 

@@ -56,6 +56,7 @@
 //	DELETE /usageplans/{id}/keys/{keyId}             DeleteUsagePlanKey
 //	GET    /usageplans/{id}/usage                    GetUsage (startDate, endDate, keyId, position, limit; export forms)
 //	PATCH  /usageplans/{id}/keys/{keyId}/usage       UpdateUsage (replace /remaining)
+//	GET    /usageplans/{id}/notifications            extension: {"item":[{keyId, periodStart, periodEnd, threshold, used, limit, time, state, attempts, error, sender}]}, newest first
 //	POST   /apikeys                                  CreateApiKey
 //	POST   /apikeys?mode=import&format=csv           ImportApiKeys (failonwarnings)
 //	GET    /apikeys                                  GetApiKeys (position, limit, name, customerId, includeValues)
@@ -70,6 +71,11 @@
 //	DELETE /tollgate/credentials/{id}                extension: 202
 //	GET    /healthz                                  {"status":"ok","caughtUp":true,"appliedIndex":N,"targetIndex":M}
 //	GET    /metrics                                  Prometheus text
+//
+// A plan's quotaNotifications (extension) is {"webhookUrl": "https://…",
+// "thresholds": [80, 100]} on CreateUsagePlan and in answers; UpdateUsagePlan
+// takes /quotaNotifications/webhookUrl, /quotaNotifications/thresholds
+// ("80,100") and remove /quotaNotifications (package notify sends them).
 //
 // # Wire rules
 //

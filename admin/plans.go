@@ -36,6 +36,8 @@ type createUsagePlanRequest struct {
 	Throttle    *throttleIn       `json:"throttle"`
 	Quota       *quotaIn          `json:"quota"`
 	Tags        map[string]string `json:"tags"`
+	// QuotaNotifications is a Tollgate extension (notify/doc.go).
+	QuotaNotifications *quotaNotificationsIn `json:"quotaNotifications"`
 }
 
 // throttleFromIn validates a throttle as given and converts it.
@@ -98,6 +100,15 @@ func (s *Server) createUsagePlan(w http.ResponseWriter, r *http.Request) *apiErr
 			return e
 		}
 		p.Quota = q
+	}
+	if n := req.QuotaNotifications; n != nil {
+		p.QuotaNotifications = &pb.QuotaNotifications{WebhookUrl: n.WebhookURL}
+		for _, t := range n.Thresholds {
+			if t < 1 || t > rules.MaxNotifyThreshold {
+				return badRequest("Invalid quota notification threshold %d: a percent from 1 to %d", t, rules.MaxNotifyThreshold)
+			}
+			p.QuotaNotifications.Thresholds = append(p.QuotaNotifications.Thresholds, int32(t))
+		}
 	}
 	for _, st := range req.APIStages {
 		ref := st.APIID + ":" + st.Stage
@@ -223,6 +234,19 @@ var planPatch = patchTable[*pb.UsagePlan]{
 	{path: "/quota/period", ops: opAdd | opReplace, set: func(p *pb.UsagePlan, _ []string, op patchOp) *apiError {
 		quotaOfPlan(p).Period = strings.TrimSpace(op.Value)
 		return nil
+	}},
+	{path: "/quotaNotifications", ops: opRemove, remove: func(p *pb.UsagePlan, _ []string, _ patchOp) *apiError {
+		p.QuotaNotifications = nil
+		return nil
+	}},
+	{path: "/quotaNotifications/webhookUrl", ops: opAdd | opReplace, set: func(p *pb.UsagePlan, _ []string, op patchOp) *apiError {
+		notificationsOf(p).WebhookUrl = op.Value
+		return nil
+	}},
+	{path: "/quotaNotifications/thresholds", ops: opAdd | opReplace, set: func(p *pb.UsagePlan, _ []string, op patchOp) *apiError {
+		th, e := parseThresholds(op.Value)
+		notificationsOf(p).Thresholds = th
+		return e
 	}},
 	{path: "/throttle/burstLimit", ops: opAdd | opReplace, set: func(p *pb.UsagePlan, _ []string, op patchOp) *apiError {
 		n, e := patchBurst(op)

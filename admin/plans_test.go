@@ -203,9 +203,9 @@ func TestUpdateUsagePlan(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{"id", patch(op("replace", "/id", "x")), 400, "Invalid patch path  '/id' specified for op 'replace'. Must be one of: [/name, /description, /productCode, /quota/limit, /quota/offset, /quota/period, /throttle/burstLimit, /throttle/rateLimit, /apiStages/<apidId:stageName>/throttle/<resourcePath>/<httpMethod>/rateLimit, /apiStages/<apidId:stageName>/throttle/<resourcePath>/<httpMethod>/burstLimit, /apiStages/<apidId:stageName>/throttle]"},
-		{"remove name", patch(op("remove", "/name", "")), 400, "Invalid patch path  '/name' specified for op 'remove'. Must be one of: [/apiStages, /quota, /throttle, /productCode, /apiStages/<apidId:stageName>/throttle/<resourcePath>/<httpMethod>, /apiStages/<apidId:stageName>/throttle]"},
-		{"add name", patch(op("add", "/name", "x")), 400, "Invalid patch path  '/name' specified for op 'add'. Must be one of: [/apiStages, /productCode, /quota/limit, /quota/offset, /quota/period, /throttle/burstLimit, /throttle/rateLimit]"},
+		{"id", patch(op("replace", "/id", "x")), 400, "Invalid patch path  '/id' specified for op 'replace'. Must be one of: [/name, /description, /productCode, /quota/limit, /quota/offset, /quota/period, /quotaNotifications/webhookUrl, /quotaNotifications/thresholds, /throttle/burstLimit, /throttle/rateLimit, /apiStages/<apidId:stageName>/throttle/<resourcePath>/<httpMethod>/rateLimit, /apiStages/<apidId:stageName>/throttle/<resourcePath>/<httpMethod>/burstLimit, /apiStages/<apidId:stageName>/throttle]"},
+		{"remove name", patch(op("remove", "/name", "")), 400, "Invalid patch path  '/name' specified for op 'remove'. Must be one of: [/apiStages, /quota, /throttle, /productCode, /quotaNotifications, /apiStages/<apidId:stageName>/throttle/<resourcePath>/<httpMethod>, /apiStages/<apidId:stageName>/throttle]"},
+		{"add name", patch(op("add", "/name", "x")), 400, "Invalid patch path  '/name' specified for op 'add'. Must be one of: [/apiStages, /productCode, /quota/limit, /quota/offset, /quota/period, /quotaNotifications/webhookUrl, /quotaNotifications/thresholds, /throttle/burstLimit, /throttle/rateLimit]"},
 		{"copy", patch(op("copy", "/name", "x")), 400, "Invalid patch path  '/name' specified for op 'copy'. Must be one of: []"},
 		{"replace apiStages", patch(op("replace", "/apiStages", api+":dev")), 400, "Invalid patch path  '/apiStages' specified for op 'replace'*"},
 		{"remove stage no value", patch(op("remove", "/apiStages", "")), 400, "Invalid API Stage specified"},

@@ -208,6 +208,7 @@ func (s *Server) routes() {
 	s.handle("DELETE /usageplans/{usageplan_id}/keys/{key_id}", s.deleteUsagePlanKey)
 
 	s.handle("GET /usageplans/{usageplan_id}/usage", s.getUsage)
+	s.handle("GET /usageplans/{usageplan_id}/notifications", s.listNotices)
 	s.handle("PATCH /usageplans/{usageplan_id}/keys/{key_id}/usage", s.updateUsage)
 
 	s.handle("POST /apikeys", s.createOrImportAPIKeys)

@@ -35,6 +35,8 @@ type usagePlanView struct {
 	Quota       *quotaView         `json:"quota,omitempty"`
 	ProductCode string             `json:"productCode,omitempty"`
 	Tags        *map[string]string `json:"tags,omitempty"`
+	// QuotaNotifications is a Tollgate extension.
+	QuotaNotifications *quotaNotificationsView `json:"quotaNotifications,omitempty"`
 }
 
 func throttleOf(t *pb.ThrottleSettings) throttleView {
@@ -66,12 +68,13 @@ func tagsView(tags map[string]string, mode tagMode) *map[string]string {
 
 func planView(p *pb.UsagePlan, tags tagMode) usagePlanView {
 	v := usagePlanView{
-		ID:          p.GetId(),
-		Name:        p.GetName(),
-		Description: p.GetDescription(),
-		APIStages:   make([]apiStageView, 0, len(p.GetApiStages())),
-		ProductCode: p.GetProductCode(),
-		Tags:        tagsView(p.GetTags(), tags),
+		ID:                 p.GetId(),
+		Name:               p.GetName(),
+		Description:        p.GetDescription(),
+		APIStages:          make([]apiStageView, 0, len(p.GetApiStages())),
+		ProductCode:        p.GetProductCode(),
+		Tags:               tagsView(p.GetTags(), tags),
+		QuotaNotifications: notificationsView(p.GetQuotaNotifications()),
 	}
 	for _, s := range p.GetApiStages() {
 		sv := apiStageView{APIID: s.GetApiId(), Stage: s.GetStage()}

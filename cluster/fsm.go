@@ -315,7 +315,7 @@ func cloneConfig(old *pb.Config, keys bool) *pb.Config {
 	src, dst := old.ProtoReflect(), rest.ProtoReflect()
 	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		switch fd.Number() {
-		case fieldApiKeys, fieldPlanKeys:
+		case fieldApiKeys, fieldPlanKeys, fieldQuotaNotices:
 		default:
 			dst.Set(fd, v) // shared by rest, which is only read: cloned below
 		}
@@ -323,6 +323,7 @@ func cloneConfig(old *pb.Config, keys bool) *pb.Config {
 	})
 	c := proto.Clone(rest).(*pb.Config)
 	c.ApiKeys, c.PlanKeys = old.ApiKeys, old.PlanKeys
+	c.QuotaNotices = old.QuotaNotices // copied by the commands that change it (fsm_notices.go)
 	if keys {
 		c.ApiKeys, c.PlanKeys = maps.Clone(old.ApiKeys), maps.Clone(old.PlanKeys)
 	}
@@ -335,6 +336,7 @@ const (
 	fieldApiKeys        = 5
 	fieldPlanKeys       = 6
 	fieldDeletedApiKeys = 50
+	fieldQuotaNotices   = 70
 )
 
 // writesKeys tells whether a configuration command may change the key
@@ -345,7 +347,7 @@ func writesKeys(cmd *pb.Command) bool {
 	case *pb.Command_CreateRestApi, *pb.Command_UpdateRestApi, *pb.Command_DeleteRestApi,
 		*pb.Command_CreateDeployment, *pb.Command_PutStage, *pb.Command_DeleteStage,
 		*pb.Command_PutUsagePlan, *pb.Command_UpdateAccount, *pb.Command_SetDataKey,
-		*pb.Command_PutAdminCredential, *pb.Command_DeleteAdminCredential:
+		*pb.Command_PutAdminCredential, *pb.Command_DeleteAdminCredential, *pb.Command_RecordQuotaNotices:
 		return false
 	}
 	return true

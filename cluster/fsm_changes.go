@@ -41,7 +41,9 @@ func (l *changeLog) add(from, to *pb.Config, cmd *pb.Command, res *pb.Result) {
 
 // changedKeys returns the keys an applied configuration command changed
 // (a key's entry or its plan memberships; a deleted key's record too), and
-// false for a command that may have changed more than keys.
+// false for a command that may have changed more than keys. A record of
+// quota notices changes no key: readers that keep state per key do not
+// build from it (the data plane does not read it).
 func changedKeys(cmd *pb.Command, res *pb.Result) ([]string, bool) {
 	switch b := cmd.Body.(type) {
 	case *pb.Command_PutApiKey:
@@ -54,14 +56,16 @@ func changedKeys(cmd *pb.Command, res *pb.Result) ([]string, bool) {
 		return []string{b.DeleteUsagePlanKey.GetKeyId()}, true
 	case *pb.Command_ImportApiKeys, *pb.Command_SealApiKeys:
 		return res.GetIds(), true // the keys imported or sealed
+	case *pb.Command_RecordQuotaNotices:
+		return nil, true
 	}
 	return nil, false
 }
 
 // KeyChanges tells which keys changed between two configurations the FSM
 // published, from older to newer: ok is true when nothing else changed
-// and the FSM still remembers every change between them. A key may be
-// listed more than once.
+// (quota notices aside) and the FSM still remembers every change between
+// them. A key may be listed more than once.
 func (f *FSM) KeyChanges(from, to *pb.Config) (keys []string, ok bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()

@@ -35,6 +35,7 @@ func TestFSMKeyChanges(t *testing.T) {
 		sealedImport(keys, "k5", "sealedValueOfKeyFive0123", "p1"), sealedImport(keys, "k6", "sealedValueOfKeySix01234"),
 	}}}}, "k5", "k6")
 	step(cmdSeal(keys.SealAPIKey("k3", "valueXofXkeyXthreeX00000")), "k3")
+	step(cmdNotices(notice(80))) // a record of quota notices changes no key
 	step(&pb.Command{Body: &pb.Command_DeleteApiKey{DeleteApiKey: &pb.DeleteApiKey{Id: "k4"}}}, "k4")
 
 	all, ok := h.f.KeyChanges(start, h.f.Config())

@@ -54,6 +54,7 @@ func (f *FSM) applyConfigBody(a *applyCtx, c *pb.Config, cmd *pb.Command) *pb.Re
 		res := applyDeleteUsagePlan(c, b.DeleteUsagePlan)
 		if res.Code == pb.ErrorCode_ERROR_CODE_NONE {
 			delete(f.ledgers, b.DeleteUsagePlan.Id)
+			dropPlanNotices(c, b.DeleteUsagePlan.Id)
 		}
 		return res
 	case *pb.Command_PutApiKey:
@@ -95,6 +96,8 @@ func (f *FSM) applyConfigBody(a *applyCtx, c *pb.Config, cmd *pb.Command) *pb.Re
 		return applyDeleteResource(a, c, b.DeleteResource)
 	case *pb.Command_PutResourceTree:
 		return applyPutResourceTree(a, c, b.PutResourceTree)
+	case *pb.Command_RecordQuotaNotices:
+		return applyRecordQuotaNotices(a, c, b.RecordQuotaNotices)
 	default:
 		return fail(codeBad, "unsupported command %T", cmd.Body)
 	}

@@ -92,6 +92,7 @@ func checkSnapshot(c *pb.Config, ledgers map[string]map[string]*pb.KeyLedger) er
 		bad("admin credential", k, checkAdminCredential(cr))
 	}
 	checkResourceTrees(c, bad)
+	checkQuotaNotices(c, bad)
 	for _, plan := range slices.Sorted(maps.Keys(ledgers)) {
 		for key, l := range ledgers[plan] {
 			bad("ledger", plan+"/"+key, checkLedger(l))

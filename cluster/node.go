@@ -258,6 +258,12 @@ type Node struct {
 	// the lock on raft.db ("" until then).
 	pidFile string
 	catchUp catchUp
+
+	// logs is Raft's log store under its cache (logstore.go).
+	logs *logWrites
+	// rejoinTurn is the dead member rejoinDead tries next (its goroutine
+	// only).
+	rejoinTurn int
 }
 
 // Open starts a node: it opens the data dir, starts Raft and, on a fresh
@@ -341,7 +347,8 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 		ServerAddressProvider: &n.addrs,
 	})
 	n.addrs.local = n.transport.LocalAddr()
-	logs, err := raft.NewLogCache(512, n.store)
+	n.logs = &logWrites{LogStore: n.store, log: n.log}
+	logs, err := raft.NewLogCache(512, n.logs)
 	if err != nil {
 		return nil, err
 	}
@@ -417,6 +424,8 @@ func Open(cfg NodeConfig) (_ *Node, err error) {
 	}
 	n.wg.Add(1)
 	go n.every(n.cfg.ReconcileInterval, true, n.tendKeys) // the data key and sealed values (keytend.go)
+	n.wg.Add(1)
+	go n.every(n.cfg.ReconcileInterval, false, n.rejoinDead) // a healed partition (rejoin.go)
 	return n, nil
 }
 

@@ -15,6 +15,13 @@ const CountsPath = "/_upstream/requests"
 // query or peer are counted under Other.
 const maxKeys = 10_000
 
+// The headers a Tollgate node sets on a request it forwards: the id of the
+// API key that let it in, and the node's id (package proxy).
+const (
+	HeaderKeyID = "X-Tollgate-Key-Id"
+	HeaderNode  = "X-Tollgate-Node"
+)
+
 // Other is the key that counts what came after a table was full.
 const Other = "(other)"
 
@@ -28,6 +35,10 @@ type Reply struct {
 	ForwardedFor string `json:"forwardedFor"`
 	// Peer is the address (without port) the request came from.
 	Peer string `json:"peer"`
+	// KeyID and Node are the request's X-Tollgate-Key-Id and
+	// X-Tollgate-Node: the API key's id and the node that forwarded it.
+	KeyID string `json:"keyId"`
+	Node  string `json:"node"`
 }
 
 // Counts are the requests received since the server started.
@@ -36,6 +47,10 @@ type Counts struct {
 	ByPath  map[string]int64 `json:"byPath"`
 	ByQuery map[string]int64 `json:"byQuery"` // the raw query, "" for none
 	ByPeer  map[string]int64 `json:"byPeer"`
+	// ByKey counts by API key id, ByNode by forwarding node ("" for a
+	// request without the header).
+	ByKey  map[string]int64 `json:"byKey"`
+	ByNode map[string]int64 `json:"byNode"`
 }
 
 // Server is the echo handler. Its zero value is not ready: use New.
@@ -46,7 +61,8 @@ type Server struct {
 
 // New returns a Server with nothing counted.
 func New() *Server {
-	return &Server{counts: Counts{ByPath: map[string]int64{}, ByQuery: map[string]int64{}, ByPeer: map[string]int64{}}}
+	return &Server{counts: Counts{ByPath: map[string]int64{}, ByQuery: map[string]int64{}, ByPeer: map[string]int64{},
+		ByKey: map[string]int64{}, ByNode: map[string]int64{}}}
 }
 
 // ServeHTTP answers one request.
@@ -64,6 +80,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		RequestID:    r.Header.Get("X-Amzn-Requestid"),
 		ForwardedFor: r.Header.Get("X-Forwarded-For"),
 		Peer:         peer,
+		KeyID:        r.Header.Get(HeaderKeyID),
+		Node:         r.Header.Get(HeaderNode),
 	}
 	if rep.RequestID == "" {
 		rep.RequestID = r.Header.Get("X-Request-Id")
@@ -79,6 +97,8 @@ func (s *Server) record(rep Reply) {
 	add(s.counts.ByPath, rep.Path)
 	add(s.counts.ByQuery, rep.Query)
 	add(s.counts.ByPeer, rep.Peer)
+	add(s.counts.ByKey, rep.KeyID)
+	add(s.counts.ByNode, rep.Node)
 }
 
 func add(m map[string]int64, k string) {
@@ -90,7 +110,8 @@ func add(m map[string]int64, k string) {
 
 func (s *Server) writeCounts(w http.ResponseWriter) {
 	s.mu.Lock()
-	c := Counts{Total: s.counts.Total, ByPath: maps.Clone(s.counts.ByPath), ByQuery: maps.Clone(s.counts.ByQuery), ByPeer: maps.Clone(s.counts.ByPeer)}
+	c := Counts{Total: s.counts.Total, ByPath: maps.Clone(s.counts.ByPath), ByQuery: maps.Clone(s.counts.ByQuery),
+		ByPeer: maps.Clone(s.counts.ByPeer), ByKey: maps.Clone(s.counts.ByKey), ByNode: maps.Clone(s.counts.ByNode)}
 	s.mu.Unlock()
 	writeJSON(w, c)
 }

@@ -41,9 +41,12 @@ func TestReply(t *testing.T) {
 	req.Header.Set("X-Api-Key", key)
 	req.Header.Set("X-Amzn-Requestid", "rid-1")
 	req.Header.Set("X-Forwarded-For", "203.0.113.9")
+	req.Header.Set("X-Tollgate-Key-Id", "k1")
+	req.Header.Set("X-Tollgate-Node", "tg2")
 	var got Reply
 	body := getJSON(t, srv.Client(), req, &got)
-	want := Reply{Method: "POST", Path: "/pets/7", Query: "limit=2&x=y", RequestID: "rid-1", ForwardedFor: "203.0.113.9", Peer: "127.0.0.1"}
+	want := Reply{Method: "POST", Path: "/pets/7", Query: "limit=2&x=y", RequestID: "rid-1", ForwardedFor: "203.0.113.9", Peer: "127.0.0.1",
+		KeyID: "k1", Node: "tg2"}
 	if got != want {
 		t.Fatalf("reply %+v, want %+v", got, want)
 	}
@@ -58,8 +61,8 @@ func TestReply(t *testing.T) {
 	}
 }
 
-// TestCounts: concurrent requests are all counted, by path, query and
-// peer; reading the counts is not counted.
+// TestCounts: concurrent requests are all counted, by path, query, peer,
+// key id and node; reading the counts is not counted.
 func TestCounts(t *testing.T) {
 	srv := httptest.NewServer(New())
 	defer srv.Close()
@@ -69,8 +72,10 @@ func TestCounts(t *testing.T) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := range each {
-				u := fmt.Sprintf("%s/w%d?i=%d", srv.URL, w%2, i%5)
-				resp, err := srv.Client().Get(u)
+				req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/w%d?i=%d", srv.URL, w%2, i%5), nil)
+				req.Header.Set(HeaderKeyID, fmt.Sprintf("k%d", w%2))
+				req.Header.Set(HeaderNode, fmt.Sprintf("tg%d", w%4))
+				resp, err := srv.Client().Do(req)
 				if err != nil {
 					errs <- err
 					return
@@ -102,6 +107,14 @@ func TestCounts(t *testing.T) {
 	}
 	if c.ByPeer["127.0.0.1"] != workers*each || len(c.ByPeer) != 1 {
 		t.Errorf("byPeer %v, want all from 127.0.0.1", c.ByPeer)
+	}
+	wantKey := map[string]int64{"k0": workers * each / 2, "k1": workers * each / 2}
+	if fmt.Sprint(c.ByKey) != fmt.Sprint(wantKey) {
+		t.Errorf("byKey %v, want %v", c.ByKey, wantKey)
+	}
+	wantNode := map[string]int64{"tg0": workers * each / 4, "tg1": workers * each / 4, "tg2": workers * each / 4, "tg3": workers * each / 4}
+	if fmt.Sprint(c.ByNode) != fmt.Sprint(wantNode) {
+		t.Errorf("byNode %v, want %v", c.ByNode, wantNode)
 	}
 }
 

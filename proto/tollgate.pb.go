@@ -786,9 +786,11 @@ type UsagePlan struct {
 	Revision    uint64                 `protobuf:"varint,9,opt,name=revision,proto3" json:"revision,omitempty"`
 	CreatedDate int64                  `protobuf:"varint,10,opt,name=created_date,json=createdDate,proto3" json:"created_date,omitempty"`
 	// Tollgate extension: the default plan of a stage (no throttle, no quota).
-	IsDefault     bool `protobuf:"varint,11,opt,name=is_default,json=isDefault,proto3" json:"is_default,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	IsDefault bool `protobuf:"varint,11,opt,name=is_default,json=isDefault,proto3" json:"is_default,omitempty"`
+	// Tollgate extension: notices to a webhook as keys use up their quota.
+	QuotaNotifications *QuotaNotifications `protobuf:"bytes,70,opt,name=quota_notifications,json=quotaNotifications,proto3" json:"quota_notifications,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *UsagePlan) Reset() {
@@ -898,6 +900,325 @@ func (x *UsagePlan) GetIsDefault() bool {
 	return false
 }
 
+func (x *UsagePlan) GetQuotaNotifications() *QuotaNotifications {
+	if x != nil {
+		return x.QuotaNotifications
+	}
+	return nil
+}
+
+// QuotaNotifications has the leader POST a notice to webhook_url when a
+// key's use in a quota period reaches each threshold, a percent of the
+// period's limit: once per key, period and threshold (notify/doc.go).
+type QuotaNotifications struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WebhookUrl    string                 `protobuf:"bytes,1,opt,name=webhook_url,json=webhookUrl,proto3" json:"webhook_url,omitempty"` // absolute http or https URL
+	Thresholds    []int32                `protobuf:"varint,2,rep,packed,name=thresholds,proto3" json:"thresholds,omitempty"`           // percents, 1..1000, ascending, distinct
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuotaNotifications) Reset() {
+	*x = QuotaNotifications{}
+	mi := &file_tollgate_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuotaNotifications) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuotaNotifications) ProtoMessage() {}
+
+func (x *QuotaNotifications) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuotaNotifications.ProtoReflect.Descriptor instead.
+func (*QuotaNotifications) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *QuotaNotifications) GetWebhookUrl() string {
+	if x != nil {
+		return x.WebhookUrl
+	}
+	return ""
+}
+
+func (x *QuotaNotifications) GetThresholds() []int32 {
+	if x != nil {
+		return x.Thresholds
+	}
+	return nil
+}
+
+// QuotaNotice is one threshold a key reached in one quota period, and how
+// its delivery went.
+type QuotaNotice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PlanId        string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	KeyId         string                 `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	PeriodStart   int64                  `protobuf:"varint,3,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"` // Unix seconds
+	PeriodEnd     int64                  `protobuf:"varint,4,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`       // Unix seconds, exclusive
+	Threshold     int32                  `protobuf:"varint,5,opt,name=threshold,proto3" json:"threshold,omitempty"`                        // percent
+	Used          int64                  `protobuf:"varint,6,opt,name=used,proto3" json:"used,omitempty"`                                  // requests counted in the period when it fired
+	Limit         int64                  `protobuf:"varint,7,opt,name=limit,proto3" json:"limit,omitempty"`                                // the period's limit (extensions included)
+	TimeUnix      int64                  `protobuf:"varint,8,opt,name=time_unix,json=timeUnix,proto3" json:"time_unix,omitempty"`          // when the leader recorded it (the command's time)
+	State         string                 `protobuf:"bytes,9,opt,name=state,proto3" json:"state,omitempty"`                                 // "pending", "delivered" or "failed"
+	Attempts      int32                  `protobuf:"varint,10,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	Error         string                 `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`                             // the last attempt's failure
+	Sender        string                 `protobuf:"bytes,12,opt,name=sender,proto3" json:"sender,omitempty"`                           // the node that sends it
+	WebhookUrl    string                 `protobuf:"bytes,13,opt,name=webhook_url,json=webhookUrl,proto3" json:"webhook_url,omitempty"` // where it goes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuotaNotice) Reset() {
+	*x = QuotaNotice{}
+	mi := &file_tollgate_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuotaNotice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuotaNotice) ProtoMessage() {}
+
+func (x *QuotaNotice) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuotaNotice.ProtoReflect.Descriptor instead.
+func (*QuotaNotice) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *QuotaNotice) GetPlanId() string {
+	if x != nil {
+		return x.PlanId
+	}
+	return ""
+}
+
+func (x *QuotaNotice) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *QuotaNotice) GetPeriodStart() int64 {
+	if x != nil {
+		return x.PeriodStart
+	}
+	return 0
+}
+
+func (x *QuotaNotice) GetPeriodEnd() int64 {
+	if x != nil {
+		return x.PeriodEnd
+	}
+	return 0
+}
+
+func (x *QuotaNotice) GetThreshold() int32 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+func (x *QuotaNotice) GetUsed() int64 {
+	if x != nil {
+		return x.Used
+	}
+	return 0
+}
+
+func (x *QuotaNotice) GetLimit() int64 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *QuotaNotice) GetTimeUnix() int64 {
+	if x != nil {
+		return x.TimeUnix
+	}
+	return 0
+}
+
+func (x *QuotaNotice) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *QuotaNotice) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *QuotaNotice) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *QuotaNotice) GetSender() string {
+	if x != nil {
+		return x.Sender
+	}
+	return ""
+}
+
+func (x *QuotaNotice) GetWebhookUrl() string {
+	if x != nil {
+		return x.WebhookUrl
+	}
+	return ""
+}
+
+// PlanNotices is what the cluster remembers of a plan's notices: the
+// thresholds each key reached in its latest period (never fired again),
+// and the latest notices, oldest first.
+type PlanNotices struct {
+	state         protoimpl.MessageState      `protogen:"open.v1"`
+	Fired         map[string]*FiredThresholds `protobuf:"bytes,1,rep,name=fired,proto3" json:"fired,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // key id -> its latest period's thresholds
+	Recent        []*QuotaNotice              `protobuf:"bytes,2,rep,name=recent,proto3" json:"recent,omitempty"`                                                                         // at most 100
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanNotices) Reset() {
+	*x = PlanNotices{}
+	mi := &file_tollgate_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanNotices) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanNotices) ProtoMessage() {}
+
+func (x *PlanNotices) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanNotices.ProtoReflect.Descriptor instead.
+func (*PlanNotices) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PlanNotices) GetFired() map[string]*FiredThresholds {
+	if x != nil {
+		return x.Fired
+	}
+	return nil
+}
+
+func (x *PlanNotices) GetRecent() []*QuotaNotice {
+	if x != nil {
+		return x.Recent
+	}
+	return nil
+}
+
+type FiredThresholds struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PeriodStart   int64                  `protobuf:"varint,1,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	PeriodEnd     int64                  `protobuf:"varint,2,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
+	Thresholds    []int32                `protobuf:"varint,3,rep,packed,name=thresholds,proto3" json:"thresholds,omitempty"` // ascending
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FiredThresholds) Reset() {
+	*x = FiredThresholds{}
+	mi := &file_tollgate_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FiredThresholds) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FiredThresholds) ProtoMessage() {}
+
+func (x *FiredThresholds) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FiredThresholds.ProtoReflect.Descriptor instead.
+func (*FiredThresholds) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *FiredThresholds) GetPeriodStart() int64 {
+	if x != nil {
+		return x.PeriodStart
+	}
+	return 0
+}
+
+func (x *FiredThresholds) GetPeriodEnd() int64 {
+	if x != nil {
+		return x.PeriodEnd
+	}
+	return 0
+}
+
+func (x *FiredThresholds) GetThresholds() []int32 {
+	if x != nil {
+		return x.Thresholds
+	}
+	return nil
+}
+
 type ApiKey struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Id              string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -924,7 +1245,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_tollgate_proto_msgTypes[9]
+	mi := &file_tollgate_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -936,7 +1257,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[9]
+	mi := &file_tollgate_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -949,7 +1270,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{9}
+	return file_tollgate_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ApiKey) GetId() string {
@@ -1053,7 +1374,7 @@ type PlanKeys struct {
 
 func (x *PlanKeys) Reset() {
 	*x = PlanKeys{}
-	mi := &file_tollgate_proto_msgTypes[10]
+	mi := &file_tollgate_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1065,7 +1386,7 @@ func (x *PlanKeys) String() string {
 func (*PlanKeys) ProtoMessage() {}
 
 func (x *PlanKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[10]
+	mi := &file_tollgate_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1078,7 +1399,7 @@ func (x *PlanKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanKeys.ProtoReflect.Descriptor instead.
 func (*PlanKeys) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{10}
+	return file_tollgate_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PlanKeys) GetKeys() map[string]uint64 {
@@ -1098,7 +1419,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_tollgate_proto_msgTypes[11]
+	mi := &file_tollgate_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +1431,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[11]
+	mi := &file_tollgate_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +1444,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{11}
+	return file_tollgate_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Account) GetThrottle() *ThrottleSettings {
@@ -1155,7 +1476,7 @@ type DeletedApiKey struct {
 
 func (x *DeletedApiKey) Reset() {
 	*x = DeletedApiKey{}
-	mi := &file_tollgate_proto_msgTypes[12]
+	mi := &file_tollgate_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1488,7 @@ func (x *DeletedApiKey) String() string {
 func (*DeletedApiKey) ProtoMessage() {}
 
 func (x *DeletedApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[12]
+	mi := &file_tollgate_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1501,7 @@ func (x *DeletedApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletedApiKey.ProtoReflect.Descriptor instead.
 func (*DeletedApiKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{12}
+	return file_tollgate_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeletedApiKey) GetId() string {
@@ -1231,13 +1552,14 @@ type Config struct {
 	Resources           map[string]*ResourceTree  `protobuf:"bytes,40,rep,name=resources,proto3" json:"resources,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	DeploymentResources map[string]*ResourceTree  `protobuf:"bytes,41,rep,name=deployment_resources,json=deploymentResources,proto3" json:"deployment_resources,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	DeletedApiKeys      map[string]*DeletedApiKey `protobuf:"bytes,50,rep,name=deleted_api_keys,json=deletedApiKeys,proto3" json:"deleted_api_keys,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // key id -> the deleted key
+	QuotaNotices        map[string]*PlanNotices   `protobuf:"bytes,70,rep,name=quota_notices,json=quotaNotices,proto3" json:"quota_notices,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`         // plan id -> its quota notices
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Config) Reset() {
 	*x = Config{}
-	mi := &file_tollgate_proto_msgTypes[13]
+	mi := &file_tollgate_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1249,7 +1571,7 @@ func (x *Config) String() string {
 func (*Config) ProtoMessage() {}
 
 func (x *Config) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[13]
+	mi := &file_tollgate_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1262,7 +1584,7 @@ func (x *Config) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Config.ProtoReflect.Descriptor instead.
 func (*Config) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{13}
+	return file_tollgate_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Config) GetRestApis() map[string]*RestApi {
@@ -1356,6 +1678,13 @@ func (x *Config) GetDeletedApiKeys() map[string]*DeletedApiKey {
 	return nil
 }
 
+func (x *Config) GetQuotaNotices() map[string]*PlanNotices {
+	if x != nil {
+		return x.QuotaNotices
+	}
+	return nil
+}
+
 // Integration is where a method's requests go: HTTP or HTTP_PROXY (both
 // forwarded as they come; see proxy/doc.go). uri may hold stage variables
 // "${stageVariables.name}" and path parameters "{name}".
@@ -1379,7 +1708,7 @@ type Integration struct {
 
 func (x *Integration) Reset() {
 	*x = Integration{}
-	mi := &file_tollgate_proto_msgTypes[14]
+	mi := &file_tollgate_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1391,7 +1720,7 @@ func (x *Integration) String() string {
 func (*Integration) ProtoMessage() {}
 
 func (x *Integration) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[14]
+	mi := &file_tollgate_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1404,7 +1733,7 @@ func (x *Integration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Integration.ProtoReflect.Descriptor instead.
 func (*Integration) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{14}
+	return file_tollgate_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Integration) GetType() string {
@@ -1491,7 +1820,7 @@ type Method struct {
 
 func (x *Method) Reset() {
 	*x = Method{}
-	mi := &file_tollgate_proto_msgTypes[15]
+	mi := &file_tollgate_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1503,7 +1832,7 @@ func (x *Method) String() string {
 func (*Method) ProtoMessage() {}
 
 func (x *Method) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[15]
+	mi := &file_tollgate_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1516,7 +1845,7 @@ func (x *Method) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Method.ProtoReflect.Descriptor instead.
 func (*Method) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{15}
+	return file_tollgate_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Method) GetHttpMethod() string {
@@ -1573,7 +1902,7 @@ type Resource struct {
 
 func (x *Resource) Reset() {
 	*x = Resource{}
-	mi := &file_tollgate_proto_msgTypes[16]
+	mi := &file_tollgate_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1585,7 +1914,7 @@ func (x *Resource) String() string {
 func (*Resource) ProtoMessage() {}
 
 func (x *Resource) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[16]
+	mi := &file_tollgate_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1598,7 +1927,7 @@ func (x *Resource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resource.ProtoReflect.Descriptor instead.
 func (*Resource) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{16}
+	return file_tollgate_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Resource) GetId() string {
@@ -1640,7 +1969,7 @@ type ResourceTree struct {
 
 func (x *ResourceTree) Reset() {
 	*x = ResourceTree{}
-	mi := &file_tollgate_proto_msgTypes[17]
+	mi := &file_tollgate_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1981,7 @@ func (x *ResourceTree) String() string {
 func (*ResourceTree) ProtoMessage() {}
 
 func (x *ResourceTree) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[17]
+	mi := &file_tollgate_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1994,7 @@ func (x *ResourceTree) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceTree.ProtoReflect.Descriptor instead.
 func (*ResourceTree) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{17}
+	return file_tollgate_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ResourceTree) GetResources() map[string]*Resource {
@@ -1698,7 +2027,7 @@ type DataKey struct {
 
 func (x *DataKey) Reset() {
 	*x = DataKey{}
-	mi := &file_tollgate_proto_msgTypes[18]
+	mi := &file_tollgate_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1710,7 +2039,7 @@ func (x *DataKey) String() string {
 func (*DataKey) ProtoMessage() {}
 
 func (x *DataKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[18]
+	mi := &file_tollgate_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1723,7 +2052,7 @@ func (x *DataKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataKey.ProtoReflect.Descriptor instead.
 func (*DataKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{18}
+	return file_tollgate_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DataKey) GetWrapped() []byte {
@@ -1765,7 +2094,7 @@ type AdminCredential struct {
 
 func (x *AdminCredential) Reset() {
 	*x = AdminCredential{}
-	mi := &file_tollgate_proto_msgTypes[19]
+	mi := &file_tollgate_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1777,7 +2106,7 @@ func (x *AdminCredential) String() string {
 func (*AdminCredential) ProtoMessage() {}
 
 func (x *AdminCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[19]
+	mi := &file_tollgate_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1790,7 +2119,7 @@ func (x *AdminCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminCredential.ProtoReflect.Descriptor instead.
 func (*AdminCredential) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{19}
+	return file_tollgate_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AdminCredential) GetId() string {
@@ -1874,7 +2203,7 @@ type KeyLedger struct {
 
 func (x *KeyLedger) Reset() {
 	*x = KeyLedger{}
-	mi := &file_tollgate_proto_msgTypes[20]
+	mi := &file_tollgate_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +2215,7 @@ func (x *KeyLedger) String() string {
 func (*KeyLedger) ProtoMessage() {}
 
 func (x *KeyLedger) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[20]
+	mi := &file_tollgate_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +2228,7 @@ func (x *KeyLedger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyLedger.ProtoReflect.Descriptor instead.
 func (*KeyLedger) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{20}
+	return file_tollgate_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *KeyLedger) GetPlanId() string {
@@ -1992,7 +2321,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_tollgate_proto_msgTypes[21]
+	mi := &file_tollgate_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2004,7 +2333,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[21]
+	mi := &file_tollgate_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2017,7 +2346,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{21}
+	return file_tollgate_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Grant) GetNodeId() string {
@@ -2062,7 +2391,7 @@ type NodeLedger struct {
 
 func (x *NodeLedger) Reset() {
 	*x = NodeLedger{}
-	mi := &file_tollgate_proto_msgTypes[22]
+	mi := &file_tollgate_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2074,7 +2403,7 @@ func (x *NodeLedger) String() string {
 func (*NodeLedger) ProtoMessage() {}
 
 func (x *NodeLedger) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[22]
+	mi := &file_tollgate_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2087,7 +2416,7 @@ func (x *NodeLedger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLedger.ProtoReflect.Descriptor instead.
 func (*NodeLedger) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{22}
+	return file_tollgate_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *NodeLedger) GetRun() string {
@@ -2122,7 +2451,7 @@ type GrantRequest struct {
 
 func (x *GrantRequest) Reset() {
 	*x = GrantRequest{}
-	mi := &file_tollgate_proto_msgTypes[23]
+	mi := &file_tollgate_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2134,7 +2463,7 @@ func (x *GrantRequest) String() string {
 func (*GrantRequest) ProtoMessage() {}
 
 func (x *GrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[23]
+	mi := &file_tollgate_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2147,7 +2476,7 @@ func (x *GrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantRequest.ProtoReflect.Descriptor instead.
 func (*GrantRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{23}
+	return file_tollgate_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GrantRequest) GetPlanId() string {
@@ -2187,7 +2516,7 @@ type GrantResult struct {
 
 func (x *GrantResult) Reset() {
 	*x = GrantResult{}
-	mi := &file_tollgate_proto_msgTypes[24]
+	mi := &file_tollgate_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2199,7 +2528,7 @@ func (x *GrantResult) String() string {
 func (*GrantResult) ProtoMessage() {}
 
 func (x *GrantResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[24]
+	mi := &file_tollgate_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2212,7 +2541,7 @@ func (x *GrantResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantResult.ProtoReflect.Descriptor instead.
 func (*GrantResult) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{24}
+	return file_tollgate_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GrantResult) GetPlanId() string {
@@ -2288,7 +2617,7 @@ type UsageReport struct {
 
 func (x *UsageReport) Reset() {
 	*x = UsageReport{}
-	mi := &file_tollgate_proto_msgTypes[25]
+	mi := &file_tollgate_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2300,7 +2629,7 @@ func (x *UsageReport) String() string {
 func (*UsageReport) ProtoMessage() {}
 
 func (x *UsageReport) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[25]
+	mi := &file_tollgate_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2313,7 +2642,7 @@ func (x *UsageReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
 func (*UsageReport) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{25}
+	return file_tollgate_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UsageReport) GetPlanId() string {
@@ -2383,7 +2712,7 @@ type LedgerBatch struct {
 
 func (x *LedgerBatch) Reset() {
 	*x = LedgerBatch{}
-	mi := &file_tollgate_proto_msgTypes[26]
+	mi := &file_tollgate_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2395,7 +2724,7 @@ func (x *LedgerBatch) String() string {
 func (*LedgerBatch) ProtoMessage() {}
 
 func (x *LedgerBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[26]
+	mi := &file_tollgate_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2408,7 +2737,7 @@ func (x *LedgerBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerBatch.ProtoReflect.Descriptor instead.
 func (*LedgerBatch) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{26}
+	return file_tollgate_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *LedgerBatch) GetNodeId() string {
@@ -2465,7 +2794,7 @@ type LedgerBatchResult struct {
 
 func (x *LedgerBatchResult) Reset() {
 	*x = LedgerBatchResult{}
-	mi := &file_tollgate_proto_msgTypes[27]
+	mi := &file_tollgate_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2477,7 +2806,7 @@ func (x *LedgerBatchResult) String() string {
 func (*LedgerBatchResult) ProtoMessage() {}
 
 func (x *LedgerBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[27]
+	mi := &file_tollgate_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2490,7 +2819,7 @@ func (x *LedgerBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerBatchResult.ProtoReflect.Descriptor instead.
 func (*LedgerBatchResult) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{27}
+	return file_tollgate_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *LedgerBatchResult) GetGrants() []*GrantResult {
@@ -2518,7 +2847,7 @@ type LedgerGroup struct {
 
 func (x *LedgerGroup) Reset() {
 	*x = LedgerGroup{}
-	mi := &file_tollgate_proto_msgTypes[28]
+	mi := &file_tollgate_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2530,7 +2859,7 @@ func (x *LedgerGroup) String() string {
 func (*LedgerGroup) ProtoMessage() {}
 
 func (x *LedgerGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[28]
+	mi := &file_tollgate_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2543,7 +2872,7 @@ func (x *LedgerGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerGroup.ProtoReflect.Descriptor instead.
 func (*LedgerGroup) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{28}
+	return file_tollgate_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *LedgerGroup) GetCommands() []*Command {
@@ -2569,7 +2898,7 @@ type ShareItem struct {
 
 func (x *ShareItem) Reset() {
 	*x = ShareItem{}
-	mi := &file_tollgate_proto_msgTypes[29]
+	mi := &file_tollgate_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2581,7 +2910,7 @@ func (x *ShareItem) String() string {
 func (*ShareItem) ProtoMessage() {}
 
 func (x *ShareItem) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[29]
+	mi := &file_tollgate_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2594,7 +2923,7 @@ func (x *ShareItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareItem.ProtoReflect.Descriptor instead.
 func (*ShareItem) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{29}
+	return file_tollgate_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ShareItem) GetId() string {
@@ -2642,7 +2971,7 @@ type ShareRequest struct {
 
 func (x *ShareRequest) Reset() {
 	*x = ShareRequest{}
-	mi := &file_tollgate_proto_msgTypes[30]
+	mi := &file_tollgate_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2654,7 +2983,7 @@ func (x *ShareRequest) String() string {
 func (*ShareRequest) ProtoMessage() {}
 
 func (x *ShareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[30]
+	mi := &file_tollgate_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2667,7 +2996,7 @@ func (x *ShareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareRequest.ProtoReflect.Descriptor instead.
 func (*ShareRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{30}
+	return file_tollgate_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ShareRequest) GetNodeId() string {
@@ -2715,7 +3044,7 @@ type ShareAssignment struct {
 
 func (x *ShareAssignment) Reset() {
 	*x = ShareAssignment{}
-	mi := &file_tollgate_proto_msgTypes[31]
+	mi := &file_tollgate_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2727,7 +3056,7 @@ func (x *ShareAssignment) String() string {
 func (*ShareAssignment) ProtoMessage() {}
 
 func (x *ShareAssignment) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[31]
+	mi := &file_tollgate_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2740,7 +3069,7 @@ func (x *ShareAssignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareAssignment.ProtoReflect.Descriptor instead.
 func (*ShareAssignment) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{31}
+	return file_tollgate_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ShareAssignment) GetId() string {
@@ -2776,7 +3105,7 @@ type ShareResponse struct {
 
 func (x *ShareResponse) Reset() {
 	*x = ShareResponse{}
-	mi := &file_tollgate_proto_msgTypes[32]
+	mi := &file_tollgate_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2788,7 +3117,7 @@ func (x *ShareResponse) String() string {
 func (*ShareResponse) ProtoMessage() {}
 
 func (x *ShareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[32]
+	mi := &file_tollgate_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2801,7 +3130,7 @@ func (x *ShareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareResponse.ProtoReflect.Descriptor instead.
 func (*ShareResponse) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{32}
+	return file_tollgate_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ShareResponse) GetShares() []*ShareAssignment {
@@ -2834,7 +3163,7 @@ type CreateRestApi struct {
 
 func (x *CreateRestApi) Reset() {
 	*x = CreateRestApi{}
-	mi := &file_tollgate_proto_msgTypes[33]
+	mi := &file_tollgate_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2846,7 +3175,7 @@ func (x *CreateRestApi) String() string {
 func (*CreateRestApi) ProtoMessage() {}
 
 func (x *CreateRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[33]
+	mi := &file_tollgate_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2859,7 +3188,7 @@ func (x *CreateRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRestApi.ProtoReflect.Descriptor instead.
 func (*CreateRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{33}
+	return file_tollgate_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CreateRestApi) GetApi() *RestApi {
@@ -2879,7 +3208,7 @@ type UpdateRestApi struct {
 
 func (x *UpdateRestApi) Reset() {
 	*x = UpdateRestApi{}
-	mi := &file_tollgate_proto_msgTypes[34]
+	mi := &file_tollgate_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2891,7 +3220,7 @@ func (x *UpdateRestApi) String() string {
 func (*UpdateRestApi) ProtoMessage() {}
 
 func (x *UpdateRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[34]
+	mi := &file_tollgate_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2904,7 +3233,7 @@ func (x *UpdateRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRestApi.ProtoReflect.Descriptor instead.
 func (*UpdateRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{34}
+	return file_tollgate_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *UpdateRestApi) GetApi() *RestApi {
@@ -2933,7 +3262,7 @@ type DeleteRestApi struct {
 
 func (x *DeleteRestApi) Reset() {
 	*x = DeleteRestApi{}
-	mi := &file_tollgate_proto_msgTypes[35]
+	mi := &file_tollgate_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2945,7 +3274,7 @@ func (x *DeleteRestApi) String() string {
 func (*DeleteRestApi) ProtoMessage() {}
 
 func (x *DeleteRestApi) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[35]
+	mi := &file_tollgate_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2958,7 +3287,7 @@ func (x *DeleteRestApi) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRestApi.ProtoReflect.Descriptor instead.
 func (*DeleteRestApi) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{35}
+	return file_tollgate_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DeleteRestApi) GetId() string {
@@ -2985,7 +3314,7 @@ type CreateDeployment struct {
 
 func (x *CreateDeployment) Reset() {
 	*x = CreateDeployment{}
-	mi := &file_tollgate_proto_msgTypes[36]
+	mi := &file_tollgate_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2997,7 +3326,7 @@ func (x *CreateDeployment) String() string {
 func (*CreateDeployment) ProtoMessage() {}
 
 func (x *CreateDeployment) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[36]
+	mi := &file_tollgate_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3010,7 +3339,7 @@ func (x *CreateDeployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDeployment.ProtoReflect.Descriptor instead.
 func (*CreateDeployment) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{36}
+	return file_tollgate_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CreateDeployment) GetDeployment() *Deployment {
@@ -3038,7 +3367,7 @@ type PutStage struct {
 
 func (x *PutStage) Reset() {
 	*x = PutStage{}
-	mi := &file_tollgate_proto_msgTypes[37]
+	mi := &file_tollgate_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3050,7 +3379,7 @@ func (x *PutStage) String() string {
 func (*PutStage) ProtoMessage() {}
 
 func (x *PutStage) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[37]
+	mi := &file_tollgate_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3063,7 +3392,7 @@ func (x *PutStage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStage.ProtoReflect.Descriptor instead.
 func (*PutStage) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{37}
+	return file_tollgate_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *PutStage) GetStage() *Stage {
@@ -3098,7 +3427,7 @@ type DeleteStage struct {
 
 func (x *DeleteStage) Reset() {
 	*x = DeleteStage{}
-	mi := &file_tollgate_proto_msgTypes[38]
+	mi := &file_tollgate_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3110,7 +3439,7 @@ func (x *DeleteStage) String() string {
 func (*DeleteStage) ProtoMessage() {}
 
 func (x *DeleteStage) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[38]
+	mi := &file_tollgate_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3123,7 +3452,7 @@ func (x *DeleteStage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStage.ProtoReflect.Descriptor instead.
 func (*DeleteStage) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{38}
+	return file_tollgate_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DeleteStage) GetRestApiId() string {
@@ -3158,7 +3487,7 @@ type PutUsagePlan struct {
 
 func (x *PutUsagePlan) Reset() {
 	*x = PutUsagePlan{}
-	mi := &file_tollgate_proto_msgTypes[39]
+	mi := &file_tollgate_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3170,7 +3499,7 @@ func (x *PutUsagePlan) String() string {
 func (*PutUsagePlan) ProtoMessage() {}
 
 func (x *PutUsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[39]
+	mi := &file_tollgate_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3183,7 +3512,7 @@ func (x *PutUsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutUsagePlan.ProtoReflect.Descriptor instead.
 func (*PutUsagePlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{39}
+	return file_tollgate_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PutUsagePlan) GetPlan() *UsagePlan {
@@ -3216,7 +3545,7 @@ type DeleteUsagePlan struct {
 
 func (x *DeleteUsagePlan) Reset() {
 	*x = DeleteUsagePlan{}
-	mi := &file_tollgate_proto_msgTypes[40]
+	mi := &file_tollgate_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3228,7 +3557,7 @@ func (x *DeleteUsagePlan) String() string {
 func (*DeleteUsagePlan) ProtoMessage() {}
 
 func (x *DeleteUsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[40]
+	mi := &file_tollgate_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3241,7 +3570,7 @@ func (x *DeleteUsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUsagePlan.ProtoReflect.Descriptor instead.
 func (*DeleteUsagePlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{40}
+	return file_tollgate_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DeleteUsagePlan) GetId() string {
@@ -3262,7 +3591,7 @@ type PutApiKey struct {
 
 func (x *PutApiKey) Reset() {
 	*x = PutApiKey{}
-	mi := &file_tollgate_proto_msgTypes[41]
+	mi := &file_tollgate_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3274,7 +3603,7 @@ func (x *PutApiKey) String() string {
 func (*PutApiKey) ProtoMessage() {}
 
 func (x *PutApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[41]
+	mi := &file_tollgate_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3287,7 +3616,7 @@ func (x *PutApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutApiKey.ProtoReflect.Descriptor instead.
 func (*PutApiKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{41}
+	return file_tollgate_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PutApiKey) GetKey() *ApiKey {
@@ -3323,7 +3652,7 @@ type DeleteApiKey struct {
 
 func (x *DeleteApiKey) Reset() {
 	*x = DeleteApiKey{}
-	mi := &file_tollgate_proto_msgTypes[42]
+	mi := &file_tollgate_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3335,7 +3664,7 @@ func (x *DeleteApiKey) String() string {
 func (*DeleteApiKey) ProtoMessage() {}
 
 func (x *DeleteApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[42]
+	mi := &file_tollgate_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3348,7 +3677,7 @@ func (x *DeleteApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteApiKey.ProtoReflect.Descriptor instead.
 func (*DeleteApiKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{42}
+	return file_tollgate_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *DeleteApiKey) GetId() string {
@@ -3376,7 +3705,7 @@ type ImportedKey struct {
 
 func (x *ImportedKey) Reset() {
 	*x = ImportedKey{}
-	mi := &file_tollgate_proto_msgTypes[43]
+	mi := &file_tollgate_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3388,7 +3717,7 @@ func (x *ImportedKey) String() string {
 func (*ImportedKey) ProtoMessage() {}
 
 func (x *ImportedKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[43]
+	mi := &file_tollgate_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3401,7 +3730,7 @@ func (x *ImportedKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportedKey.ProtoReflect.Descriptor instead.
 func (*ImportedKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{43}
+	return file_tollgate_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ImportedKey) GetKey() *ApiKey {
@@ -3435,7 +3764,7 @@ type ImportApiKeys struct {
 
 func (x *ImportApiKeys) Reset() {
 	*x = ImportApiKeys{}
-	mi := &file_tollgate_proto_msgTypes[44]
+	mi := &file_tollgate_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3447,7 +3776,7 @@ func (x *ImportApiKeys) String() string {
 func (*ImportApiKeys) ProtoMessage() {}
 
 func (x *ImportApiKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[44]
+	mi := &file_tollgate_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3460,7 +3789,7 @@ func (x *ImportApiKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportApiKeys.ProtoReflect.Descriptor instead.
 func (*ImportApiKeys) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{44}
+	return file_tollgate_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ImportApiKeys) GetKeys() []*ImportedKey {
@@ -3487,7 +3816,7 @@ type CreateUsagePlanKey struct {
 
 func (x *CreateUsagePlanKey) Reset() {
 	*x = CreateUsagePlanKey{}
-	mi := &file_tollgate_proto_msgTypes[45]
+	mi := &file_tollgate_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3499,7 +3828,7 @@ func (x *CreateUsagePlanKey) String() string {
 func (*CreateUsagePlanKey) ProtoMessage() {}
 
 func (x *CreateUsagePlanKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[45]
+	mi := &file_tollgate_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3512,7 +3841,7 @@ func (x *CreateUsagePlanKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUsagePlanKey.ProtoReflect.Descriptor instead.
 func (*CreateUsagePlanKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{45}
+	return file_tollgate_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CreateUsagePlanKey) GetPlanId() string {
@@ -3539,7 +3868,7 @@ type DeleteUsagePlanKey struct {
 
 func (x *DeleteUsagePlanKey) Reset() {
 	*x = DeleteUsagePlanKey{}
-	mi := &file_tollgate_proto_msgTypes[46]
+	mi := &file_tollgate_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3551,7 +3880,7 @@ func (x *DeleteUsagePlanKey) String() string {
 func (*DeleteUsagePlanKey) ProtoMessage() {}
 
 func (x *DeleteUsagePlanKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[46]
+	mi := &file_tollgate_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3564,7 +3893,7 @@ func (x *DeleteUsagePlanKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUsagePlanKey.ProtoReflect.Descriptor instead.
 func (*DeleteUsagePlanKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{46}
+	return file_tollgate_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *DeleteUsagePlanKey) GetPlanId() string {
@@ -3590,7 +3919,7 @@ type UpdateAccount struct {
 
 func (x *UpdateAccount) Reset() {
 	*x = UpdateAccount{}
-	mi := &file_tollgate_proto_msgTypes[47]
+	mi := &file_tollgate_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3602,7 +3931,7 @@ func (x *UpdateAccount) String() string {
 func (*UpdateAccount) ProtoMessage() {}
 
 func (x *UpdateAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[47]
+	mi := &file_tollgate_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3615,7 +3944,7 @@ func (x *UpdateAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccount.ProtoReflect.Descriptor instead.
 func (*UpdateAccount) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{47}
+	return file_tollgate_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *UpdateAccount) GetAccount() *Account {
@@ -3636,7 +3965,7 @@ type SetRemaining struct {
 
 func (x *SetRemaining) Reset() {
 	*x = SetRemaining{}
-	mi := &file_tollgate_proto_msgTypes[48]
+	mi := &file_tollgate_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3648,7 +3977,7 @@ func (x *SetRemaining) String() string {
 func (*SetRemaining) ProtoMessage() {}
 
 func (x *SetRemaining) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[48]
+	mi := &file_tollgate_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3661,7 +3990,7 @@ func (x *SetRemaining) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRemaining.ProtoReflect.Descriptor instead.
 func (*SetRemaining) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{48}
+	return file_tollgate_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SetRemaining) GetPlanId() string {
@@ -3700,7 +4029,7 @@ type CreateDefaultPlan struct {
 
 func (x *CreateDefaultPlan) Reset() {
 	*x = CreateDefaultPlan{}
-	mi := &file_tollgate_proto_msgTypes[49]
+	mi := &file_tollgate_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3712,7 +4041,7 @@ func (x *CreateDefaultPlan) String() string {
 func (*CreateDefaultPlan) ProtoMessage() {}
 
 func (x *CreateDefaultPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[49]
+	mi := &file_tollgate_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3725,7 +4054,7 @@ func (x *CreateDefaultPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDefaultPlan.ProtoReflect.Descriptor instead.
 func (*CreateDefaultPlan) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{49}
+	return file_tollgate_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CreateDefaultPlan) GetPlanId() string {
@@ -3764,7 +4093,7 @@ type Noop struct {
 
 func (x *Noop) Reset() {
 	*x = Noop{}
-	mi := &file_tollgate_proto_msgTypes[50]
+	mi := &file_tollgate_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3776,7 +4105,7 @@ func (x *Noop) String() string {
 func (*Noop) ProtoMessage() {}
 
 func (x *Noop) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[50]
+	mi := &file_tollgate_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3789,7 +4118,7 @@ func (x *Noop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Noop.ProtoReflect.Descriptor instead.
 func (*Noop) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{50}
+	return file_tollgate_proto_rawDescGZIP(), []int{54}
 }
 
 // SetDataKey stores the cluster's data key. The first one applied wins; a
@@ -3804,7 +4133,7 @@ type SetDataKey struct {
 
 func (x *SetDataKey) Reset() {
 	*x = SetDataKey{}
-	mi := &file_tollgate_proto_msgTypes[51]
+	mi := &file_tollgate_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3816,7 +4145,7 @@ func (x *SetDataKey) String() string {
 func (*SetDataKey) ProtoMessage() {}
 
 func (x *SetDataKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[51]
+	mi := &file_tollgate_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3829,7 +4158,7 @@ func (x *SetDataKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDataKey.ProtoReflect.Descriptor instead.
 func (*SetDataKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{51}
+	return file_tollgate_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SetDataKey) GetDataKey() *DataKey {
@@ -3849,7 +4178,7 @@ type SealApiKeys struct {
 
 func (x *SealApiKeys) Reset() {
 	*x = SealApiKeys{}
-	mi := &file_tollgate_proto_msgTypes[52]
+	mi := &file_tollgate_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3861,7 +4190,7 @@ func (x *SealApiKeys) String() string {
 func (*SealApiKeys) ProtoMessage() {}
 
 func (x *SealApiKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[52]
+	mi := &file_tollgate_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3874,7 +4203,7 @@ func (x *SealApiKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealApiKeys.ProtoReflect.Descriptor instead.
 func (*SealApiKeys) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{52}
+	return file_tollgate_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *SealApiKeys) GetKeys() []*SealedKey {
@@ -3895,7 +4224,7 @@ type SealedKey struct {
 
 func (x *SealedKey) Reset() {
 	*x = SealedKey{}
-	mi := &file_tollgate_proto_msgTypes[53]
+	mi := &file_tollgate_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3907,7 +4236,7 @@ func (x *SealedKey) String() string {
 func (*SealedKey) ProtoMessage() {}
 
 func (x *SealedKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[53]
+	mi := &file_tollgate_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3920,7 +4249,7 @@ func (x *SealedKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedKey.ProtoReflect.Descriptor instead.
 func (*SealedKey) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{53}
+	return file_tollgate_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *SealedKey) GetId() string {
@@ -3953,7 +4282,7 @@ type PutAdminCredential struct {
 
 func (x *PutAdminCredential) Reset() {
 	*x = PutAdminCredential{}
-	mi := &file_tollgate_proto_msgTypes[54]
+	mi := &file_tollgate_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3965,7 +4294,7 @@ func (x *PutAdminCredential) String() string {
 func (*PutAdminCredential) ProtoMessage() {}
 
 func (x *PutAdminCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[54]
+	mi := &file_tollgate_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3978,7 +4307,7 @@ func (x *PutAdminCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutAdminCredential.ProtoReflect.Descriptor instead.
 func (*PutAdminCredential) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{54}
+	return file_tollgate_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *PutAdminCredential) GetCredential() *AdminCredential {
@@ -3997,7 +4326,7 @@ type DeleteAdminCredential struct {
 
 func (x *DeleteAdminCredential) Reset() {
 	*x = DeleteAdminCredential{}
-	mi := &file_tollgate_proto_msgTypes[55]
+	mi := &file_tollgate_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4009,7 +4338,7 @@ func (x *DeleteAdminCredential) String() string {
 func (*DeleteAdminCredential) ProtoMessage() {}
 
 func (x *DeleteAdminCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[55]
+	mi := &file_tollgate_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4022,7 +4351,7 @@ func (x *DeleteAdminCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAdminCredential.ProtoReflect.Descriptor instead.
 func (*DeleteAdminCredential) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{55}
+	return file_tollgate_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *DeleteAdminCredential) GetId() string {
@@ -4043,7 +4372,7 @@ type DeleteDeployment struct {
 
 func (x *DeleteDeployment) Reset() {
 	*x = DeleteDeployment{}
-	mi := &file_tollgate_proto_msgTypes[56]
+	mi := &file_tollgate_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4055,7 +4384,7 @@ func (x *DeleteDeployment) String() string {
 func (*DeleteDeployment) ProtoMessage() {}
 
 func (x *DeleteDeployment) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[56]
+	mi := &file_tollgate_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4068,7 +4397,7 @@ func (x *DeleteDeployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDeployment.ProtoReflect.Descriptor instead.
 func (*DeleteDeployment) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{56}
+	return file_tollgate_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *DeleteDeployment) GetRestApiId() string {
@@ -4097,7 +4426,7 @@ type UpdateDeployment struct {
 
 func (x *UpdateDeployment) Reset() {
 	*x = UpdateDeployment{}
-	mi := &file_tollgate_proto_msgTypes[57]
+	mi := &file_tollgate_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4109,7 +4438,7 @@ func (x *UpdateDeployment) String() string {
 func (*UpdateDeployment) ProtoMessage() {}
 
 func (x *UpdateDeployment) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[57]
+	mi := &file_tollgate_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4122,7 +4451,7 @@ func (x *UpdateDeployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDeployment.ProtoReflect.Descriptor instead.
 func (*UpdateDeployment) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{57}
+	return file_tollgate_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *UpdateDeployment) GetRestApiId() string {
@@ -4160,7 +4489,7 @@ type PutResource struct {
 
 func (x *PutResource) Reset() {
 	*x = PutResource{}
-	mi := &file_tollgate_proto_msgTypes[58]
+	mi := &file_tollgate_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4172,7 +4501,7 @@ func (x *PutResource) String() string {
 func (*PutResource) ProtoMessage() {}
 
 func (x *PutResource) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[58]
+	mi := &file_tollgate_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4185,7 +4514,7 @@ func (x *PutResource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutResource.ProtoReflect.Descriptor instead.
 func (*PutResource) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{58}
+	return file_tollgate_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *PutResource) GetRestApiId() string {
@@ -4227,7 +4556,7 @@ type DeleteResource struct {
 
 func (x *DeleteResource) Reset() {
 	*x = DeleteResource{}
-	mi := &file_tollgate_proto_msgTypes[59]
+	mi := &file_tollgate_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4239,7 +4568,7 @@ func (x *DeleteResource) String() string {
 func (*DeleteResource) ProtoMessage() {}
 
 func (x *DeleteResource) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[59]
+	mi := &file_tollgate_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4252,7 +4581,7 @@ func (x *DeleteResource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResource.ProtoReflect.Descriptor instead.
 func (*DeleteResource) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{59}
+	return file_tollgate_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *DeleteResource) GetRestApiId() string {
@@ -4283,7 +4612,7 @@ type PutResourceTree struct {
 
 func (x *PutResourceTree) Reset() {
 	*x = PutResourceTree{}
-	mi := &file_tollgate_proto_msgTypes[60]
+	mi := &file_tollgate_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4295,7 +4624,7 @@ func (x *PutResourceTree) String() string {
 func (*PutResourceTree) ProtoMessage() {}
 
 func (x *PutResourceTree) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[60]
+	mi := &file_tollgate_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4308,7 +4637,7 @@ func (x *PutResourceTree) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutResourceTree.ProtoReflect.Descriptor instead.
 func (*PutResourceTree) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{60}
+	return file_tollgate_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *PutResourceTree) GetRestApiId() string {
@@ -4335,6 +4664,55 @@ func (x *PutResourceTree) GetCreateApi() *RestApi {
 func (x *PutResourceTree) GetUpdateApi() *RestApi {
 	if x != nil {
 		return x.UpdateApi
+	}
+	return nil
+}
+
+// RecordQuotaNotices is the leader's record of quota notices: a notice in
+// state "pending" is one it is about to send, recorded only if its key has
+// not reached that threshold in that period yet (Result.ids names those
+// recorded, "planId/keyId/periodStart/threshold"); one in state
+// "delivered" or "failed" is the outcome of a recorded one.
+type RecordQuotaNotices struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Notices       []*QuotaNotice         `protobuf:"bytes,1,rep,name=notices,proto3" json:"notices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordQuotaNotices) Reset() {
+	*x = RecordQuotaNotices{}
+	mi := &file_tollgate_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordQuotaNotices) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordQuotaNotices) ProtoMessage() {}
+
+func (x *RecordQuotaNotices) ProtoReflect() protoreflect.Message {
+	mi := &file_tollgate_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordQuotaNotices.ProtoReflect.Descriptor instead.
+func (*RecordQuotaNotices) Descriptor() ([]byte, []int) {
+	return file_tollgate_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *RecordQuotaNotices) GetNotices() []*QuotaNotice {
+	if x != nil {
+		return x.Notices
 	}
 	return nil
 }
@@ -4374,6 +4752,7 @@ type Command struct {
 	//	*Command_PutResourceTree
 	//	*Command_DeleteDeployment
 	//	*Command_UpdateDeployment
+	//	*Command_RecordQuotaNotices
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4381,7 +4760,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_tollgate_proto_msgTypes[61]
+	mi := &file_tollgate_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4393,7 +4772,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[61]
+	mi := &file_tollgate_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4406,7 +4785,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{61}
+	return file_tollgate_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *Command) GetRequestId() string {
@@ -4689,6 +5068,15 @@ func (x *Command) GetUpdateDeployment() *UpdateDeployment {
 	return nil
 }
 
+func (x *Command) GetRecordQuotaNotices() *RecordQuotaNotices {
+	if x != nil {
+		if x, ok := x.Body.(*Command_RecordQuotaNotices); ok {
+			return x.RecordQuotaNotices
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -4805,6 +5193,10 @@ type Command_UpdateDeployment struct {
 	UpdateDeployment *UpdateDeployment `protobuf:"bytes,51,opt,name=update_deployment,json=updateDeployment,proto3,oneof"`
 }
 
+type Command_RecordQuotaNotices struct {
+	RecordQuotaNotices *RecordQuotaNotices `protobuf:"bytes,70,opt,name=record_quota_notices,json=recordQuotaNotices,proto3,oneof"`
+}
+
 func (*Command_CreateRestApi) isCommand_Body() {}
 
 func (*Command_UpdateRestApi) isCommand_Body() {}
@@ -4861,6 +5253,8 @@ func (*Command_DeleteDeployment) isCommand_Body() {}
 
 func (*Command_UpdateDeployment) isCommand_Body() {}
 
+func (*Command_RecordQuotaNotices) isCommand_Body() {}
+
 type Result struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Code          ErrorCode              `protobuf:"varint,1,opt,name=code,proto3,enum=tollgate.v1.ErrorCode" json:"code,omitempty"`
@@ -4879,7 +5273,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_tollgate_proto_msgTypes[62]
+	mi := &file_tollgate_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4891,7 +5285,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[62]
+	mi := &file_tollgate_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4904,7 +5298,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{62}
+	return file_tollgate_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *Result) GetCode() ErrorCode {
@@ -4987,7 +5381,7 @@ type DedupRecord struct {
 
 func (x *DedupRecord) Reset() {
 	*x = DedupRecord{}
-	mi := &file_tollgate_proto_msgTypes[63]
+	mi := &file_tollgate_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4999,7 +5393,7 @@ func (x *DedupRecord) String() string {
 func (*DedupRecord) ProtoMessage() {}
 
 func (x *DedupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[63]
+	mi := &file_tollgate_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5012,7 +5406,7 @@ func (x *DedupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
 func (*DedupRecord) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{63}
+	return file_tollgate_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *DedupRecord) GetTimeUnixNano() int64 {
@@ -5044,7 +5438,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_tollgate_proto_msgTypes[64]
+	mi := &file_tollgate_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5056,7 +5450,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[64]
+	mi := &file_tollgate_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5069,7 +5463,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{64}
+	return file_tollgate_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *Snapshot) GetVersion() uint32 {
@@ -5130,7 +5524,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_tollgate_proto_msgTypes[65]
+	mi := &file_tollgate_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5142,7 +5536,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[65]
+	mi := &file_tollgate_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5155,7 +5549,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{65}
+	return file_tollgate_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ApplyRequest) GetCommand() *Command {
@@ -5174,7 +5568,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_tollgate_proto_msgTypes[66]
+	mi := &file_tollgate_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5186,7 +5580,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[66]
+	mi := &file_tollgate_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5199,7 +5593,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{66}
+	return file_tollgate_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ApplyResponse) GetResult() *Result {
@@ -5217,7 +5611,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_tollgate_proto_msgTypes[67]
+	mi := &file_tollgate_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5229,7 +5623,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[67]
+	mi := &file_tollgate_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5242,7 +5636,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{67}
+	return file_tollgate_proto_rawDescGZIP(), []int{72}
 }
 
 type StatusResponse struct {
@@ -5260,7 +5654,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_tollgate_proto_msgTypes[68]
+	mi := &file_tollgate_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5272,7 +5666,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tollgate_proto_msgTypes[68]
+	mi := &file_tollgate_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5285,7 +5679,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_tollgate_proto_rawDescGZIP(), []int{68}
+	return file_tollgate_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *StatusResponse) GetNodeId() string {
@@ -5406,7 +5800,7 @@ const file_tollgate_proto_rawDesc = "" +
 	"\bthrottle\x18\x03 \x03(\v2#.tollgate.v1.ApiStage.ThrottleEntryR\bthrottle\x1aZ\n" +
 	"\rThrottleEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x123\n" +
-	"\x05value\x18\x02 \x01(\v2\x1d.tollgate.v1.ThrottleSettingsR\x05value:\x028\x01\"\xe4\x03\n" +
+	"\x05value\x18\x02 \x01(\v2\x1d.tollgate.v1.ThrottleSettingsR\x05value:\x028\x01\"\xb6\x04\n" +
 	"\tUsagePlan\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
@@ -5421,10 +5815,48 @@ const file_tollgate_proto_rawDesc = "" +
 	"\fcreated_date\x18\n" +
 	" \x01(\x03R\vcreatedDate\x12\x1d\n" +
 	"\n" +
-	"is_default\x18\v \x01(\bR\tisDefault\x1a7\n" +
+	"is_default\x18\v \x01(\bR\tisDefault\x12P\n" +
+	"\x13quota_notifications\x18F \x01(\v2\x1f.tollgate.v1.QuotaNotificationsR\x12quotaNotifications\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdb\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"U\n" +
+	"\x12QuotaNotifications\x12\x1f\n" +
+	"\vwebhook_url\x18\x01 \x01(\tR\n" +
+	"webhookUrl\x12\x1e\n" +
+	"\n" +
+	"thresholds\x18\x02 \x03(\x05R\n" +
+	"thresholds\"\xe5\x02\n" +
+	"\vQuotaNotice\x12\x17\n" +
+	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x15\n" +
+	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x12!\n" +
+	"\fperiod_start\x18\x03 \x01(\x03R\vperiodStart\x12\x1d\n" +
+	"\n" +
+	"period_end\x18\x04 \x01(\x03R\tperiodEnd\x12\x1c\n" +
+	"\tthreshold\x18\x05 \x01(\x05R\tthreshold\x12\x12\n" +
+	"\x04used\x18\x06 \x01(\x03R\x04used\x12\x14\n" +
+	"\x05limit\x18\a \x01(\x03R\x05limit\x12\x1b\n" +
+	"\ttime_unix\x18\b \x01(\x03R\btimeUnix\x12\x14\n" +
+	"\x05state\x18\t \x01(\tR\x05state\x12\x1a\n" +
+	"\battempts\x18\n" +
+	" \x01(\x05R\battempts\x12\x14\n" +
+	"\x05error\x18\v \x01(\tR\x05error\x12\x16\n" +
+	"\x06sender\x18\f \x01(\tR\x06sender\x12\x1f\n" +
+	"\vwebhook_url\x18\r \x01(\tR\n" +
+	"webhookUrl\"\xd2\x01\n" +
+	"\vPlanNotices\x129\n" +
+	"\x05fired\x18\x01 \x03(\v2#.tollgate.v1.PlanNotices.FiredEntryR\x05fired\x120\n" +
+	"\x06recent\x18\x02 \x03(\v2\x18.tollgate.v1.QuotaNoticeR\x06recent\x1aV\n" +
+	"\n" +
+	"FiredEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x122\n" +
+	"\x05value\x18\x02 \x01(\v2\x1c.tollgate.v1.FiredThresholdsR\x05value:\x028\x01\"s\n" +
+	"\x0fFiredThresholds\x12!\n" +
+	"\fperiod_start\x18\x01 \x01(\x03R\vperiodStart\x12\x1d\n" +
+	"\n" +
+	"period_end\x18\x02 \x01(\x03R\tperiodEnd\x12\x1e\n" +
+	"\n" +
+	"thresholds\x18\x03 \x03(\x05R\n" +
+	"thresholds\"\xdb\x03\n" +
 	"\x06ApiKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x12\n" +
@@ -5458,7 +5890,7 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1f\n" +
 	"\vcustomer_id\x18\x03 \x01(\tR\n" +
 	"customerId\x12!\n" +
-	"\fdeleted_date\x18\x04 \x01(\x03R\vdeletedDate\"\xc6\r\n" +
+	"\fdeleted_date\x18\x04 \x01(\x03R\vdeletedDate\"\xed\x0e\n" +
 	"\x06Config\x12>\n" +
 	"\trest_apis\x18\x01 \x03(\v2!.tollgate.v1.Config.RestApisEntryR\brestApis\x127\n" +
 	"\x06stages\x18\x02 \x03(\v2\x1f.tollgate.v1.Config.StagesEntryR\x06stages\x12F\n" +
@@ -5474,7 +5906,8 @@ const file_tollgate_proto_rawDesc = "" +
 	" \x03(\v2).tollgate.v1.Config.AdminCredentialsEntryR\x10adminCredentials\x12@\n" +
 	"\tresources\x18( \x03(\v2\".tollgate.v1.Config.ResourcesEntryR\tresources\x12_\n" +
 	"\x14deployment_resources\x18) \x03(\v2,.tollgate.v1.Config.DeploymentResourcesEntryR\x13deploymentResources\x12Q\n" +
-	"\x10deleted_api_keys\x182 \x03(\v2'.tollgate.v1.Config.DeletedApiKeysEntryR\x0edeletedApiKeys\x1aQ\n" +
+	"\x10deleted_api_keys\x182 \x03(\v2'.tollgate.v1.Config.DeletedApiKeysEntryR\x0edeletedApiKeys\x12J\n" +
+	"\rquota_notices\x18F \x03(\v2%.tollgate.v1.Config.QuotaNoticesEntryR\fquotaNotices\x1aQ\n" +
 	"\rRestApisEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12*\n" +
 	"\x05value\x18\x02 \x01(\v2\x14.tollgate.v1.RestApiR\x05value:\x028\x01\x1aM\n" +
@@ -5504,7 +5937,10 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2\x19.tollgate.v1.ResourceTreeR\x05value:\x028\x01\x1a]\n" +
 	"\x13DeletedApiKeysEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
-	"\x05value\x18\x02 \x01(\v2\x1a.tollgate.v1.DeletedApiKeyR\x05value:\x028\x01\"\xff\x04\n" +
+	"\x05value\x18\x02 \x01(\v2\x1a.tollgate.v1.DeletedApiKeyR\x05value:\x028\x01\x1aY\n" +
+	"\x11QuotaNoticesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
+	"\x05value\x18\x02 \x01(\v2\x18.tollgate.v1.PlanNoticesR\x05value:\x028\x01\"\xff\x04\n" +
 	"\vIntegration\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x1f\n" +
 	"\vhttp_method\x18\x02 \x01(\tR\n" +
@@ -5753,7 +6189,9 @@ const file_tollgate_proto_rawDesc = "" +
 	"\n" +
 	"create_api\x18\x03 \x01(\v2\x14.tollgate.v1.RestApiR\tcreateApi\x123\n" +
 	"\n" +
-	"update_api\x18\x04 \x01(\v2\x14.tollgate.v1.RestApiR\tupdateApi\"\x93\x10\n" +
+	"update_api\x18\x04 \x01(\v2\x14.tollgate.v1.RestApiR\tupdateApi\"H\n" +
+	"\x12RecordQuotaNotices\x122\n" +
+	"\anotices\x18\x01 \x03(\v2\x18.tollgate.v1.QuotaNoticeR\anotices\"\xe8\x10\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12$\n" +
@@ -5788,7 +6226,8 @@ const file_tollgate_proto_rawDesc = "" +
 	"\x0fdelete_resource\x18) \x01(\v2\x1b.tollgate.v1.DeleteResourceH\x00R\x0edeleteResource\x12J\n" +
 	"\x11put_resource_tree\x18* \x01(\v2\x1c.tollgate.v1.PutResourceTreeH\x00R\x0fputResourceTree\x12L\n" +
 	"\x11delete_deployment\x182 \x01(\v2\x1d.tollgate.v1.DeleteDeploymentH\x00R\x10deleteDeployment\x12L\n" +
-	"\x11update_deployment\x183 \x01(\v2\x1d.tollgate.v1.UpdateDeploymentH\x00R\x10updateDeploymentB\x06\n" +
+	"\x11update_deployment\x183 \x01(\v2\x1d.tollgate.v1.UpdateDeploymentH\x00R\x10updateDeployment\x12S\n" +
+	"\x14record_quota_notices\x18F \x01(\v2\x1f.tollgate.v1.RecordQuotaNoticesH\x00R\x12recordQuotaNoticesB\x06\n" +
 	"\x04body\"\xc8\x02\n" +
 	"\x06Result\x12*\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x16.tollgate.v1.ErrorCodeR\x04code\x12\x18\n" +
@@ -5858,7 +6297,7 @@ func file_tollgate_proto_rawDescGZIP() []byte {
 }
 
 var file_tollgate_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tollgate_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
+var file_tollgate_proto_msgTypes = make([]protoimpl.MessageInfo, 105)
 var file_tollgate_proto_goTypes = []any{
 	(ErrorCode)(0),                // 0: tollgate.v1.ErrorCode
 	(*ThrottleSettings)(nil),      // 1: tollgate.v1.ThrottleSettings
@@ -5870,223 +6309,238 @@ var file_tollgate_proto_goTypes = []any{
 	(*Stage)(nil),                 // 7: tollgate.v1.Stage
 	(*ApiStage)(nil),              // 8: tollgate.v1.ApiStage
 	(*UsagePlan)(nil),             // 9: tollgate.v1.UsagePlan
-	(*ApiKey)(nil),                // 10: tollgate.v1.ApiKey
-	(*PlanKeys)(nil),              // 11: tollgate.v1.PlanKeys
-	(*Account)(nil),               // 12: tollgate.v1.Account
-	(*DeletedApiKey)(nil),         // 13: tollgate.v1.DeletedApiKey
-	(*Config)(nil),                // 14: tollgate.v1.Config
-	(*Integration)(nil),           // 15: tollgate.v1.Integration
-	(*Method)(nil),                // 16: tollgate.v1.Method
-	(*Resource)(nil),              // 17: tollgate.v1.Resource
-	(*ResourceTree)(nil),          // 18: tollgate.v1.ResourceTree
-	(*DataKey)(nil),               // 19: tollgate.v1.DataKey
-	(*AdminCredential)(nil),       // 20: tollgate.v1.AdminCredential
-	(*KeyLedger)(nil),             // 21: tollgate.v1.KeyLedger
-	(*Grant)(nil),                 // 22: tollgate.v1.Grant
-	(*NodeLedger)(nil),            // 23: tollgate.v1.NodeLedger
-	(*GrantRequest)(nil),          // 24: tollgate.v1.GrantRequest
-	(*GrantResult)(nil),           // 25: tollgate.v1.GrantResult
-	(*UsageReport)(nil),           // 26: tollgate.v1.UsageReport
-	(*LedgerBatch)(nil),           // 27: tollgate.v1.LedgerBatch
-	(*LedgerBatchResult)(nil),     // 28: tollgate.v1.LedgerBatchResult
-	(*LedgerGroup)(nil),           // 29: tollgate.v1.LedgerGroup
-	(*ShareItem)(nil),             // 30: tollgate.v1.ShareItem
-	(*ShareRequest)(nil),          // 31: tollgate.v1.ShareRequest
-	(*ShareAssignment)(nil),       // 32: tollgate.v1.ShareAssignment
-	(*ShareResponse)(nil),         // 33: tollgate.v1.ShareResponse
-	(*CreateRestApi)(nil),         // 34: tollgate.v1.CreateRestApi
-	(*UpdateRestApi)(nil),         // 35: tollgate.v1.UpdateRestApi
-	(*DeleteRestApi)(nil),         // 36: tollgate.v1.DeleteRestApi
-	(*CreateDeployment)(nil),      // 37: tollgate.v1.CreateDeployment
-	(*PutStage)(nil),              // 38: tollgate.v1.PutStage
-	(*DeleteStage)(nil),           // 39: tollgate.v1.DeleteStage
-	(*PutUsagePlan)(nil),          // 40: tollgate.v1.PutUsagePlan
-	(*DeleteUsagePlan)(nil),       // 41: tollgate.v1.DeleteUsagePlan
-	(*PutApiKey)(nil),             // 42: tollgate.v1.PutApiKey
-	(*DeleteApiKey)(nil),          // 43: tollgate.v1.DeleteApiKey
-	(*ImportedKey)(nil),           // 44: tollgate.v1.ImportedKey
-	(*ImportApiKeys)(nil),         // 45: tollgate.v1.ImportApiKeys
-	(*CreateUsagePlanKey)(nil),    // 46: tollgate.v1.CreateUsagePlanKey
-	(*DeleteUsagePlanKey)(nil),    // 47: tollgate.v1.DeleteUsagePlanKey
-	(*UpdateAccount)(nil),         // 48: tollgate.v1.UpdateAccount
-	(*SetRemaining)(nil),          // 49: tollgate.v1.SetRemaining
-	(*CreateDefaultPlan)(nil),     // 50: tollgate.v1.CreateDefaultPlan
-	(*Noop)(nil),                  // 51: tollgate.v1.Noop
-	(*SetDataKey)(nil),            // 52: tollgate.v1.SetDataKey
-	(*SealApiKeys)(nil),           // 53: tollgate.v1.SealApiKeys
-	(*SealedKey)(nil),             // 54: tollgate.v1.SealedKey
-	(*PutAdminCredential)(nil),    // 55: tollgate.v1.PutAdminCredential
-	(*DeleteAdminCredential)(nil), // 56: tollgate.v1.DeleteAdminCredential
-	(*DeleteDeployment)(nil),      // 57: tollgate.v1.DeleteDeployment
-	(*UpdateDeployment)(nil),      // 58: tollgate.v1.UpdateDeployment
-	(*PutResource)(nil),           // 59: tollgate.v1.PutResource
-	(*DeleteResource)(nil),        // 60: tollgate.v1.DeleteResource
-	(*PutResourceTree)(nil),       // 61: tollgate.v1.PutResourceTree
-	(*Command)(nil),               // 62: tollgate.v1.Command
-	(*Result)(nil),                // 63: tollgate.v1.Result
-	(*DedupRecord)(nil),           // 64: tollgate.v1.DedupRecord
-	(*Snapshot)(nil),              // 65: tollgate.v1.Snapshot
-	(*ApplyRequest)(nil),          // 66: tollgate.v1.ApplyRequest
-	(*ApplyResponse)(nil),         // 67: tollgate.v1.ApplyResponse
-	(*StatusRequest)(nil),         // 68: tollgate.v1.StatusRequest
-	(*StatusResponse)(nil),        // 69: tollgate.v1.StatusResponse
-	nil,                           // 70: tollgate.v1.RestApi.TagsEntry
-	nil,                           // 71: tollgate.v1.Stage.VariablesEntry
-	nil,                           // 72: tollgate.v1.Stage.MethodSettingsEntry
-	nil,                           // 73: tollgate.v1.Stage.TagsEntry
-	nil,                           // 74: tollgate.v1.ApiStage.ThrottleEntry
-	nil,                           // 75: tollgate.v1.UsagePlan.TagsEntry
-	nil,                           // 76: tollgate.v1.ApiKey.TagsEntry
-	nil,                           // 77: tollgate.v1.PlanKeys.KeysEntry
-	nil,                           // 78: tollgate.v1.Config.RestApisEntry
-	nil,                           // 79: tollgate.v1.Config.StagesEntry
-	nil,                           // 80: tollgate.v1.Config.DeploymentsEntry
-	nil,                           // 81: tollgate.v1.Config.UsagePlansEntry
-	nil,                           // 82: tollgate.v1.Config.ApiKeysEntry
-	nil,                           // 83: tollgate.v1.Config.PlanKeysEntry
-	nil,                           // 84: tollgate.v1.Config.AdminCredentialsEntry
-	nil,                           // 85: tollgate.v1.Config.ResourcesEntry
-	nil,                           // 86: tollgate.v1.Config.DeploymentResourcesEntry
-	nil,                           // 87: tollgate.v1.Config.DeletedApiKeysEntry
-	nil,                           // 88: tollgate.v1.Integration.RequestParametersEntry
-	nil,                           // 89: tollgate.v1.Integration.RequestTemplatesEntry
-	nil,                           // 90: tollgate.v1.Method.RequestParametersEntry
-	nil,                           // 91: tollgate.v1.Resource.MethodsEntry
-	nil,                           // 92: tollgate.v1.ResourceTree.ResourcesEntry
-	nil,                           // 93: tollgate.v1.KeyLedger.GrantedEntry
-	nil,                           // 94: tollgate.v1.KeyLedger.DailyEntry
-	nil,                           // 95: tollgate.v1.KeyLedger.PeriodExtraEntry
-	nil,                           // 96: tollgate.v1.Snapshot.LedgersEntry
-	nil,                           // 97: tollgate.v1.Snapshot.DedupEntry
-	nil,                           // 98: tollgate.v1.Snapshot.NodesEntry
+	(*QuotaNotifications)(nil),    // 10: tollgate.v1.QuotaNotifications
+	(*QuotaNotice)(nil),           // 11: tollgate.v1.QuotaNotice
+	(*PlanNotices)(nil),           // 12: tollgate.v1.PlanNotices
+	(*FiredThresholds)(nil),       // 13: tollgate.v1.FiredThresholds
+	(*ApiKey)(nil),                // 14: tollgate.v1.ApiKey
+	(*PlanKeys)(nil),              // 15: tollgate.v1.PlanKeys
+	(*Account)(nil),               // 16: tollgate.v1.Account
+	(*DeletedApiKey)(nil),         // 17: tollgate.v1.DeletedApiKey
+	(*Config)(nil),                // 18: tollgate.v1.Config
+	(*Integration)(nil),           // 19: tollgate.v1.Integration
+	(*Method)(nil),                // 20: tollgate.v1.Method
+	(*Resource)(nil),              // 21: tollgate.v1.Resource
+	(*ResourceTree)(nil),          // 22: tollgate.v1.ResourceTree
+	(*DataKey)(nil),               // 23: tollgate.v1.DataKey
+	(*AdminCredential)(nil),       // 24: tollgate.v1.AdminCredential
+	(*KeyLedger)(nil),             // 25: tollgate.v1.KeyLedger
+	(*Grant)(nil),                 // 26: tollgate.v1.Grant
+	(*NodeLedger)(nil),            // 27: tollgate.v1.NodeLedger
+	(*GrantRequest)(nil),          // 28: tollgate.v1.GrantRequest
+	(*GrantResult)(nil),           // 29: tollgate.v1.GrantResult
+	(*UsageReport)(nil),           // 30: tollgate.v1.UsageReport
+	(*LedgerBatch)(nil),           // 31: tollgate.v1.LedgerBatch
+	(*LedgerBatchResult)(nil),     // 32: tollgate.v1.LedgerBatchResult
+	(*LedgerGroup)(nil),           // 33: tollgate.v1.LedgerGroup
+	(*ShareItem)(nil),             // 34: tollgate.v1.ShareItem
+	(*ShareRequest)(nil),          // 35: tollgate.v1.ShareRequest
+	(*ShareAssignment)(nil),       // 36: tollgate.v1.ShareAssignment
+	(*ShareResponse)(nil),         // 37: tollgate.v1.ShareResponse
+	(*CreateRestApi)(nil),         // 38: tollgate.v1.CreateRestApi
+	(*UpdateRestApi)(nil),         // 39: tollgate.v1.UpdateRestApi
+	(*DeleteRestApi)(nil),         // 40: tollgate.v1.DeleteRestApi
+	(*CreateDeployment)(nil),      // 41: tollgate.v1.CreateDeployment
+	(*PutStage)(nil),              // 42: tollgate.v1.PutStage
+	(*DeleteStage)(nil),           // 43: tollgate.v1.DeleteStage
+	(*PutUsagePlan)(nil),          // 44: tollgate.v1.PutUsagePlan
+	(*DeleteUsagePlan)(nil),       // 45: tollgate.v1.DeleteUsagePlan
+	(*PutApiKey)(nil),             // 46: tollgate.v1.PutApiKey
+	(*DeleteApiKey)(nil),          // 47: tollgate.v1.DeleteApiKey
+	(*ImportedKey)(nil),           // 48: tollgate.v1.ImportedKey
+	(*ImportApiKeys)(nil),         // 49: tollgate.v1.ImportApiKeys
+	(*CreateUsagePlanKey)(nil),    // 50: tollgate.v1.CreateUsagePlanKey
+	(*DeleteUsagePlanKey)(nil),    // 51: tollgate.v1.DeleteUsagePlanKey
+	(*UpdateAccount)(nil),         // 52: tollgate.v1.UpdateAccount
+	(*SetRemaining)(nil),          // 53: tollgate.v1.SetRemaining
+	(*CreateDefaultPlan)(nil),     // 54: tollgate.v1.CreateDefaultPlan
+	(*Noop)(nil),                  // 55: tollgate.v1.Noop
+	(*SetDataKey)(nil),            // 56: tollgate.v1.SetDataKey
+	(*SealApiKeys)(nil),           // 57: tollgate.v1.SealApiKeys
+	(*SealedKey)(nil),             // 58: tollgate.v1.SealedKey
+	(*PutAdminCredential)(nil),    // 59: tollgate.v1.PutAdminCredential
+	(*DeleteAdminCredential)(nil), // 60: tollgate.v1.DeleteAdminCredential
+	(*DeleteDeployment)(nil),      // 61: tollgate.v1.DeleteDeployment
+	(*UpdateDeployment)(nil),      // 62: tollgate.v1.UpdateDeployment
+	(*PutResource)(nil),           // 63: tollgate.v1.PutResource
+	(*DeleteResource)(nil),        // 64: tollgate.v1.DeleteResource
+	(*PutResourceTree)(nil),       // 65: tollgate.v1.PutResourceTree
+	(*RecordQuotaNotices)(nil),    // 66: tollgate.v1.RecordQuotaNotices
+	(*Command)(nil),               // 67: tollgate.v1.Command
+	(*Result)(nil),                // 68: tollgate.v1.Result
+	(*DedupRecord)(nil),           // 69: tollgate.v1.DedupRecord
+	(*Snapshot)(nil),              // 70: tollgate.v1.Snapshot
+	(*ApplyRequest)(nil),          // 71: tollgate.v1.ApplyRequest
+	(*ApplyResponse)(nil),         // 72: tollgate.v1.ApplyResponse
+	(*StatusRequest)(nil),         // 73: tollgate.v1.StatusRequest
+	(*StatusResponse)(nil),        // 74: tollgate.v1.StatusResponse
+	nil,                           // 75: tollgate.v1.RestApi.TagsEntry
+	nil,                           // 76: tollgate.v1.Stage.VariablesEntry
+	nil,                           // 77: tollgate.v1.Stage.MethodSettingsEntry
+	nil,                           // 78: tollgate.v1.Stage.TagsEntry
+	nil,                           // 79: tollgate.v1.ApiStage.ThrottleEntry
+	nil,                           // 80: tollgate.v1.UsagePlan.TagsEntry
+	nil,                           // 81: tollgate.v1.PlanNotices.FiredEntry
+	nil,                           // 82: tollgate.v1.ApiKey.TagsEntry
+	nil,                           // 83: tollgate.v1.PlanKeys.KeysEntry
+	nil,                           // 84: tollgate.v1.Config.RestApisEntry
+	nil,                           // 85: tollgate.v1.Config.StagesEntry
+	nil,                           // 86: tollgate.v1.Config.DeploymentsEntry
+	nil,                           // 87: tollgate.v1.Config.UsagePlansEntry
+	nil,                           // 88: tollgate.v1.Config.ApiKeysEntry
+	nil,                           // 89: tollgate.v1.Config.PlanKeysEntry
+	nil,                           // 90: tollgate.v1.Config.AdminCredentialsEntry
+	nil,                           // 91: tollgate.v1.Config.ResourcesEntry
+	nil,                           // 92: tollgate.v1.Config.DeploymentResourcesEntry
+	nil,                           // 93: tollgate.v1.Config.DeletedApiKeysEntry
+	nil,                           // 94: tollgate.v1.Config.QuotaNoticesEntry
+	nil,                           // 95: tollgate.v1.Integration.RequestParametersEntry
+	nil,                           // 96: tollgate.v1.Integration.RequestTemplatesEntry
+	nil,                           // 97: tollgate.v1.Method.RequestParametersEntry
+	nil,                           // 98: tollgate.v1.Resource.MethodsEntry
+	nil,                           // 99: tollgate.v1.ResourceTree.ResourcesEntry
+	nil,                           // 100: tollgate.v1.KeyLedger.GrantedEntry
+	nil,                           // 101: tollgate.v1.KeyLedger.DailyEntry
+	nil,                           // 102: tollgate.v1.KeyLedger.PeriodExtraEntry
+	nil,                           // 103: tollgate.v1.Snapshot.LedgersEntry
+	nil,                           // 104: tollgate.v1.Snapshot.DedupEntry
+	nil,                           // 105: tollgate.v1.Snapshot.NodesEntry
 }
 var file_tollgate_proto_depIdxs = []int32{
-	70,  // 0: tollgate.v1.RestApi.tags:type_name -> tollgate.v1.RestApi.TagsEntry
-	71,  // 1: tollgate.v1.Stage.variables:type_name -> tollgate.v1.Stage.VariablesEntry
-	72,  // 2: tollgate.v1.Stage.method_settings:type_name -> tollgate.v1.Stage.MethodSettingsEntry
-	73,  // 3: tollgate.v1.Stage.tags:type_name -> tollgate.v1.Stage.TagsEntry
+	75,  // 0: tollgate.v1.RestApi.tags:type_name -> tollgate.v1.RestApi.TagsEntry
+	76,  // 1: tollgate.v1.Stage.variables:type_name -> tollgate.v1.Stage.VariablesEntry
+	77,  // 2: tollgate.v1.Stage.method_settings:type_name -> tollgate.v1.Stage.MethodSettingsEntry
+	78,  // 3: tollgate.v1.Stage.tags:type_name -> tollgate.v1.Stage.TagsEntry
 	6,   // 4: tollgate.v1.Stage.access_log_settings:type_name -> tollgate.v1.AccessLogSettings
-	74,  // 5: tollgate.v1.ApiStage.throttle:type_name -> tollgate.v1.ApiStage.ThrottleEntry
+	79,  // 5: tollgate.v1.ApiStage.throttle:type_name -> tollgate.v1.ApiStage.ThrottleEntry
 	8,   // 6: tollgate.v1.UsagePlan.api_stages:type_name -> tollgate.v1.ApiStage
 	1,   // 7: tollgate.v1.UsagePlan.throttle:type_name -> tollgate.v1.ThrottleSettings
 	2,   // 8: tollgate.v1.UsagePlan.quota:type_name -> tollgate.v1.QuotaSettings
-	75,  // 9: tollgate.v1.UsagePlan.tags:type_name -> tollgate.v1.UsagePlan.TagsEntry
-	76,  // 10: tollgate.v1.ApiKey.tags:type_name -> tollgate.v1.ApiKey.TagsEntry
-	77,  // 11: tollgate.v1.PlanKeys.keys:type_name -> tollgate.v1.PlanKeys.KeysEntry
-	1,   // 12: tollgate.v1.Account.throttle:type_name -> tollgate.v1.ThrottleSettings
-	78,  // 13: tollgate.v1.Config.rest_apis:type_name -> tollgate.v1.Config.RestApisEntry
-	79,  // 14: tollgate.v1.Config.stages:type_name -> tollgate.v1.Config.StagesEntry
-	80,  // 15: tollgate.v1.Config.deployments:type_name -> tollgate.v1.Config.DeploymentsEntry
-	81,  // 16: tollgate.v1.Config.usage_plans:type_name -> tollgate.v1.Config.UsagePlansEntry
-	82,  // 17: tollgate.v1.Config.api_keys:type_name -> tollgate.v1.Config.ApiKeysEntry
-	83,  // 18: tollgate.v1.Config.plan_keys:type_name -> tollgate.v1.Config.PlanKeysEntry
-	12,  // 19: tollgate.v1.Config.account:type_name -> tollgate.v1.Account
-	19,  // 20: tollgate.v1.Config.data_key:type_name -> tollgate.v1.DataKey
-	84,  // 21: tollgate.v1.Config.admin_credentials:type_name -> tollgate.v1.Config.AdminCredentialsEntry
-	85,  // 22: tollgate.v1.Config.resources:type_name -> tollgate.v1.Config.ResourcesEntry
-	86,  // 23: tollgate.v1.Config.deployment_resources:type_name -> tollgate.v1.Config.DeploymentResourcesEntry
-	87,  // 24: tollgate.v1.Config.deleted_api_keys:type_name -> tollgate.v1.Config.DeletedApiKeysEntry
-	88,  // 25: tollgate.v1.Integration.request_parameters:type_name -> tollgate.v1.Integration.RequestParametersEntry
-	89,  // 26: tollgate.v1.Integration.request_templates:type_name -> tollgate.v1.Integration.RequestTemplatesEntry
-	90,  // 27: tollgate.v1.Method.request_parameters:type_name -> tollgate.v1.Method.RequestParametersEntry
-	15,  // 28: tollgate.v1.Method.integration:type_name -> tollgate.v1.Integration
-	91,  // 29: tollgate.v1.Resource.methods:type_name -> tollgate.v1.Resource.MethodsEntry
-	92,  // 30: tollgate.v1.ResourceTree.resources:type_name -> tollgate.v1.ResourceTree.ResourcesEntry
-	93,  // 31: tollgate.v1.KeyLedger.granted:type_name -> tollgate.v1.KeyLedger.GrantedEntry
-	94,  // 32: tollgate.v1.KeyLedger.daily:type_name -> tollgate.v1.KeyLedger.DailyEntry
-	95,  // 33: tollgate.v1.KeyLedger.period_extra:type_name -> tollgate.v1.KeyLedger.PeriodExtraEntry
-	22,  // 34: tollgate.v1.KeyLedger.grants:type_name -> tollgate.v1.Grant
-	22,  // 35: tollgate.v1.KeyLedger.settled:type_name -> tollgate.v1.Grant
-	63,  // 36: tollgate.v1.NodeLedger.last:type_name -> tollgate.v1.Result
-	24,  // 37: tollgate.v1.LedgerBatch.grants:type_name -> tollgate.v1.GrantRequest
-	26,  // 38: tollgate.v1.LedgerBatch.reports:type_name -> tollgate.v1.UsageReport
-	25,  // 39: tollgate.v1.LedgerBatchResult.grants:type_name -> tollgate.v1.GrantResult
-	62,  // 40: tollgate.v1.LedgerGroup.commands:type_name -> tollgate.v1.Command
-	30,  // 41: tollgate.v1.ShareRequest.items:type_name -> tollgate.v1.ShareItem
-	32,  // 42: tollgate.v1.ShareResponse.shares:type_name -> tollgate.v1.ShareAssignment
-	3,   // 43: tollgate.v1.CreateRestApi.api:type_name -> tollgate.v1.RestApi
-	3,   // 44: tollgate.v1.UpdateRestApi.api:type_name -> tollgate.v1.RestApi
-	4,   // 45: tollgate.v1.CreateDeployment.deployment:type_name -> tollgate.v1.Deployment
-	7,   // 46: tollgate.v1.CreateDeployment.stage:type_name -> tollgate.v1.Stage
-	7,   // 47: tollgate.v1.PutStage.stage:type_name -> tollgate.v1.Stage
-	9,   // 48: tollgate.v1.PutUsagePlan.plan:type_name -> tollgate.v1.UsagePlan
-	10,  // 49: tollgate.v1.PutApiKey.key:type_name -> tollgate.v1.ApiKey
-	10,  // 50: tollgate.v1.ImportedKey.key:type_name -> tollgate.v1.ApiKey
-	44,  // 51: tollgate.v1.ImportApiKeys.keys:type_name -> tollgate.v1.ImportedKey
-	12,  // 52: tollgate.v1.UpdateAccount.account:type_name -> tollgate.v1.Account
-	19,  // 53: tollgate.v1.SetDataKey.data_key:type_name -> tollgate.v1.DataKey
-	54,  // 54: tollgate.v1.SealApiKeys.keys:type_name -> tollgate.v1.SealedKey
-	20,  // 55: tollgate.v1.PutAdminCredential.credential:type_name -> tollgate.v1.AdminCredential
-	17,  // 56: tollgate.v1.PutResource.resource:type_name -> tollgate.v1.Resource
-	18,  // 57: tollgate.v1.PutResourceTree.tree:type_name -> tollgate.v1.ResourceTree
-	3,   // 58: tollgate.v1.PutResourceTree.create_api:type_name -> tollgate.v1.RestApi
-	3,   // 59: tollgate.v1.PutResourceTree.update_api:type_name -> tollgate.v1.RestApi
-	34,  // 60: tollgate.v1.Command.create_rest_api:type_name -> tollgate.v1.CreateRestApi
-	35,  // 61: tollgate.v1.Command.update_rest_api:type_name -> tollgate.v1.UpdateRestApi
-	36,  // 62: tollgate.v1.Command.delete_rest_api:type_name -> tollgate.v1.DeleteRestApi
-	37,  // 63: tollgate.v1.Command.create_deployment:type_name -> tollgate.v1.CreateDeployment
-	38,  // 64: tollgate.v1.Command.put_stage:type_name -> tollgate.v1.PutStage
-	39,  // 65: tollgate.v1.Command.delete_stage:type_name -> tollgate.v1.DeleteStage
-	40,  // 66: tollgate.v1.Command.put_usage_plan:type_name -> tollgate.v1.PutUsagePlan
-	41,  // 67: tollgate.v1.Command.delete_usage_plan:type_name -> tollgate.v1.DeleteUsagePlan
-	42,  // 68: tollgate.v1.Command.put_api_key:type_name -> tollgate.v1.PutApiKey
-	43,  // 69: tollgate.v1.Command.delete_api_key:type_name -> tollgate.v1.DeleteApiKey
-	45,  // 70: tollgate.v1.Command.import_api_keys:type_name -> tollgate.v1.ImportApiKeys
-	46,  // 71: tollgate.v1.Command.create_usage_plan_key:type_name -> tollgate.v1.CreateUsagePlanKey
-	47,  // 72: tollgate.v1.Command.delete_usage_plan_key:type_name -> tollgate.v1.DeleteUsagePlanKey
-	48,  // 73: tollgate.v1.Command.update_account:type_name -> tollgate.v1.UpdateAccount
-	49,  // 74: tollgate.v1.Command.set_remaining:type_name -> tollgate.v1.SetRemaining
-	50,  // 75: tollgate.v1.Command.create_default_plan:type_name -> tollgate.v1.CreateDefaultPlan
-	27,  // 76: tollgate.v1.Command.ledger:type_name -> tollgate.v1.LedgerBatch
-	51,  // 77: tollgate.v1.Command.noop:type_name -> tollgate.v1.Noop
-	29,  // 78: tollgate.v1.Command.ledger_group:type_name -> tollgate.v1.LedgerGroup
-	52,  // 79: tollgate.v1.Command.set_data_key:type_name -> tollgate.v1.SetDataKey
-	53,  // 80: tollgate.v1.Command.seal_api_keys:type_name -> tollgate.v1.SealApiKeys
-	55,  // 81: tollgate.v1.Command.put_admin_credential:type_name -> tollgate.v1.PutAdminCredential
-	56,  // 82: tollgate.v1.Command.delete_admin_credential:type_name -> tollgate.v1.DeleteAdminCredential
-	59,  // 83: tollgate.v1.Command.put_resource:type_name -> tollgate.v1.PutResource
-	60,  // 84: tollgate.v1.Command.delete_resource:type_name -> tollgate.v1.DeleteResource
-	61,  // 85: tollgate.v1.Command.put_resource_tree:type_name -> tollgate.v1.PutResourceTree
-	57,  // 86: tollgate.v1.Command.delete_deployment:type_name -> tollgate.v1.DeleteDeployment
-	58,  // 87: tollgate.v1.Command.update_deployment:type_name -> tollgate.v1.UpdateDeployment
-	0,   // 88: tollgate.v1.Result.code:type_name -> tollgate.v1.ErrorCode
-	28,  // 89: tollgate.v1.Result.ledger:type_name -> tollgate.v1.LedgerBatchResult
-	63,  // 90: tollgate.v1.Result.group:type_name -> tollgate.v1.Result
-	63,  // 91: tollgate.v1.DedupRecord.result:type_name -> tollgate.v1.Result
-	14,  // 92: tollgate.v1.Snapshot.config:type_name -> tollgate.v1.Config
-	96,  // 93: tollgate.v1.Snapshot.ledgers:type_name -> tollgate.v1.Snapshot.LedgersEntry
-	97,  // 94: tollgate.v1.Snapshot.dedup:type_name -> tollgate.v1.Snapshot.DedupEntry
-	98,  // 95: tollgate.v1.Snapshot.nodes:type_name -> tollgate.v1.Snapshot.NodesEntry
-	62,  // 96: tollgate.v1.ApplyRequest.command:type_name -> tollgate.v1.Command
-	63,  // 97: tollgate.v1.ApplyResponse.result:type_name -> tollgate.v1.Result
-	5,   // 98: tollgate.v1.Stage.MethodSettingsEntry.value:type_name -> tollgate.v1.MethodSetting
-	1,   // 99: tollgate.v1.ApiStage.ThrottleEntry.value:type_name -> tollgate.v1.ThrottleSettings
-	3,   // 100: tollgate.v1.Config.RestApisEntry.value:type_name -> tollgate.v1.RestApi
-	7,   // 101: tollgate.v1.Config.StagesEntry.value:type_name -> tollgate.v1.Stage
-	4,   // 102: tollgate.v1.Config.DeploymentsEntry.value:type_name -> tollgate.v1.Deployment
-	9,   // 103: tollgate.v1.Config.UsagePlansEntry.value:type_name -> tollgate.v1.UsagePlan
-	10,  // 104: tollgate.v1.Config.ApiKeysEntry.value:type_name -> tollgate.v1.ApiKey
-	11,  // 105: tollgate.v1.Config.PlanKeysEntry.value:type_name -> tollgate.v1.PlanKeys
-	20,  // 106: tollgate.v1.Config.AdminCredentialsEntry.value:type_name -> tollgate.v1.AdminCredential
-	18,  // 107: tollgate.v1.Config.ResourcesEntry.value:type_name -> tollgate.v1.ResourceTree
-	18,  // 108: tollgate.v1.Config.DeploymentResourcesEntry.value:type_name -> tollgate.v1.ResourceTree
-	13,  // 109: tollgate.v1.Config.DeletedApiKeysEntry.value:type_name -> tollgate.v1.DeletedApiKey
-	16,  // 110: tollgate.v1.Resource.MethodsEntry.value:type_name -> tollgate.v1.Method
-	17,  // 111: tollgate.v1.ResourceTree.ResourcesEntry.value:type_name -> tollgate.v1.Resource
-	21,  // 112: tollgate.v1.Snapshot.LedgersEntry.value:type_name -> tollgate.v1.KeyLedger
-	64,  // 113: tollgate.v1.Snapshot.DedupEntry.value:type_name -> tollgate.v1.DedupRecord
-	23,  // 114: tollgate.v1.Snapshot.NodesEntry.value:type_name -> tollgate.v1.NodeLedger
-	66,  // 115: tollgate.v1.Cluster.Apply:input_type -> tollgate.v1.ApplyRequest
-	68,  // 116: tollgate.v1.Cluster.Status:input_type -> tollgate.v1.StatusRequest
-	31,  // 117: tollgate.v1.Cluster.Shares:input_type -> tollgate.v1.ShareRequest
-	67,  // 118: tollgate.v1.Cluster.Apply:output_type -> tollgate.v1.ApplyResponse
-	69,  // 119: tollgate.v1.Cluster.Status:output_type -> tollgate.v1.StatusResponse
-	33,  // 120: tollgate.v1.Cluster.Shares:output_type -> tollgate.v1.ShareResponse
-	118, // [118:121] is the sub-list for method output_type
-	115, // [115:118] is the sub-list for method input_type
-	115, // [115:115] is the sub-list for extension type_name
-	115, // [115:115] is the sub-list for extension extendee
-	0,   // [0:115] is the sub-list for field type_name
+	80,  // 9: tollgate.v1.UsagePlan.tags:type_name -> tollgate.v1.UsagePlan.TagsEntry
+	10,  // 10: tollgate.v1.UsagePlan.quota_notifications:type_name -> tollgate.v1.QuotaNotifications
+	81,  // 11: tollgate.v1.PlanNotices.fired:type_name -> tollgate.v1.PlanNotices.FiredEntry
+	11,  // 12: tollgate.v1.PlanNotices.recent:type_name -> tollgate.v1.QuotaNotice
+	82,  // 13: tollgate.v1.ApiKey.tags:type_name -> tollgate.v1.ApiKey.TagsEntry
+	83,  // 14: tollgate.v1.PlanKeys.keys:type_name -> tollgate.v1.PlanKeys.KeysEntry
+	1,   // 15: tollgate.v1.Account.throttle:type_name -> tollgate.v1.ThrottleSettings
+	84,  // 16: tollgate.v1.Config.rest_apis:type_name -> tollgate.v1.Config.RestApisEntry
+	85,  // 17: tollgate.v1.Config.stages:type_name -> tollgate.v1.Config.StagesEntry
+	86,  // 18: tollgate.v1.Config.deployments:type_name -> tollgate.v1.Config.DeploymentsEntry
+	87,  // 19: tollgate.v1.Config.usage_plans:type_name -> tollgate.v1.Config.UsagePlansEntry
+	88,  // 20: tollgate.v1.Config.api_keys:type_name -> tollgate.v1.Config.ApiKeysEntry
+	89,  // 21: tollgate.v1.Config.plan_keys:type_name -> tollgate.v1.Config.PlanKeysEntry
+	16,  // 22: tollgate.v1.Config.account:type_name -> tollgate.v1.Account
+	23,  // 23: tollgate.v1.Config.data_key:type_name -> tollgate.v1.DataKey
+	90,  // 24: tollgate.v1.Config.admin_credentials:type_name -> tollgate.v1.Config.AdminCredentialsEntry
+	91,  // 25: tollgate.v1.Config.resources:type_name -> tollgate.v1.Config.ResourcesEntry
+	92,  // 26: tollgate.v1.Config.deployment_resources:type_name -> tollgate.v1.Config.DeploymentResourcesEntry
+	93,  // 27: tollgate.v1.Config.deleted_api_keys:type_name -> tollgate.v1.Config.DeletedApiKeysEntry
+	94,  // 28: tollgate.v1.Config.quota_notices:type_name -> tollgate.v1.Config.QuotaNoticesEntry
+	95,  // 29: tollgate.v1.Integration.request_parameters:type_name -> tollgate.v1.Integration.RequestParametersEntry
+	96,  // 30: tollgate.v1.Integration.request_templates:type_name -> tollgate.v1.Integration.RequestTemplatesEntry
+	97,  // 31: tollgate.v1.Method.request_parameters:type_name -> tollgate.v1.Method.RequestParametersEntry
+	19,  // 32: tollgate.v1.Method.integration:type_name -> tollgate.v1.Integration
+	98,  // 33: tollgate.v1.Resource.methods:type_name -> tollgate.v1.Resource.MethodsEntry
+	99,  // 34: tollgate.v1.ResourceTree.resources:type_name -> tollgate.v1.ResourceTree.ResourcesEntry
+	100, // 35: tollgate.v1.KeyLedger.granted:type_name -> tollgate.v1.KeyLedger.GrantedEntry
+	101, // 36: tollgate.v1.KeyLedger.daily:type_name -> tollgate.v1.KeyLedger.DailyEntry
+	102, // 37: tollgate.v1.KeyLedger.period_extra:type_name -> tollgate.v1.KeyLedger.PeriodExtraEntry
+	26,  // 38: tollgate.v1.KeyLedger.grants:type_name -> tollgate.v1.Grant
+	26,  // 39: tollgate.v1.KeyLedger.settled:type_name -> tollgate.v1.Grant
+	68,  // 40: tollgate.v1.NodeLedger.last:type_name -> tollgate.v1.Result
+	28,  // 41: tollgate.v1.LedgerBatch.grants:type_name -> tollgate.v1.GrantRequest
+	30,  // 42: tollgate.v1.LedgerBatch.reports:type_name -> tollgate.v1.UsageReport
+	29,  // 43: tollgate.v1.LedgerBatchResult.grants:type_name -> tollgate.v1.GrantResult
+	67,  // 44: tollgate.v1.LedgerGroup.commands:type_name -> tollgate.v1.Command
+	34,  // 45: tollgate.v1.ShareRequest.items:type_name -> tollgate.v1.ShareItem
+	36,  // 46: tollgate.v1.ShareResponse.shares:type_name -> tollgate.v1.ShareAssignment
+	3,   // 47: tollgate.v1.CreateRestApi.api:type_name -> tollgate.v1.RestApi
+	3,   // 48: tollgate.v1.UpdateRestApi.api:type_name -> tollgate.v1.RestApi
+	4,   // 49: tollgate.v1.CreateDeployment.deployment:type_name -> tollgate.v1.Deployment
+	7,   // 50: tollgate.v1.CreateDeployment.stage:type_name -> tollgate.v1.Stage
+	7,   // 51: tollgate.v1.PutStage.stage:type_name -> tollgate.v1.Stage
+	9,   // 52: tollgate.v1.PutUsagePlan.plan:type_name -> tollgate.v1.UsagePlan
+	14,  // 53: tollgate.v1.PutApiKey.key:type_name -> tollgate.v1.ApiKey
+	14,  // 54: tollgate.v1.ImportedKey.key:type_name -> tollgate.v1.ApiKey
+	48,  // 55: tollgate.v1.ImportApiKeys.keys:type_name -> tollgate.v1.ImportedKey
+	16,  // 56: tollgate.v1.UpdateAccount.account:type_name -> tollgate.v1.Account
+	23,  // 57: tollgate.v1.SetDataKey.data_key:type_name -> tollgate.v1.DataKey
+	58,  // 58: tollgate.v1.SealApiKeys.keys:type_name -> tollgate.v1.SealedKey
+	24,  // 59: tollgate.v1.PutAdminCredential.credential:type_name -> tollgate.v1.AdminCredential
+	21,  // 60: tollgate.v1.PutResource.resource:type_name -> tollgate.v1.Resource
+	22,  // 61: tollgate.v1.PutResourceTree.tree:type_name -> tollgate.v1.ResourceTree
+	3,   // 62: tollgate.v1.PutResourceTree.create_api:type_name -> tollgate.v1.RestApi
+	3,   // 63: tollgate.v1.PutResourceTree.update_api:type_name -> tollgate.v1.RestApi
+	11,  // 64: tollgate.v1.RecordQuotaNotices.notices:type_name -> tollgate.v1.QuotaNotice
+	38,  // 65: tollgate.v1.Command.create_rest_api:type_name -> tollgate.v1.CreateRestApi
+	39,  // 66: tollgate.v1.Command.update_rest_api:type_name -> tollgate.v1.UpdateRestApi
+	40,  // 67: tollgate.v1.Command.delete_rest_api:type_name -> tollgate.v1.DeleteRestApi
+	41,  // 68: tollgate.v1.Command.create_deployment:type_name -> tollgate.v1.CreateDeployment
+	42,  // 69: tollgate.v1.Command.put_stage:type_name -> tollgate.v1.PutStage
+	43,  // 70: tollgate.v1.Command.delete_stage:type_name -> tollgate.v1.DeleteStage
+	44,  // 71: tollgate.v1.Command.put_usage_plan:type_name -> tollgate.v1.PutUsagePlan
+	45,  // 72: tollgate.v1.Command.delete_usage_plan:type_name -> tollgate.v1.DeleteUsagePlan
+	46,  // 73: tollgate.v1.Command.put_api_key:type_name -> tollgate.v1.PutApiKey
+	47,  // 74: tollgate.v1.Command.delete_api_key:type_name -> tollgate.v1.DeleteApiKey
+	49,  // 75: tollgate.v1.Command.import_api_keys:type_name -> tollgate.v1.ImportApiKeys
+	50,  // 76: tollgate.v1.Command.create_usage_plan_key:type_name -> tollgate.v1.CreateUsagePlanKey
+	51,  // 77: tollgate.v1.Command.delete_usage_plan_key:type_name -> tollgate.v1.DeleteUsagePlanKey
+	52,  // 78: tollgate.v1.Command.update_account:type_name -> tollgate.v1.UpdateAccount
+	53,  // 79: tollgate.v1.Command.set_remaining:type_name -> tollgate.v1.SetRemaining
+	54,  // 80: tollgate.v1.Command.create_default_plan:type_name -> tollgate.v1.CreateDefaultPlan
+	31,  // 81: tollgate.v1.Command.ledger:type_name -> tollgate.v1.LedgerBatch
+	55,  // 82: tollgate.v1.Command.noop:type_name -> tollgate.v1.Noop
+	33,  // 83: tollgate.v1.Command.ledger_group:type_name -> tollgate.v1.LedgerGroup
+	56,  // 84: tollgate.v1.Command.set_data_key:type_name -> tollgate.v1.SetDataKey
+	57,  // 85: tollgate.v1.Command.seal_api_keys:type_name -> tollgate.v1.SealApiKeys
+	59,  // 86: tollgate.v1.Command.put_admin_credential:type_name -> tollgate.v1.PutAdminCredential
+	60,  // 87: tollgate.v1.Command.delete_admin_credential:type_name -> tollgate.v1.DeleteAdminCredential
+	63,  // 88: tollgate.v1.Command.put_resource:type_name -> tollgate.v1.PutResource
+	64,  // 89: tollgate.v1.Command.delete_resource:type_name -> tollgate.v1.DeleteResource
+	65,  // 90: tollgate.v1.Command.put_resource_tree:type_name -> tollgate.v1.PutResourceTree
+	61,  // 91: tollgate.v1.Command.delete_deployment:type_name -> tollgate.v1.DeleteDeployment
+	62,  // 92: tollgate.v1.Command.update_deployment:type_name -> tollgate.v1.UpdateDeployment
+	66,  // 93: tollgate.v1.Command.record_quota_notices:type_name -> tollgate.v1.RecordQuotaNotices
+	0,   // 94: tollgate.v1.Result.code:type_name -> tollgate.v1.ErrorCode
+	32,  // 95: tollgate.v1.Result.ledger:type_name -> tollgate.v1.LedgerBatchResult
+	68,  // 96: tollgate.v1.Result.group:type_name -> tollgate.v1.Result
+	68,  // 97: tollgate.v1.DedupRecord.result:type_name -> tollgate.v1.Result
+	18,  // 98: tollgate.v1.Snapshot.config:type_name -> tollgate.v1.Config
+	103, // 99: tollgate.v1.Snapshot.ledgers:type_name -> tollgate.v1.Snapshot.LedgersEntry
+	104, // 100: tollgate.v1.Snapshot.dedup:type_name -> tollgate.v1.Snapshot.DedupEntry
+	105, // 101: tollgate.v1.Snapshot.nodes:type_name -> tollgate.v1.Snapshot.NodesEntry
+	67,  // 102: tollgate.v1.ApplyRequest.command:type_name -> tollgate.v1.Command
+	68,  // 103: tollgate.v1.ApplyResponse.result:type_name -> tollgate.v1.Result
+	5,   // 104: tollgate.v1.Stage.MethodSettingsEntry.value:type_name -> tollgate.v1.MethodSetting
+	1,   // 105: tollgate.v1.ApiStage.ThrottleEntry.value:type_name -> tollgate.v1.ThrottleSettings
+	13,  // 106: tollgate.v1.PlanNotices.FiredEntry.value:type_name -> tollgate.v1.FiredThresholds
+	3,   // 107: tollgate.v1.Config.RestApisEntry.value:type_name -> tollgate.v1.RestApi
+	7,   // 108: tollgate.v1.Config.StagesEntry.value:type_name -> tollgate.v1.Stage
+	4,   // 109: tollgate.v1.Config.DeploymentsEntry.value:type_name -> tollgate.v1.Deployment
+	9,   // 110: tollgate.v1.Config.UsagePlansEntry.value:type_name -> tollgate.v1.UsagePlan
+	14,  // 111: tollgate.v1.Config.ApiKeysEntry.value:type_name -> tollgate.v1.ApiKey
+	15,  // 112: tollgate.v1.Config.PlanKeysEntry.value:type_name -> tollgate.v1.PlanKeys
+	24,  // 113: tollgate.v1.Config.AdminCredentialsEntry.value:type_name -> tollgate.v1.AdminCredential
+	22,  // 114: tollgate.v1.Config.ResourcesEntry.value:type_name -> tollgate.v1.ResourceTree
+	22,  // 115: tollgate.v1.Config.DeploymentResourcesEntry.value:type_name -> tollgate.v1.ResourceTree
+	17,  // 116: tollgate.v1.Config.DeletedApiKeysEntry.value:type_name -> tollgate.v1.DeletedApiKey
+	12,  // 117: tollgate.v1.Config.QuotaNoticesEntry.value:type_name -> tollgate.v1.PlanNotices
+	20,  // 118: tollgate.v1.Resource.MethodsEntry.value:type_name -> tollgate.v1.Method
+	21,  // 119: tollgate.v1.ResourceTree.ResourcesEntry.value:type_name -> tollgate.v1.Resource
+	25,  // 120: tollgate.v1.Snapshot.LedgersEntry.value:type_name -> tollgate.v1.KeyLedger
+	69,  // 121: tollgate.v1.Snapshot.DedupEntry.value:type_name -> tollgate.v1.DedupRecord
+	27,  // 122: tollgate.v1.Snapshot.NodesEntry.value:type_name -> tollgate.v1.NodeLedger
+	71,  // 123: tollgate.v1.Cluster.Apply:input_type -> tollgate.v1.ApplyRequest
+	73,  // 124: tollgate.v1.Cluster.Status:input_type -> tollgate.v1.StatusRequest
+	35,  // 125: tollgate.v1.Cluster.Shares:input_type -> tollgate.v1.ShareRequest
+	72,  // 126: tollgate.v1.Cluster.Apply:output_type -> tollgate.v1.ApplyResponse
+	74,  // 127: tollgate.v1.Cluster.Status:output_type -> tollgate.v1.StatusResponse
+	37,  // 128: tollgate.v1.Cluster.Shares:output_type -> tollgate.v1.ShareResponse
+	126, // [126:129] is the sub-list for method output_type
+	123, // [123:126] is the sub-list for method input_type
+	123, // [123:123] is the sub-list for extension type_name
+	123, // [123:123] is the sub-list for extension extendee
+	0,   // [0:123] is the sub-list for field type_name
 }
 
 func init() { file_tollgate_proto_init() }
@@ -6095,7 +6549,7 @@ func file_tollgate_proto_init() {
 		return
 	}
 	file_tollgate_proto_msgTypes[4].OneofWrappers = []any{}
-	file_tollgate_proto_msgTypes[61].OneofWrappers = []any{
+	file_tollgate_proto_msgTypes[66].OneofWrappers = []any{
 		(*Command_CreateRestApi)(nil),
 		(*Command_UpdateRestApi)(nil),
 		(*Command_DeleteRestApi)(nil),
@@ -6124,6 +6578,7 @@ func file_tollgate_proto_init() {
 		(*Command_PutResourceTree)(nil),
 		(*Command_DeleteDeployment)(nil),
 		(*Command_UpdateDeployment)(nil),
+		(*Command_RecordQuotaNotices)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -6131,7 +6586,7 @@ func file_tollgate_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tollgate_proto_rawDesc), len(file_tollgate_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   98,
+			NumMessages:   105,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

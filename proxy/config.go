@@ -144,6 +144,9 @@ type Config struct {
 	// own. It is read when the configuration changes. Default: no data key
 	// (plain values only).
 	Keys func() (*sealing.Keys, error)
+	// NodeID names this node to upstreams in the X-Tollgate-Node header of
+	// every forwarded request. Default "": no such header.
+	NodeID string
 	// Ready tells whether this node's state is current enough to serve
 	// (a node that restarted has applied its log again). While it says
 	// no, every request is answered 503 with Retry-After. It must be cheap

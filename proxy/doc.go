@@ -109,8 +109,9 @@
 //
 // Then the request is forwarded with httputil.ReverseProxy (Rewrite):
 // hop-by-hop headers dropped, X-Forwarded-For/Host/Proto set (client
-// values replaced), X-Real-Ip and x-api-key removed, Host set to the
-// upstream's. Upstream failures: 504 when the response headers take longer
+// values replaced), X-Real-Ip and x-api-key removed, X-Tollgate-Key-Id
+// (the key's id, never its value) and X-Tollgate-Node (Config.NodeID) set
+// in place of any copy the client sent, Host set to the upstream's. Upstream failures: 504 when the response headers take longer
 // than Config.UpstreamTimeout (or the transport times out), 502 otherwise,
 // 413 when a body of unknown length crosses the limit on the way, 500
 // (logged at error level, "upstream address refused") when the address

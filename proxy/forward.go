@@ -12,6 +12,14 @@ import (
 	"time"
 )
 
+// Headers the proxy sets on every forwarded request, after deleting any
+// copy the client sent: the id (never the value) of the API key that let
+// the request in (absent on a keyless stage), and Config.NodeID.
+const (
+	HeaderKeyID = "X-Tollgate-Key-Id"
+	HeaderNode  = "X-Tollgate-Node"
+)
+
 // errUpstreamTimeout is the cause of a forwarding context canceled because
 // the upstream's response headers took longer than Config.UpstreamTimeout.
 var errUpstreamTimeout = errors.New("proxy: upstream response headers timed out")
@@ -109,6 +117,16 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetXForwarded()
 	delete(out.Header, hdrAPIKey)
 	delete(out.Header, hdrRealIP)
+	// Who the request came as and through: the gateway's word, never the
+	// client's (any copy it sent is gone).
+	delete(out.Header, HeaderKeyID)
+	delete(out.Header, HeaderNode)
+	if ex.key != nil {
+		out.Header[HeaderKeyID] = []string{ex.key.id}
+	}
+	if p.nodeID != "" {
+		out.Header[HeaderNode] = []string{p.nodeID}
+	}
 }
 
 // modifyResponse runs when the upstream's response headers arrive.

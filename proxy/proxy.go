@@ -29,6 +29,7 @@ type Proxy struct {
 	maxBody         int64
 	allowUnderscore bool
 	upstreams       UpstreamPolicy
+	nodeID          string
 	log             *slog.Logger
 	metrics         *metrics // nil without Config.Metrics
 	rp              *httputil.ReverseProxy
@@ -77,6 +78,7 @@ func New(cfg Config) (*Proxy, error) {
 		keys:            cfg.Keys,
 		maxConcurrent:   cfg.MaxConcurrent,
 		upstreams:       cfg.Upstreams,
+		nodeID:          cfg.NodeID,
 	}
 	if p.shares == nil {
 		p.shares = &wholeShares{}

@@ -68,6 +68,11 @@ func Plan(p *pb.UsagePlan) error {
 			return err
 		}
 	}
+	if n := p.GetQuotaNotifications(); n != nil {
+		if err := QuotaNotifications(n); err != nil {
+			return err
+		}
+	}
 	seen := map[string]bool{}
 	for _, s := range p.GetApiStages() {
 		if s.ApiId == "" || s.Stage == "" || strings.Contains(s.ApiId, "/") || !IsStageName(s.Stage) {

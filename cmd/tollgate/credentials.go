@@ -2,14 +2,11 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -30,15 +27,8 @@ func adminCredentialsCmd() *cobra.Command {
 		Use:   "admin-credentials",
 		Short: "Create, list and delete the admin API's credentials (access key id and secret, bearer token)",
 	}
-	var endpoint, token string
-	c.PersistentFlags().StringVar(&endpoint, "endpoint", "http://127.0.0.1:9090", "the admin API's URL")
-	c.PersistentFlags().StringVar(&token, "token", "", "a bearer token of an admin credential (<id>.<secret>), needed once credentials exist [$TOLLGATE_TOKEN]")
-	client := func() *adminClient {
-		if token == "" {
-			token = os.Getenv("TOLLGATE_TOKEN")
-		}
-		return &adminClient{endpoint: strings.TrimSuffix(endpoint, "/"), token: token, http: &http.Client{Timeout: 30 * time.Second}}
-	}
+	flags := addClientFlags(c)
+	client := func(cmd *cobra.Command) (*adminClient, error) { return flags.client(cmd) }
 
 	var name, role string
 	create := &cobra.Command{
@@ -52,10 +42,17 @@ func adminCredentialsCmd() *cobra.Command {
 				Token  string `json:"token"`
 				Role   string `json:"role"`
 			}
-			if err := client().do(cmd.Context(), "POST", "/tollgate/credentials", map[string]string{"name": name, "role": role}, &out); err != nil {
+			cl, err := client(cmd)
+			if err != nil {
 				return err
 			}
-			ep := strings.TrimSuffix(endpoint, "/")
+			if err := cl.do(cmd.Context(), "POST", "/tollgate/credentials", map[string]string{"name": name, "role": role}, &out); err != nil {
+				return err
+			}
+			if flags.output == "json" {
+				return printJSON(cmd.OutOrStdout(), out)
+			}
+			ep := cl.endpoint
 			fmt.Fprintf(cmd.OutOrStdout(), `Access key id:     %s
 Secret access key: %s
 Role:              %s
@@ -89,8 +86,15 @@ With curl and scripts:
 					CreatedBy   string `json:"createdBy"`
 				} `json:"item"`
 			}
-			if err := client().do(cmd.Context(), "GET", "/tollgate/credentials", nil, &out); err != nil {
+			cl, err := client(cmd)
+			if err != nil {
 				return err
+			}
+			if err := cl.do(cmd.Context(), "GET", "/tollgate/credentials", nil, &out); err != nil {
+				return err
+			}
+			if flags.output == "json" {
+				return printJSON(cmd.OutOrStdout(), out)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tROLE\tNAME\tCREATED\tCREATED BY")
@@ -105,7 +109,11 @@ With curl and scripts:
 		Short: "Delete a credential: requests signed with it, or its token, are refused at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := client().do(cmd.Context(), "DELETE", "/tollgate/credentials/"+args[0], nil, nil); err != nil {
+			cl, err := client(cmd)
+			if err != nil {
+				return err
+			}
+			if err := cl.do(cmd.Context(), "DELETE", "/tollgate/credentials/"+url.PathEscape(args[0]), nil, nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", args[0])
@@ -135,53 +143,6 @@ With curl and scripts:
 	_ = tokenCmd.MarkFlagRequired("file")
 	c.AddCommand(create, list, del, tokenCmd)
 	return c
-}
-
-// adminClient sends requests to the admin API with a bearer token.
-type adminClient struct {
-	endpoint, token string
-	http            *http.Client
-}
-
-func (c *adminClient) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.endpoint+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Message string `json:"message"`
-		}
-		_ = json.Unmarshal(b, &e)
-		return fmt.Errorf("%s %s: %d %s: %s", method, path, resp.StatusCode, resp.Header.Get("x-amzn-ErrorType"), e.Message)
-	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(b, out)
 }
 
 // readCredentialsFile reads --admin-credentials-file: one credential a line,

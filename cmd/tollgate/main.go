@@ -22,6 +22,8 @@ import (
 
 	"github.com/tollgate/tollgate/admin"
 	"github.com/tollgate/tollgate/cluster"
+	"github.com/tollgate/tollgate/console"
+	"github.com/tollgate/tollgate/notify"
 	"github.com/tollgate/tollgate/proxy"
 )
 
@@ -60,6 +62,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(benchCmd())
 	root.AddCommand(certsCmd())
 	root.AddCommand(adminCredentialsCmd())
+	root.AddCommand(plansCmd(), keysCmd(), usageCmd(), stagesCmd(), clusterCmd())
 	root.AddCommand(versionCmd())
 	root.AddCommand(upstreamCmd())
 	return root
@@ -180,8 +183,9 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	log.Info("listening", "plane", "data", "addr", dataLn.Addr().String())
 	log.Info("listening", "plane", "admin", "addr", adminLn.Addr().String())
 
+	ledgerCounted := &ledgerErrors{LedgerClient: node}
 	pool, err := cluster.NewQuotaPool(cluster.QuotaPoolConfig{
-		NodeID: nodeID, Ledger: node, LiveNodes: node.LiveNodes, Logger: log,
+		NodeID: nodeID, Ledger: ledgerCounted, LiveNodes: node.LiveNodes, Logger: log,
 		Now: clock, MaxClockSkew: cfg.MaxClockSkew,
 	})
 	if err != nil {
@@ -200,12 +204,12 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	registerClusterMetrics(reg, node, pool)
+	registerClusterMetrics(reg, node, pool, ledgerCounted)
 	adminSrv, err := admin.New(admin.Config{
 		Store: node, Registry: reg, Logger: log, AllowedHosts: cfg.AdminHosts, AnonymousRemote: cfg.AdminInsecure,
 		ClusterStatus: func() any { return node.ClusterStatus() },
 		Ready:         node.CaughtUp,
-		Problem:       node.KeysProblem,
+		Problem:       func() error { return errors.Join(node.KeysProblem(), node.LogProblem()) },
 		Progress: func() (uint64, uint64) {
 			r := node.Readiness()
 			return r.AppliedIndex, r.TargetIndex
@@ -214,23 +218,44 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	if err != nil {
 		return err
 	}
+	upstreams := proxy.UpstreamPolicy{
+		Allow:      cfg.AllowUpstream,
+		OwnPorts:   listenerPorts(dataLn.Addr().String(), adminLn.Addr().String(), node.RaftAddr(), node.GRPCAddr(), node.GossipAddr()),
+		LocalAddrs: hostAddrs(adv),
+	}
+	con, err := console.New(console.Config{API: adminSrv, Gatherer: reg, Now: clock, Logger: log})
+	if err != nil {
+		return err
+	}
+	con.Start()
+	defer con.Close()
 	px, err := proxy.New(proxy.Config{
 		Source: node, Ledger: ledger{pool}, Logger: log, Metrics: reg,
-		Shares: shares, Clock: proxy.ClockFunc(clock), Ready: node.CaughtUp, Keys: node.KeysIfSet,
-		MaxConcurrent: int64(cfg.MaxRequests),
-		Upstreams: proxy.UpstreamPolicy{
-			Allow:      cfg.AllowUpstream,
-			OwnPorts:   listenerPorts(dataLn.Addr().String(), adminLn.Addr().String(), node.RaftAddr(), node.GRPCAddr(), node.GossipAddr()),
-			LocalAddrs: hostAddrs(adv),
-		},
+		Shares: shares, Clock: proxy.ClockFunc(clock), Keys: node.KeysIfSet,
+		Ready:         func() bool { return node.CaughtUp() && node.LogProblem() == nil },
+		MaxConcurrent: int64(cfg.MaxRequests), NodeID: nodeID,
+		Upstreams: upstreams,
 	})
 	if err != nil {
 		return err
 	}
 	defer px.Close()
+	// Quota notices: the leader's, to webhooks under the data plane's
+	// upstream policy, on the ledger's calendar.
+	notifyCfg := notify.Config{NodeID: nodeID, Cluster: node, Control: upstreams.DialControl, Logger: log, Registerer: reg,
+		Now: func() time.Time { return clock().Add(node.CalendarOffset()) }}
+	if cfg.RaftFast {
+		notifyCfg.Interval, notifyCfg.Backoff = 100*time.Millisecond, 100*time.Millisecond
+	}
+	notifier, err := notify.New(notifyCfg)
+	if err != nil {
+		return err
+	}
+	notifier.Start()
+	defer notifier.Close()
 
 	dataHTTP := newServer(px, log)
-	adminHTTP := newServer(adminSrv, log)
+	adminHTTP := newServer(con.Handler(), log)
 	errc := make(chan error, 2)
 	go func() { errc <- serveHTTP(dataHTTP, dataLn) }()
 	if len(fileCreds) > 0 {
@@ -258,7 +283,8 @@ func runServe(ctx context.Context, cfg *serveConfig) (err error) {
 	go func() {
 		defer close(readyDone)
 		if node.WaitCaughtUp(readyCtx) == nil {
-			log.Info("tollgate is ready")
+			v := currentVersion()
+			log.Info("tollgate is ready", "version", v.Version, "commit", v.Commit)
 			warnNoCredentials(log, node.Config(), cfg.AdminInsecure)
 		}
 	}()

@@ -1,13 +1,33 @@
 package main
 
 import (
+	"context"
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate/tollgate/cluster"
+	pb "github.com/tollgate/tollgate/proto"
 )
 
+// ledgerErrors stands between the quota pool and the ledger and counts the
+// batches that did not apply (no leader reached, a timeout, a refusal):
+// while they fail, the node spends only what it holds.
+type ledgerErrors struct {
+	cluster.LedgerClient
+	failed atomic.Int64
+}
+
+func (l *ledgerErrors) ApplyLedger(ctx context.Context, cmd *pb.Command) (*pb.Result, error) {
+	res, err := l.LedgerClient.ApplyLedger(ctx, cmd)
+	if err != nil || res.GetCode() != pb.ErrorCode_ERROR_CODE_NONE {
+		l.failed.Add(1)
+	}
+	return res, err
+}
+
 // registerClusterMetrics exposes the node's and the quota pool's counters.
-func registerClusterMetrics(reg prometheus.Registerer, node *cluster.Node, pool *cluster.QuotaPool) {
+func registerClusterMetrics(reg prometheus.Registerer, node *cluster.Node, pool *cluster.QuotaPool, ledger *ledgerErrors) {
 	counter := func(name, help string, f func(cluster.Stats) float64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(node.Stats()) })
 	}
@@ -33,6 +53,9 @@ func registerClusterMetrics(reg prometheus.Registerer, node *cluster.Node, pool 
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "tollgate_quota_batches_total", Help: "Ledger batches (grants and usage reports) this node sent.",
 		}, func() float64 { return float64(pool.Batches.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tollgate_quota_batch_errors_total", Help: "Ledger batches this node sent that did not apply (no leader reached, a timeout): each is resent.",
+		}, func() float64 { return float64(ledger.failed.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tollgate_clock_calendar_offset_seconds", Help: "The median of the voters' clocks minus this node's: what this node adds to its clock when it stamps the log as leader.",
 		}, func() float64 { return node.CalendarOffset().Seconds() }),

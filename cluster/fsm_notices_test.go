@@ -137,7 +137,7 @@ func TestFSMRefusesBadQuotaNotifications(t *testing.T) {
 		s := decodeSnapshot(t, base)
 		change(s)
 		g := NewFSM()
-		if err := g.Restore(nopCloser{bytes.NewReader(mustMarshal(t, s))}); err == nil || !strings.Contains(err.Error(), "quota notices") {
+		if err := g.Restore(nopCloser{bytes.NewReader(encodeSnapshot(t, s))}); err == nil || !strings.Contains(err.Error(), "quota notices") {
 			t.Errorf("%s: Restore: %v", name, err)
 		}
 	}

@@ -171,8 +171,7 @@ func (b *ShareBook) Wait(ctx context.Context, id string) {
 	for {
 		b.mu.Lock()
 		_, cold := limiter.UnpackShare(e.share.Load())
-		_, noDefault := limiter.UnpackShare(b.def.Load())
-		cold = cold && noDefault
+		cold = cold && !limiter.ShareHolds(b.def.Load())
 		noLeader := b.failed > from
 		ch := b.ended
 		b.mu.Unlock()

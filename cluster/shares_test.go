@@ -615,3 +615,19 @@ func TestScenario8DefaultSharesNeverSumAboveOne(t *testing.T) {
 		}
 	}
 }
+
+// TestShareBookWaitsPastADefaultOfNothing: a default share of zero does
+// not end a wait for a cold share: with no exchange answering, Wait lasts
+// until its context ends.
+func TestShareBookWaitsPastADefaultOfNothing(t *testing.T) {
+	s := newShareSim(t, 5, "a")
+	b := s.books["a"] // not started: no exchange answers
+	b.Default().Store(0)
+	b.Share(simKey).Attempt()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	b.Wait(ctx, simKey)
+	if ctx.Err() == nil {
+		t.Fatal("Wait returned on a default share of zero")
+	}
+}

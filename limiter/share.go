@@ -154,6 +154,13 @@ func UnpackShare(p uint64) (share float64, cold bool) {
 	return float64(uint32(p)) / 1e9, false
 }
 
+// ShareHolds tells whether a packed share lets a bucket admit anything:
+// answered (not cold) and above zero.
+func ShareHolds(p uint64) bool {
+	sh, cold := UnpackShare(p)
+	return !cold && sh > 0
+}
+
 // Store sets the share (clamped to [0, 1]) and bumps the version.
 func (s *Share) Store(share float64) {
 	v := uint32(min(max(share, 0), 1) * 1e9)

@@ -204,3 +204,18 @@ func TestSharesOfAThrottle(t *testing.T) {
 		}
 	}
 }
+
+func TestShareHolds(t *testing.T) {
+	var s Share
+	if ShareHolds(s.Load()) {
+		t.Fatal("a cold share holds")
+	}
+	s.Store(0)
+	if ShareHolds(s.Load()) {
+		t.Fatal("a share of zero holds")
+	}
+	s.Store(0.25)
+	if !ShareHolds(s.Load()) {
+		t.Fatal("a share of 0.25 does not hold")
+	}
+}

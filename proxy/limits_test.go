@@ -636,3 +636,25 @@ func TestColdShareRunsOnTheDefault(t *testing.T) {
 		t.Fatalf("refused at %q after %d waits; want plan after none", h.lastLevel(), fs.waits.Load())
 	}
 }
+
+// TestColdShareWaitsPastADefaultOfNothing: a default share of zero (the
+// leader had nothing free for this node, as for a node that restarted
+// while the others held the whole throttle) is no better than none: a
+// throttle with no share of its own waits for it instead of refusing.
+func TestColdShareWaitsPastADefaultOfNothing(t *testing.T) {
+	fs := &fakeShares{cold: map[string]bool{shareKey1: true}}
+	fs.def.Store(0)
+	fs.onWait = func(id string) {
+		if id == shareKey1 {
+			fs.set(shareKey1, 0.5)
+		}
+	}
+	h := newHarness(t, func(c *tollgatepb.Config) {
+		c.UsagePlans["p1"].Throttle = throttle(10, 10)
+	}, func(c *Config) { c.Shares = fs })
+	h.shares = fs
+	expectCodes(t, h, "GET", "/api1/prod/x", valOne, 200, 200, 200, 200, 200, 429)
+	if h.lastLevel() != "plan" || fs.waits.Load() == 0 {
+		t.Fatalf("refused at %q after %d waits; want plan after a wait for its own share", h.lastLevel(), fs.waits.Load())
+	}
+}

@@ -140,7 +140,11 @@ func (th *sharedBucket) ready(p *Proxy, ex *exchange, r *http.Request, lim *limi
 func (th *sharedBucket) inForce(p *Proxy) uint64 {
 	v := th.share.Load()
 	if _, cold := limiter.UnpackShare(v); cold {
-		return p.shares.Default().Load()
+		// A default of nothing (the leader had nothing free for this
+		// node) is no better than none: the throttle waits for its own.
+		if d := p.shares.Default().Load(); limiter.ShareHolds(d) {
+			return d
+		}
 	}
 	return v
 }

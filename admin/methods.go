@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 
 	pb "github.com/tollgate/tollgate/proto"
 	"github.com/tollgate/tollgate/rules"
@@ -97,59 +96,76 @@ func (s *Server) deleteMethod(w http.ResponseWriter, r *http.Request) *apiError 
 	return nil
 }
 
-var methodPatchPaths = []string{"/authorizationType", "/apiKeyRequired", "/operationName", "/requestParameters/{name}"}
-
-// patchMethod applies UpdateMethod's operations.
-func patchMethod(m *pb.Method, ops []patchOp) *apiError {
-	for _, op := range ops {
-		name, isParam := strings.CutPrefix(op.Path, "/requestParameters/")
-		switch {
-		case isParam && (op.Op == "add" || op.Op == "replace"):
+// methodPatch is UpdateMethod's patch table. A refusal lists every path,
+// whatever the op.
+var methodPatch = listedForEveryOp(patchTable[*pb.Method]{
+	{path: "/authorizationType", ops: opReplace, set: func(m *pb.Method, _ []string, op patchOp) *apiError {
+		m.AuthorizationType = op.Value
+		return nil
+	}},
+	{path: "/apiKeyRequired", ops: opReplace, set: func(m *pb.Method, _ []string, op patchOp) *apiError {
+		v, e := patchStrictBool(op)
+		if e != nil {
+			return e
+		}
+		m.ApiKeyRequired = v
+		return nil
+	}},
+	{path: "/operationName", ops: opReplace, set: func(m *pb.Method, _ []string, op patchOp) *apiError {
+		m.OperationName = op.Value
+		return nil
+	}},
+	{path: "/requestParameters/{name}", match: "/requestParameters/**", ops: opAdd | opReplace | opRemove,
+		set: func(m *pb.Method, args []string, op patchOp) *apiError {
 			if m.RequestParameters == nil {
 				m.RequestParameters = map[string]bool{}
 			}
-			m.RequestParameters[name] = patchBool(op)
-		case isParam && op.Op == "remove":
-			delete(m.RequestParameters, name)
-		case op.Op != "replace":
-			return badPatchPath(op, methodPatchPaths)
-		case op.Path == "/authorizationType":
-			m.AuthorizationType = op.Value
-		case op.Path == "/apiKeyRequired":
-			v, e := patchStrictBool(op)
-			if e != nil {
-				return e
-			}
-			m.ApiKeyRequired = v
-		case op.Path == "/operationName":
-			m.OperationName = op.Value
-		default:
-			return badPatchPath(op, methodPatchPaths)
-		}
+			m.RequestParameters[args[0]] = patchBool(op)
+			return nil
+		},
+		remove: func(m *pb.Method, args []string, _ patchOp) *apiError {
+			delete(m.RequestParameters, args[0])
+			return nil
+		}},
+})
+
+// patchMethod applies UpdateMethod's operations.
+func patchMethod(m *pb.Method, ops []patchOp) *apiError {
+	if e := applyPatch(methodPatch, m, ops); e != nil {
+		return e
 	}
-	if err := rules.Method(m); err != nil {
-		return badRequest("%s", err.Error())
-	}
-	return nil
+	return invalid(rules.Method(m))
 }
 
 func (s *Server) updateMethod(w http.ResponseWriter, r *http.Request) *apiError {
+	return s.updateInMethod(w, r, methodOf, patchMethod, func(m *pb.Method) any { return methodViewOf(m) })
+}
+
+// updateInMethod is UpdateMethod and UpdateIntegration: it reads the
+// patch, finds the request path's method with find (a 404 when the
+// method, or what of it the patch changes, is missing), applies the
+// patch to it with patch and answers view of the method as stored.
+func (s *Server) updateInMethod(w http.ResponseWriter, r *http.Request,
+	find func(*pb.Resource, string) (*pb.Method, *apiError),
+	patch func(*pb.Method, []patchOp) *apiError,
+	view func(*pb.Method) any,
+) *apiError {
 	verb := r.PathValue("http_method")
 	ops, e := readPatch(w, r)
 	if e != nil {
 		return e
 	}
 	x, e := s.changeResource(r.Context(), r.PathValue("restapi_id"), r.PathValue("resource_id"), func(x *pb.Resource) *apiError {
-		m, e := methodOf(x, verb)
+		m, e := find(x, verb)
 		if e != nil {
 			return e
 		}
-		return patchMethod(m, ops)
+		return patch(m, ops)
 	})
 	if e != nil {
 		return e
 	}
-	writeJSON(w, http.StatusOK, methodViewOf(x.GetMethods()[verb]))
+	writeJSON(w, http.StatusOK, view(x.GetMethods()[verb]))
 	return nil
 }
 
@@ -267,67 +283,66 @@ func (s *Server) deleteIntegration(w http.ResponseWriter, r *http.Request) *apiE
 	return nil
 }
 
-var integrationPatchPaths = []string{"/type", "/httpMethod", "/uri", "/passthroughBehavior", "/timeoutInMillis",
-	"/connectionType", "/cacheNamespace", "/requestParameters/{name}"}
-
-// patchIntegration applies UpdateIntegration's operations.
-func patchIntegration(in *pb.Integration, ops []patchOp) *apiError {
-	for _, op := range ops {
-		name, isParam := strings.CutPrefix(op.Path, "/requestParameters/")
-		switch {
-		case isParam && (op.Op == "add" || op.Op == "replace"):
+// integrationPatch is UpdateIntegration's patch table. A refusal lists
+// every path, whatever the op.
+var integrationPatch = listedForEveryOp(patchTable[*pb.Integration]{
+	{path: "/type", ops: opReplace, set: func(in *pb.Integration, _ []string, op patchOp) *apiError {
+		in.Type = op.Value
+		return nil
+	}},
+	{path: "/httpMethod", ops: opReplace, set: func(in *pb.Integration, _ []string, op patchOp) *apiError {
+		in.HttpMethod = op.Value
+		return nil
+	}},
+	{path: "/uri", ops: opReplace, set: func(in *pb.Integration, _ []string, op patchOp) *apiError {
+		in.Uri = op.Value
+		return nil
+	}},
+	{path: "/passthroughBehavior", ops: opReplace, set: func(in *pb.Integration, _ []string, op patchOp) *apiError {
+		in.PassthroughBehavior = op.Value
+		return nil
+	}},
+	{path: "/timeoutInMillis", ops: opReplace, set: func(in *pb.Integration, _ []string, op patchOp) *apiError {
+		// The range is the rules' to check, after every operation.
+		n, err := strconv.ParseInt(op.Value, 10, 32)
+		if err != nil {
+			return badRequest("Invalid value %q for /timeoutInMillis: want an integer from 50 to 29000", truncate(op.Value))
+		}
+		in.TimeoutInMillis = int32(n)
+		return nil
+	}},
+	{path: "/connectionType", ops: opReplace, set: func(in *pb.Integration, _ []string, op patchOp) *apiError {
+		in.ConnectionType = op.Value
+		return nil
+	}},
+	{path: "/cacheNamespace", ops: opReplace, set: func(in *pb.Integration, _ []string, op patchOp) *apiError {
+		in.CacheNamespace = op.Value
+		return nil
+	}},
+	{path: "/requestParameters/{name}", match: "/requestParameters/**", ops: opAdd | opReplace | opRemove,
+		set: func(in *pb.Integration, args []string, op patchOp) *apiError {
 			if in.RequestParameters == nil {
 				in.RequestParameters = map[string]string{}
 			}
-			in.RequestParameters[name] = op.Value
-		case isParam && op.Op == "remove":
-			delete(in.RequestParameters, name)
-		case op.Op != "replace":
-			return badPatchPath(op, integrationPatchPaths)
-		case op.Path == "/type":
-			in.Type = op.Value
-		case op.Path == "/httpMethod":
-			in.HttpMethod = op.Value
-		case op.Path == "/uri":
-			in.Uri = op.Value
-		case op.Path == "/passthroughBehavior":
-			in.PassthroughBehavior = op.Value
-		case op.Path == "/connectionType":
-			in.ConnectionType = op.Value
-		case op.Path == "/cacheNamespace":
-			in.CacheNamespace = op.Value
-		case op.Path == "/timeoutInMillis":
-			n, err := strconv.ParseInt(op.Value, 10, 32)
-			if err != nil {
-				return badRequest("Invalid value %q for /timeoutInMillis: want an integer from 50 to 29000", truncate(op.Value))
-			}
-			in.TimeoutInMillis = int32(n)
-		default:
-			return badPatchPath(op, integrationPatchPaths)
-		}
+			in.RequestParameters[args[0]] = op.Value
+			return nil
+		},
+		remove: func(in *pb.Integration, args []string, _ patchOp) *apiError {
+			delete(in.RequestParameters, args[0])
+			return nil
+		}},
+})
+
+// patchIntegration applies UpdateIntegration's operations.
+func patchIntegration(in *pb.Integration, ops []patchOp) *apiError {
+	if e := applyPatch(integrationPatch, in, ops); e != nil {
+		return e
 	}
-	if err := rules.Integration(in); err != nil {
-		return badRequest("%s", err.Error())
-	}
-	return nil
+	return invalid(rules.Integration(in))
 }
 
 func (s *Server) updateIntegration(w http.ResponseWriter, r *http.Request) *apiError {
-	verb := r.PathValue("http_method")
-	ops, e := readPatch(w, r)
-	if e != nil {
-		return e
-	}
-	x, e := s.changeResource(r.Context(), r.PathValue("restapi_id"), r.PathValue("resource_id"), func(x *pb.Resource) *apiError {
-		m, e := integrationOf(x, verb)
-		if e != nil {
-			return e
-		}
-		return patchIntegration(m.Integration, ops)
-	})
-	if e != nil {
-		return e
-	}
-	writeJSON(w, http.StatusOK, integrationViewOf(x.GetMethods()[verb].GetIntegration()))
-	return nil
+	return s.updateInMethod(w, r, integrationOf,
+		func(m *pb.Method, ops []patchOp) *apiError { return patchIntegration(m.Integration, ops) },
+		func(m *pb.Method) any { return integrationViewOf(m.GetIntegration()) })
 }

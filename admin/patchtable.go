@@ -11,13 +11,18 @@ import (
 // path is derived from the same table, so what is accepted and what the
 // error lists cannot drift apart.
 
-// opSet is the set of operations a path takes.
+// opSet is a set of operations.
 type opSet uint8
 
 const (
 	opAdd opSet = 1 << iota
 	opReplace
 	opRemove
+	opMove
+	opCopy
+	opTest
+
+	opEvery = opAdd | opReplace | opRemove | opMove | opCopy | opTest
 )
 
 func opBit(op string) opSet {
@@ -28,6 +33,12 @@ func opBit(op string) opSet {
 		return opReplace
 	case "remove":
 		return opRemove
+	case "move":
+		return opMove
+	case "copy":
+		return opCopy
+	case "test":
+		return opTest
 	}
 	return 0
 }
@@ -40,12 +51,17 @@ func opBit(op string) opSet {
 // without match matches path literally. The segments "*" and "**" match
 // are the rule's arguments, in order ("**" joined with "/" as sent).
 //
+// ops is what the path takes; listed names the other ops whose refusals
+// list the path all the same (see listedForEveryOp). No row takes move,
+// copy or test.
+//
 // set handles add and replace, remove handles remove; a handler is nil
 // when ops does not name its operations.
 type patchRule[T any] struct {
 	path   string
 	match  string
 	ops    opSet
+	listed opSet
 	set    func(t T, args []string, op patchOp) *apiError
 	remove func(t T, args []string, op patchOp) *apiError
 }
@@ -55,13 +71,23 @@ type patchRule[T any] struct {
 // patterns that would also match them).
 type patchTable[T any] []patchRule[T]
 
-// paths lists the paths that take op, in table order: the original's
-// "Must be one of" list.
+// listedForEveryOp returns tb with every path listed in the refusal of
+// any op, whether the path takes the op or not: the original's
+// UpdateResource, UpdateMethod and UpdateIntegration answer so.
+func listedForEveryOp[T any](tb patchTable[T]) patchTable[T] {
+	for i := range tb {
+		tb[i].listed = opEvery
+	}
+	return tb
+}
+
+// paths lists the paths that take op or are listed for it, in table
+// order: the original's "Must be one of" list.
 func (tb patchTable[T]) paths(op string) []string {
 	bit := opBit(op)
 	var out []string
 	for _, r := range tb {
-		if bit != 0 && r.ops&bit != 0 {
+		if bit != 0 && (r.ops|r.listed)&bit != 0 {
 			out = append(out, r.path)
 		}
 	}

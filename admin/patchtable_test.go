@@ -31,7 +31,8 @@ func TestMatchPattern(t *testing.T) {
 }
 
 // TestPatchTableLists: each op's "Must be one of" list is the table's rows
-// that take it, in order; an op no row takes lists none.
+// that take it, in order; an op no row takes lists none, except in the
+// tables listed for every op, which list all their rows.
 func TestPatchTableLists(t *testing.T) {
 	if got := keyPatch.paths("replace"); !slices.Equal(got, []string{"/description", "/enabled", "/name", "/customerId"}) {
 		t.Errorf("UpdateApiKey replace paths %q", got)
@@ -42,6 +43,18 @@ func TestPatchTableLists(t *testing.T) {
 	for _, op := range []string{"move", "copy", "test", ""} {
 		if got := planPatch.paths(op); len(got) != 0 {
 			t.Errorf("UpdateUsagePlan %q paths %q", op, got)
+		}
+	}
+	for _, op := range []string{"add", "replace", "remove", "move", "copy", "test"} {
+		if got := methodPatch.paths(op); !slices.Equal(got, []string{"/authorizationType", "/apiKeyRequired", "/operationName", "/requestParameters/{name}"}) {
+			t.Errorf("UpdateMethod %q paths %q", op, got)
+		}
+		if got := integrationPatch.paths(op); !slices.Equal(got, []string{"/type", "/httpMethod", "/uri", "/passthroughBehavior",
+			"/timeoutInMillis", "/connectionType", "/cacheNamespace", "/requestParameters/{name}"}) {
+			t.Errorf("UpdateIntegration %q paths %q", op, got)
+		}
+		if got := resourcePatch.paths(op); !slices.Equal(got, []string{"/pathPart", "/parentId"}) {
+			t.Errorf("UpdateResource %q paths %q", op, got)
 		}
 	}
 }

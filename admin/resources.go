@@ -223,7 +223,27 @@ func (s *Server) changeResource(ctx context.Context, apiID, resID string, change
 		})
 }
 
-var resourcePatchPaths = []string{"/pathPart", "/parentId"}
+// resourcePatch is UpdateResource's patch table. A refusal lists every
+// path, whatever the op.
+var resourcePatch = listedForEveryOp(patchTable[*pb.Resource]{
+	{path: "/pathPart", ops: opReplace, set: func(x *pb.Resource, _ []string, op patchOp) *apiError {
+		x.PathPart = op.Value
+		return nil
+	}},
+	{path: "/parentId", ops: opReplace, set: func(x *pb.Resource, _ []string, op patchOp) *apiError {
+		x.ParentId = op.Value
+		return nil
+	}},
+})
+
+// patchResource applies UpdateResource's operations; the root resource
+// takes none. The rules check the tree that results.
+func patchResource(x *pb.Resource, ops []patchOp) *apiError {
+	if x.GetParentId() == "" && len(ops) > 0 {
+		return badRequest("The root resource cannot be changed")
+	}
+	return applyPatch(resourcePatch, x, ops)
+}
 
 func (s *Server) updateResource(w http.ResponseWriter, r *http.Request) *apiError {
 	apiID, resID := r.PathValue("restapi_id"), r.PathValue("resource_id")
@@ -232,23 +252,7 @@ func (s *Server) updateResource(w http.ResponseWriter, r *http.Request) *apiErro
 		return e
 	}
 	x, e := s.changeResource(r.Context(), apiID, resID, func(x *pb.Resource) *apiError {
-		if x.GetParentId() == "" && len(ops) > 0 {
-			return badRequest("The root resource cannot be changed")
-		}
-		for _, op := range ops {
-			if op.Op != "replace" {
-				return badPatchPath(op, resourcePatchPaths)
-			}
-			switch op.Path {
-			case "/pathPart":
-				x.PathPart = op.Value
-			case "/parentId":
-				x.ParentId = op.Value
-			default:
-				return badPatchPath(op, resourcePatchPaths)
-			}
-		}
-		return nil
+		return patchResource(x, ops)
 	})
 	if e != nil {
 		return e

@@ -34,6 +34,13 @@ const snapshotMagic = "\x00tollgate snapshot stream\n"
 // snapshotPart is the most entries a part holds.
 const snapshotPart = 4096
 
+// snapshotMaxMessage bounds the size Restore accepts for one message of a
+// stream (the header or a part), so that a size read from a damaged or
+// crafted file never makes it allocate more. A part of snapshotPart
+// entries is a few MiB; the header holds the configuration without its
+// keys and the de-duplication window.
+const snapshotMaxMessage = 256 << 20
+
 // writeSnapshot writes s as a stream of the current version (s.Version is
 // not looked at). s is only read.
 func writeSnapshot(w io.Writer, s *pb.Snapshot) error {
@@ -115,8 +122,8 @@ func shallowConfig(c *pb.Config) *pb.Config {
 	if c == nil {
 		return out
 	}
-	dst := out.ProtoReflect()
-	c.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	dst, src := out.ProtoReflect(), c.ProtoReflect()
+	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		switch fd.Number() {
 		case fieldApiKeys, fieldPlanKeys, fieldDeletedApiKeys:
 		default:
@@ -124,6 +131,9 @@ func shallowConfig(c *pb.Config) *pb.Config {
 		}
 		return true
 	})
+	// Fields this version does not know (written by a newer one) go on as
+	// they came, as a whole-message encoding keeps them.
+	dst.SetUnknown(src.GetUnknown())
 	return out
 }
 
@@ -150,7 +160,7 @@ func readSnapshot(r io.Reader) (*pb.Snapshot, error) {
 	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != snapshotMagic {
 		return nil, errors.New("decode snapshot: not a snapshot stream")
 	}
-	opts := protodelim.UnmarshalOptions{MaxSize: -1}
+	opts := protodelim.UnmarshalOptions{MaxSize: snapshotMaxMessage}
 	var s pb.Snapshot
 	if err := opts.UnmarshalFrom(br, &s); err != nil {
 		return nil, fmt.Errorf("decode snapshot header: %w", err)

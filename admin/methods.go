@@ -81,12 +81,23 @@ func (s *Server) getMethod(w http.ResponseWriter, r *http.Request) *apiError {
 }
 
 func (s *Server) deleteMethod(w http.ResponseWriter, r *http.Request) *apiError {
+	return s.deleteInMethod(w, r, methodOf, func(x *pb.Resource, verb string, _ *pb.Method) { delete(x.Methods, verb) })
+}
+
+// deleteInMethod is DeleteMethod and DeleteIntegration: it finds the
+// request path's method with find (a 404 when it, or what of it is to go,
+// is missing), removes with drop and answers 202.
+func (s *Server) deleteInMethod(w http.ResponseWriter, r *http.Request,
+	find func(*pb.Resource, string) (*pb.Method, *apiError),
+	drop func(x *pb.Resource, verb string, m *pb.Method),
+) *apiError {
 	verb := r.PathValue("http_method")
 	_, e := s.changeResource(r.Context(), r.PathValue("restapi_id"), r.PathValue("resource_id"), func(x *pb.Resource) *apiError {
-		if _, e := methodOf(x, verb); e != nil {
+		m, e := find(x, verb)
+		if e != nil {
 			return e
 		}
-		delete(x.Methods, verb)
+		drop(x, verb, m)
 		return nil
 	})
 	if e != nil {
@@ -267,20 +278,7 @@ func (s *Server) getIntegration(w http.ResponseWriter, r *http.Request) *apiErro
 }
 
 func (s *Server) deleteIntegration(w http.ResponseWriter, r *http.Request) *apiError {
-	verb := r.PathValue("http_method")
-	_, e := s.changeResource(r.Context(), r.PathValue("restapi_id"), r.PathValue("resource_id"), func(x *pb.Resource) *apiError {
-		m, e := integrationOf(x, verb)
-		if e != nil {
-			return e
-		}
-		m.Integration = nil
-		return nil
-	})
-	if e != nil {
-		return e
-	}
-	writeAccepted(w)
-	return nil
+	return s.deleteInMethod(w, r, integrationOf, func(_ *pb.Resource, _ string, m *pb.Method) { m.Integration = nil })
 }
 
 // integrationPatch is UpdateIntegration's patch table. A refusal lists
